@@ -1,0 +1,202 @@
+//! The Worker's configuration, read once per request from vars and secrets
+//! into one typed struct. A bad value is reported by name (to the operator's
+//! log), never guessed around.
+
+use super::models::Registry;
+
+pub const DEFAULT_MODEL: &str = "@cf/meta/llama-3.1-8b-instruct-fast";
+/// The client must have its answer within 15 s; the deadline leaves room for
+/// the rules coach and the network.
+pub const MAX_DEADLINE_MS: u64 = 14_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    Any,
+    List(Vec<String>),
+}
+
+impl Origins {
+    /// The value for `Access-Control-Allow-Origin`, if `origin` may call.
+    pub fn allow(&self, origin: &str) -> Option<String> {
+        match self {
+            Origins::Any => Some("*".to_string()),
+            Origins::List(list) => list.iter().find(|o| o.as_str() == origin).cloned(),
+        }
+    }
+}
+
+/// What happens to a request when KV (tokens, rate limits) cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvFailurePolicy {
+    /// Serve the request without the check (availability first).
+    Open,
+    /// Refuse with 503 (budget first).
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub registry: Registry,
+    pub fallback_models: Vec<String>,
+    /// Answer from the rules coach when every model fails (else 503).
+    pub rules_fallback: bool,
+    pub model_timeout_ms: u64,
+    pub deadline_ms: u64,
+    pub max_retries: u32,
+    pub api_tokens: Vec<String>,
+    pub rate_per_minute: u32,
+    pub rate_per_day: u32,
+    pub auth_failures_per_minute: u32,
+    pub origins: Origins,
+    pub kv_failure: KvFailurePolicy,
+}
+
+fn number<T: std::str::FromStr>(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+    ok: impl Fn(&T) -> bool,
+    range: &str,
+) -> Result<T, String> {
+    match get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => match v.parse::<T>() {
+            Ok(n) if ok(&n) => Ok(n),
+            _ => Err(format!("{name} must be a whole number {range}, not \"{v}\"")),
+        },
+    }
+}
+
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Config {
+    /// `get` returns a var or secret by name (`None` when unset).
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let default_model = get("DEFAULT_MODEL")
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+        let registry = Registry::new(get("ALLOWED_MODELS").as_deref(), &default_model)?;
+        let fallback_models = list(get("FALLBACK_MODELS"));
+        if let Some(bad) = fallback_models
+            .iter()
+            .find(|m| !m.starts_with("@cf/") && !m.starts_with("@hf/"))
+        {
+            return Err(format!("FALLBACK_MODELS entry \"{bad}\" is not an @cf/ or @hf/ model id"));
+        }
+        let rules_fallback = match get("RULES_FALLBACK").as_deref().map(str::trim) {
+            None | Some("") | Some("true") | Some("on") | Some("1") => true,
+            Some("false") | Some("off") | Some("0") => false,
+            Some(other) => return Err(format!("RULES_FALLBACK must be true or false, not \"{other}\"")),
+        };
+        let deadline_ms = number(get, "REQUEST_DEADLINE_MS", 12_000u64, |n| (1_000..=MAX_DEADLINE_MS).contains(n), "from 1000 to 14000")?;
+        let model_timeout_ms =
+            number(get, "MODEL_TIMEOUT_MS", 6_000u64, |n| (100..=MAX_DEADLINE_MS).contains(n), "from 100 to 14000")?;
+        let max_retries = number(get, "MODEL_RETRIES", 2u32, |n| *n <= 5, "from 0 to 5")?;
+        let rate_per_minute = number(get, "RATE_LIMIT_PER_MINUTE", 30u32, |n| *n >= 1, "of at least 1")?;
+        let rate_per_day = number(get, "RATE_LIMIT_PER_DAY", 5_000u32, |n| *n >= 1, "of at least 1")?;
+        let auth_failures_per_minute =
+            number(get, "AUTH_FAILURES_PER_MINUTE", 10u32, |n| *n >= 1, "of at least 1")?;
+        let origins = match get("ALLOWED_ORIGINS").map(|s| s.trim().to_string()) {
+            Some(s) if s == "*" => Origins::Any,
+            other => {
+                let origins = list(other);
+                if let Some(bad) = origins.iter().find(|o| {
+                    !(o.starts_with("https://") || o.starts_with("http://")) || o.ends_with('/') || *o == "*"
+                }) {
+                    return Err(format!(
+                        "ALLOWED_ORIGINS entry \"{bad}\" must be an exact origin such as https://coach.example.com (or the whole value \"*\")"
+                    ));
+                }
+                Origins::List(origins)
+            }
+        };
+        let kv_failure = match get("KV_FAILURE_MODE").as_deref().map(str::trim) {
+            None | Some("") | Some("closed") => KvFailurePolicy::Closed,
+            Some("open") => KvFailurePolicy::Open,
+            Some(other) => return Err(format!("KV_FAILURE_MODE must be open or closed, not \"{other}\"")),
+        };
+        Ok(Config {
+            registry,
+            fallback_models,
+            rules_fallback,
+            model_timeout_ms,
+            deadline_ms,
+            max_retries,
+            api_tokens: list(get("API_TOKENS")),
+            rate_per_minute,
+            rate_per_day,
+            auth_failures_per_minute,
+            origins,
+            kv_failure,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.registry.default_model().id, DEFAULT_MODEL);
+        assert!(c.rules_fallback);
+        assert_eq!(c.kv_failure, KvFailurePolicy::Closed);
+        assert_eq!(c.origins, Origins::List(vec![]));
+        assert!(c.deadline_ms <= MAX_DEADLINE_MS);
+        assert!(c.api_tokens.is_empty());
+    }
+
+    #[test]
+    fn values_are_parsed() {
+        let c = config(&[
+            ("API_TOKENS", " a , b ,,"),
+            ("RATE_LIMIT_PER_MINUTE", "3"),
+            ("ALLOWED_ORIGINS", "https://coach.example.com, http://localhost:5173"),
+            ("KV_FAILURE_MODE", "open"),
+            ("FALLBACK_MODELS", "@cf/meta/llama-3.3-70b-instruct-fp8-fast"),
+            ("RULES_FALLBACK", "false"),
+        ])
+        .unwrap();
+        assert_eq!(c.api_tokens, ["a", "b"]);
+        assert_eq!(c.rate_per_minute, 3);
+        assert_eq!(c.origins.allow("http://localhost:5173").as_deref(), Some("http://localhost:5173"));
+        assert_eq!(c.origins.allow("https://evil.example"), None);
+        assert_eq!(c.kv_failure, KvFailurePolicy::Open);
+        assert!(!c.rules_fallback);
+        assert_eq!(config(&[("ALLOWED_ORIGINS", "*")]).unwrap().origins.allow("https://x.y").as_deref(), Some("*"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (name, value) in [
+            ("RATE_LIMIT_PER_MINUTE", "lots"),
+            ("RATE_LIMIT_PER_DAY", "0"),
+            ("REQUEST_DEADLINE_MS", "60000"),
+            ("ALLOWED_ORIGINS", "coach.example.com"),
+            ("ALLOWED_ORIGINS", "https://a.example/"),
+            ("KV_FAILURE_MODE", "maybe"),
+            ("FALLBACK_MODELS", "gpt-4"),
+            ("RULES_FALLBACK", "perhaps"),
+            ("DEFAULT_MODEL", "gpt-4"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The one error type of the API. Every failure a caller can see is an
+//! [`ApiError`]; the edge turns it into `{"error": {"code", "message"}}` with
+//! its status and headers. Messages say what to fix and never carry upstream
+//! or runtime internals.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// The body is not parseable JSON.
+    InvalidJson(String),
+    /// The JSON is well formed but a field is missing, mistyped or out of range.
+    InvalidRequest { field: String, problem: String },
+    NotFound,
+    MethodNotAllowed { allow: &'static str },
+    PayloadTooLarge { limit_bytes: usize },
+    UnsupportedMediaType,
+    Unauthorized(&'static str),
+    Forbidden(&'static str),
+    RateLimited { retry_after_secs: u64 },
+    UnknownModel(String),
+    /// Every model failed and the operator turned the rules fallback off.
+    ModelUnavailable,
+    /// The deployment is missing a binding or has an unusable setting.
+    Misconfigured,
+    /// A storage backend failed and the fail-closed policy applies.
+    StorageUnavailable,
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        ApiError::InvalidRequest {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::InvalidJson(_) | ApiError::InvalidRequest { .. } => 400,
+            ApiError::UnknownModel(_) => 400,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::Misconfigured => 500,
+            ApiError::ModelUnavailable | ApiError::StorageUnavailable => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::UnknownModel(_) => "unknown_model",
+            ApiError::ModelUnavailable => "model_unavailable",
+            ApiError::Misconfigured => "server_misconfigured",
+            ApiError::StorageUnavailable => "storage_unavailable",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::InvalidJson(detail) => {
+                format!("The request body is not valid JSON: {detail}.")
+            }
+            ApiError::InvalidRequest { field, problem } => format!("`{field}` {problem}."),
+            ApiError::NotFound => {
+                "No such route. The API is POST /api/generate-prompt and GET /api/models."
+                    .to_string()
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                format!("This route does not accept that method; use {allow}.")
+            }
+            ApiError::PayloadTooLarge { limit_bytes } => format!(
+                "The request body is larger than {} KiB; send fewer or shorter events.",
+                limit_bytes / 1024
+            ),
+            ApiError::UnsupportedMediaType => {
+                "Send the body as JSON with `Content-Type: application/json`.".to_string()
+            }
+            ApiError::Unauthorized(why) | ApiError::Forbidden(why) => (*why).to_string(),
+            ApiError::RateLimited { retry_after_secs } => format!(
+                "Too many requests; try again in {retry_after_secs} s (see the Retry-After header)."
+            ),
+            ApiError::UnknownModel(model) => format!(
+                "`aimodel` \"{model}\" is not available here; GET /api/models lists the ids and aliases you can use."
+            ),
+            ApiError::ModelUnavailable => {
+                "No model could produce a suggestion right now; try again in a few seconds."
+                    .to_string()
+            }
+            ApiError::Misconfigured => {
+                "The service is misconfigured; the operator has been told in the logs.".to_string()
+            }
+            ApiError::StorageUnavailable => {
+                "The service cannot check access right now; try again in a few seconds."
+                    .to_string()
+            }
+        }
+    }
+
+    /// Extra response headers the status requires (`Allow`, `Retry-After`,
+    /// `WWW-Authenticate`).
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            ApiError::MethodNotAllowed { allow } => vec![("Allow", (*allow).to_string())],
+            ApiError::Unauthorized(_) => vec![("WWW-Authenticate", "Bearer".to_string())],
+            ApiError::RateLimited { retry_after_secs } => {
+                vec![("Retry-After", retry_after_secs.to_string())]
+            }
+            ApiError::ModelUnavailable | ApiError::StorageUnavailable => {
+                vec![("Retry-After", "5".to_string())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The JSON body every error response carries.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": { "code": self.code(), "message": self.message() }
+        })
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.code(), self.status(), self.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_request_message_names_the_field() {
+        let e = ApiError::invalid("broadcaster", "must be at most 64 characters");
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.code(), "invalid_request");
+        assert!(e.message().contains("`broadcaster`"));
+        assert_eq!(
+            e.body()["error"]["code"],
+            serde_json::json!("invalid_request")
+        );
+    }
+
+    #[test]
+    fn statuses_and_required_headers() {
+        let allow = ApiError::MethodNotAllowed {
+            allow: "POST, OPTIONS",
+        };
+        assert_eq!(allow.status(), 405);
+        assert_eq!(
+            allow.headers(),
+            vec![("Allow", "POST, OPTIONS".to_string())]
+        );
+        let limited = ApiError::RateLimited {
+            retry_after_secs: 17,
+        };
+        assert_eq!(limited.status(), 429);
+        assert_eq!(limited.headers(), vec![("Retry-After", "17".to_string())]);
+        assert!(ApiError::Unauthorized("x")
+            .headers()
+            .contains(&("WWW-Authenticate", "Bearer".to_string())));
+        assert_eq!(
+            ApiError::PayloadTooLarge { limit_bytes: 65536 }.status(),
+            413
+        );
+        assert_eq!(ApiError::UnsupportedMediaType.status(), 415);
+        assert!(ApiError::ModelUnavailable.status() >= 500);
+    }
+}

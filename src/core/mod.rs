@@ -1,0 +1,16 @@
+//! The pure core: everything the coach decides, with no Workers types, so it
+//! is tested natively with `cargo test`.
+
+pub mod coach;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod models;
+pub mod options;
+pub mod output;
+pub mod prompt;
+pub mod request;
+pub mod resilience;
+pub mod rules;
+pub mod text;
+pub mod time;
