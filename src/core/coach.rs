@@ -317,7 +317,12 @@ mod tests {
     }
 
     impl ModelBackend for FakeModels<'_> {
-        async fn run(&self, model: &str, _input: &Value, timeout_ms: u64) -> Result<ModelReply, ModelFailure> {
+        async fn run(
+            &self,
+            model: &str,
+            _input: &Value,
+            timeout_ms: u64,
+        ) -> Result<ModelReply, ModelFailure> {
             self.calls.borrow_mut().push((model.to_string(), timeout_ms));
             let clock = self.clock;
             let mut scripts = self.scripts.borrow_mut();
@@ -350,7 +355,9 @@ mod tests {
 
     fn setup(extra: &[(&str, &str)]) -> (CoachRequest, Config) {
         let req = CoachRequest::from_json(
-            json!({"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens"}).to_string().as_bytes(),
+            json!({"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens"})
+                .to_string()
+                .as_bytes(),
         )
         .unwrap();
         let mut vars: HashMap<&str, &str> = [("FALLBACK_MODELS", BACKUP)].into_iter().collect();
@@ -359,9 +366,14 @@ mod tests {
         (req, config)
     }
 
-    fn run_flow(scripts: &[(&str, Script)], extra: &[(&str, &str)]) -> (Result<Answer, ApiError>, Calls, u64) {
+    fn run_flow(
+        scripts: &[(&str, Script)],
+        extra: &[(&str, &str)],
+    ) -> (Result<Answer, ApiError>, Calls, u64) {
         let (req, config) = setup(extra);
-        let clock = FakeClock { now: Cell::new(1_000_000) };
+        let clock = FakeClock {
+            now: Cell::new(1_000_000),
+        };
         let models = FakeModels {
             scripts: RefCell::new(scripts.iter().map(|(m, s)| (m.to_string(), s.clone())).collect()),
             calls: RefCell::new(Vec::new()),
@@ -381,22 +393,43 @@ mod tests {
     #[test]
     fn a_clean_answer_comes_back_with_usage() {
         let (answer, models, _) = run_flow(
-            &[(PRIMARY, vec![ok(json!({"response": {"action": "say", "content": "Thanks Max!"},
-                "usage": {"prompt_tokens": 300, "completion_tokens": 9}}))])],
+            &[(
+                PRIMARY,
+                vec![ok(
+                    json!({"response": {"action": "say", "content": "Thanks Max!"},
+                "usage": {"prompt_tokens": 300, "completion_tokens": 9}}),
+                )],
+            )],
             &[],
         );
         let a = answer.unwrap();
-        assert_eq!((a.suggestion.action(), a.suggestion.content()), (Action::Say, "Thanks Max!"));
+        assert_eq!(
+            (a.suggestion.action(), a.suggestion.content()),
+            (Action::Say, "Thanks Max!")
+        );
         assert_eq!(a.model, PRIMARY);
         assert!(!a.fallback);
-        assert_eq!(a.usage, Some(Usage { prompt_tokens: 300, completion_tokens: 9 }));
+        assert_eq!(
+            a.usage,
+            Some(Usage {
+                prompt_tokens: 300,
+                completion_tokens: 9
+            })
+        );
         assert_eq!(models.calls_to(PRIMARY), 1);
     }
 
     #[test]
     fn capacity_errors_that_clear_after_two_tries() {
         let (answer, models, _) = run_flow(
-            &[(PRIMARY, vec![Err(("3040: Capacity temporarily exceeded", 20)), Err(("3040: Capacity temporarily exceeded", 20)), ok(json!({"response": "Say thanks to Max"}))])],
+            &[(
+                PRIMARY,
+                vec![
+                    Err(("3040: Capacity temporarily exceeded", 20)),
+                    Err(("3040: Capacity temporarily exceeded", 20)),
+                    ok(json!({"response": "Say thanks to Max"})),
+                ],
+            )],
             &[],
         );
         let a = answer.unwrap();
@@ -408,7 +441,18 @@ mod tests {
     #[test]
     fn errors_that_never_clear_go_to_the_fallback_model_then_the_rules() {
         let busy = vec![Err(("3040: Capacity temporarily exceeded", 20))];
-        let (answer, models, _) = run_flow(&[(PRIMARY, busy.clone()), (BACKUP, vec![ok(json!({"response": "{\"action\":\"say\",\"content\":\"Hi Max\"}"}))])], &[]);
+        let (answer, models, _) = run_flow(
+            &[
+                (PRIMARY, busy.clone()),
+                (
+                    BACKUP,
+                    vec![ok(
+                        json!({"response": "{\"action\":\"say\",\"content\":\"Hi Max\"}"}),
+                    )],
+                ),
+            ],
+            &[],
+        );
         let a = answer.unwrap();
         assert_eq!((a.model.as_str(), a.fallback), (BACKUP, true));
         assert_eq!(models.calls_to(PRIMARY), 3);
@@ -422,7 +466,13 @@ mod tests {
 
     #[test]
     fn permanent_errors_are_called_once_per_model() {
-        let (answer, models, _) = run_flow(&[(PRIMARY, vec![Err(("5007: No such model", 5))]), (BACKUP, vec![Err(("3036: account limit", 5))])], &[]);
+        let (answer, models, _) = run_flow(
+            &[
+                (PRIMARY, vec![Err(("5007: No such model", 5))]),
+                (BACKUP, vec![Err(("3036: account limit", 5))]),
+            ],
+            &[],
+        );
         assert_eq!(answer.unwrap().model, "rules");
         assert_eq!(models.calls_to(PRIMARY), 1);
         assert_eq!(models.calls_to(BACKUP), 1);
@@ -430,7 +480,13 @@ mod tests {
 
     #[test]
     fn rules_fallback_off_gives_model_unavailable() {
-        let (answer, _, _) = run_flow(&[(PRIMARY, vec![Err(("5007: No such model", 5))]), (BACKUP, vec![Err(("5007: x", 5))])], &[("RULES_FALLBACK", "false")]);
+        let (answer, _, _) = run_flow(
+            &[
+                (PRIMARY, vec![Err(("5007: No such model", 5))]),
+                (BACKUP, vec![Err(("5007: x", 5))]),
+            ],
+            &[("RULES_FALLBACK", "false")],
+        );
         assert_eq!(answer.unwrap_err(), ApiError::ModelUnavailable);
     }
 
@@ -445,7 +501,13 @@ mod tests {
 
     #[test]
     fn unusable_answers_move_on() {
-        let (answer, models, _) = run_flow(&[(PRIMARY, vec![ok(json!({"response": ""}))]), (BACKUP, vec![ok(json!({"response": "Wave at Max!"}))])], &[]);
+        let (answer, models, _) = run_flow(
+            &[
+                (PRIMARY, vec![ok(json!({"response": ""}))]),
+                (BACKUP, vec![ok(json!({"response": "Wave at Max!"}))]),
+            ],
+            &[],
+        );
         assert_eq!(answer.unwrap().model, BACKUP);
         assert_eq!(models.calls_to(PRIMARY), 1);
     }
@@ -454,10 +516,16 @@ mod tests {
     fn json_mode_models_get_a_schema_and_others_do_not() {
         let (req, config) = setup(&[]);
         let with = model_input(&req, config.registry.resolve("llama-3.1-8b").unwrap(), None);
-        assert_eq!(with["response_format"]["json_schema"]["properties"]["action"]["enum"], json!(["say", "do", "wait"]));
+        assert_eq!(
+            with["response_format"]["json_schema"]["properties"]["action"]["enum"],
+            json!(["say", "do", "wait"])
+        );
         let without = model_input(&req, config.registry.resolve("qwen1.5-14b").unwrap(), None);
         assert!(without.get("response_format").is_none());
-        assert_eq!(without["max_tokens"], json!(crate::core::options::DEFAULT_MAX_TOKENS));
+        assert_eq!(
+            without["max_tokens"],
+            json!(crate::core::options::DEFAULT_MAX_TOKENS)
+        );
         assert_eq!(without["messages"][0]["role"], "system");
     }
 
@@ -465,8 +533,13 @@ mod tests {
     fn replies_in_every_shape() {
         let obj = reply_from_value(json!({"response": {"action": "do", "content": "Wave"}, "usage": {"prompt_tokens": 1, "completion_tokens": 2}})).unwrap();
         assert_eq!(obj.response["action"], "do");
-        let openai = reply_from_value(json!({"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]})).unwrap();
-        assert_eq!((openai.response, openai.finish_reason.as_deref()), (json!("hi"), Some("stop")));
+        let openai =
+            reply_from_value(json!({"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]}))
+                .unwrap();
+        assert_eq!(
+            (openai.response, openai.finish_reason.as_deref()),
+            (json!("hi"), Some("stop"))
+        );
         assert_eq!(reply_from_value(json!("plain")).unwrap().response, json!("plain"));
         assert!(reply_from_value(json!({"nothing": 1})).is_none());
         assert!(reply_from_value(json!(3)).is_none());
@@ -477,7 +550,13 @@ mod tests {
         let sse = b"data: {\"response\":\"{\\\"action\\\":\\\"say\\\",\"}\n\ndata: {\"response\":\"\\\"content\\\":\\\"Hi Max\\\"}\"}\n\ndata: {\"response\":\"\",\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\ndata: [DONE]\n\n";
         let r = reply_from_sse(sse).unwrap();
         assert_eq!(r.response, json!("{\"action\":\"say\",\"content\":\"Hi Max\"}"));
-        assert_eq!(r.usage, Some(Usage { prompt_tokens: 5, completion_tokens: 7 }));
+        assert_eq!(
+            r.usage,
+            Some(Usage {
+                prompt_tokens: 5,
+                completion_tokens: 7
+            })
+        );
         assert_eq!(reply_from_sse(b"just text").unwrap().response, json!("just text"));
         assert!(reply_from_sse(b"").is_none());
     }

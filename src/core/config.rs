@@ -34,8 +34,18 @@ pub enum KvFailurePolicy {
     Closed,
 }
 
+/// Who writes the suggestions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Workers AI through the `AI` binding (the rules coach if it is absent).
+    WorkersAi,
+    /// Only the rules coach; local development, where the binding cannot run.
+    Rules,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    pub backend: Backend,
     pub registry: Registry,
     pub fallback_models: Vec<String>,
     /// Answer from the rules coach when every model fails (else 503).
@@ -80,6 +90,11 @@ fn list(value: Option<String>) -> Vec<String> {
 impl Config {
     /// `get` returns a var or secret by name (`None` when unset).
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let backend = match get("COACH_BACKEND").as_deref().map(str::trim) {
+            None | Some("") | Some("ai") => Backend::WorkersAi,
+            Some("rules") => Backend::Rules,
+            Some(other) => return Err(format!("COACH_BACKEND must be ai or rules, not \"{other}\"")),
+        };
         let default_model = get("DEFAULT_MODEL")
             .map(|m| m.trim().to_string())
             .filter(|m| !m.is_empty())
@@ -90,21 +105,39 @@ impl Config {
             .iter()
             .find(|m| !m.starts_with("@cf/") && !m.starts_with("@hf/"))
         {
-            return Err(format!("FALLBACK_MODELS entry \"{bad}\" is not an @cf/ or @hf/ model id"));
+            return Err(format!(
+                "FALLBACK_MODELS entry \"{bad}\" is not an @cf/ or @hf/ model id"
+            ));
         }
         let rules_fallback = match get("RULES_FALLBACK").as_deref().map(str::trim) {
             None | Some("") | Some("true") | Some("on") | Some("1") => true,
             Some("false") | Some("off") | Some("0") => false,
             Some(other) => return Err(format!("RULES_FALLBACK must be true or false, not \"{other}\"")),
         };
-        let deadline_ms = number(get, "REQUEST_DEADLINE_MS", 12_000u64, |n| (1_000..=MAX_DEADLINE_MS).contains(n), "from 1000 to 14000")?;
-        let model_timeout_ms =
-            number(get, "MODEL_TIMEOUT_MS", 6_000u64, |n| (100..=MAX_DEADLINE_MS).contains(n), "from 100 to 14000")?;
+        let deadline_ms = number(
+            get,
+            "REQUEST_DEADLINE_MS",
+            12_000u64,
+            |n| (1_000..=MAX_DEADLINE_MS).contains(n),
+            "from 1000 to 14000",
+        )?;
+        let model_timeout_ms = number(
+            get,
+            "MODEL_TIMEOUT_MS",
+            6_000u64,
+            |n| (100..=MAX_DEADLINE_MS).contains(n),
+            "from 100 to 14000",
+        )?;
         let max_retries = number(get, "MODEL_RETRIES", 2u32, |n| *n <= 5, "from 0 to 5")?;
         let rate_per_minute = number(get, "RATE_LIMIT_PER_MINUTE", 30u32, |n| *n >= 1, "of at least 1")?;
         let rate_per_day = number(get, "RATE_LIMIT_PER_DAY", 5_000u32, |n| *n >= 1, "of at least 1")?;
-        let auth_failures_per_minute =
-            number(get, "AUTH_FAILURES_PER_MINUTE", 10u32, |n| *n >= 1, "of at least 1")?;
+        let auth_failures_per_minute = number(
+            get,
+            "AUTH_FAILURES_PER_MINUTE",
+            10u32,
+            |n| *n >= 1,
+            "of at least 1",
+        )?;
         let origins = match get("ALLOWED_ORIGINS").map(|s| s.trim().to_string()) {
             Some(s) if s == "*" => Origins::Any,
             other => {
@@ -125,6 +158,7 @@ impl Config {
             Some(other) => return Err(format!("KV_FAILURE_MODE must be open or closed, not \"{other}\"")),
         };
         Ok(Config {
+            backend,
             registry,
             fallback_models,
             rules_fallback,
@@ -147,7 +181,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(&|name| map.get(name).cloned())
     }
 
@@ -156,6 +193,7 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(c.registry.default_model().id, DEFAULT_MODEL);
         assert!(c.rules_fallback);
+        assert_eq!(c.backend, Backend::WorkersAi);
         assert_eq!(c.kv_failure, KvFailurePolicy::Closed);
         assert_eq!(c.origins, Origins::List(vec![]));
         assert!(c.deadline_ms <= MAX_DEADLINE_MS);
@@ -167,7 +205,10 @@ mod tests {
         let c = config(&[
             ("API_TOKENS", " a , b ,,"),
             ("RATE_LIMIT_PER_MINUTE", "3"),
-            ("ALLOWED_ORIGINS", "https://coach.example.com, http://localhost:5173"),
+            (
+                "ALLOWED_ORIGINS",
+                "https://coach.example.com, http://localhost:5173",
+            ),
             ("KV_FAILURE_MODE", "open"),
             ("FALLBACK_MODELS", "@cf/meta/llama-3.3-70b-instruct-fp8-fast"),
             ("RULES_FALLBACK", "false"),
@@ -175,11 +216,21 @@ mod tests {
         .unwrap();
         assert_eq!(c.api_tokens, ["a", "b"]);
         assert_eq!(c.rate_per_minute, 3);
-        assert_eq!(c.origins.allow("http://localhost:5173").as_deref(), Some("http://localhost:5173"));
+        assert_eq!(
+            c.origins.allow("http://localhost:5173").as_deref(),
+            Some("http://localhost:5173")
+        );
         assert_eq!(c.origins.allow("https://evil.example"), None);
         assert_eq!(c.kv_failure, KvFailurePolicy::Open);
         assert!(!c.rules_fallback);
-        assert_eq!(config(&[("ALLOWED_ORIGINS", "*")]).unwrap().origins.allow("https://x.y").as_deref(), Some("*"));
+        assert_eq!(
+            config(&[("ALLOWED_ORIGINS", "*")])
+                .unwrap()
+                .origins
+                .allow("https://x.y")
+                .as_deref(),
+            Some("*")
+        );
     }
 
     #[test]
@@ -193,6 +244,7 @@ mod tests {
             ("KV_FAILURE_MODE", "maybe"),
             ("FALLBACK_MODELS", "gpt-4"),
             ("RULES_FALLBACK", "perhaps"),
+            ("COACH_BACKEND", "gpt"),
             ("DEFAULT_MODEL", "gpt-4"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();

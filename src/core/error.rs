@@ -10,14 +10,23 @@ pub enum ApiError {
     /// The body is not parseable JSON.
     InvalidJson(String),
     /// The JSON is well formed but a field is missing, mistyped or out of range.
-    InvalidRequest { field: String, problem: String },
+    InvalidRequest {
+        field: String,
+        problem: String,
+    },
     NotFound,
-    MethodNotAllowed { allow: &'static str },
-    PayloadTooLarge { limit_bytes: usize },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
+    PayloadTooLarge {
+        limit_bytes: usize,
+    },
     UnsupportedMediaType,
     Unauthorized(&'static str),
     Forbidden(&'static str),
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     UnknownModel(String),
     /// Every model failed and the operator turned the rules fallback off.
     ModelUnavailable,
@@ -25,6 +34,8 @@ pub enum ApiError {
     Misconfigured,
     /// A storage backend failed and the fail-closed policy applies.
     StorageUnavailable,
+    /// The runtime failed us (building a response, reading the body).
+    Internal,
 }
 
 impl ApiError {
@@ -46,7 +57,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::RateLimited { .. } => 429,
-            ApiError::Misconfigured => 500,
+            ApiError::Misconfigured | ApiError::Internal => 500,
             ApiError::ModelUnavailable | ApiError::StorageUnavailable => 503,
         }
     }
@@ -66,6 +77,7 @@ impl ApiError {
             ApiError::ModelUnavailable => "model_unavailable",
             ApiError::Misconfigured => "server_misconfigured",
             ApiError::StorageUnavailable => "storage_unavailable",
+            ApiError::Internal => "internal_error",
         }
     }
 
@@ -107,6 +119,7 @@ impl ApiError {
                 "The service cannot check access right now; try again in a few seconds."
                     .to_string()
             }
+            ApiError::Internal => "Something went wrong on our side; try again.".to_string(),
         }
     }
 
@@ -150,10 +163,7 @@ mod tests {
         assert_eq!(e.status(), 400);
         assert_eq!(e.code(), "invalid_request");
         assert!(e.message().contains("`broadcaster`"));
-        assert_eq!(
-            e.body()["error"]["code"],
-            serde_json::json!("invalid_request")
-        );
+        assert_eq!(e.body()["error"]["code"], serde_json::json!("invalid_request"));
     }
 
     #[test]
@@ -162,22 +172,14 @@ mod tests {
             allow: "POST, OPTIONS",
         };
         assert_eq!(allow.status(), 405);
-        assert_eq!(
-            allow.headers(),
-            vec![("Allow", "POST, OPTIONS".to_string())]
-        );
-        let limited = ApiError::RateLimited {
-            retry_after_secs: 17,
-        };
+        assert_eq!(allow.headers(), vec![("Allow", "POST, OPTIONS".to_string())]);
+        let limited = ApiError::RateLimited { retry_after_secs: 17 };
         assert_eq!(limited.status(), 429);
         assert_eq!(limited.headers(), vec![("Retry-After", "17".to_string())]);
         assert!(ApiError::Unauthorized("x")
             .headers()
             .contains(&("WWW-Authenticate", "Bearer".to_string())));
-        assert_eq!(
-            ApiError::PayloadTooLarge { limit_bytes: 65536 }.status(),
-            413
-        );
+        assert_eq!(ApiError::PayloadTooLarge { limit_bytes: 65536 }.status(), 413);
         assert_eq!(ApiError::UnsupportedMediaType.status(), 415);
         assert!(ApiError::ModelUnavailable.status() >= 500);
     }

@@ -307,9 +307,15 @@ mod tests {
         .unwrap();
         let e = ctx.events();
         assert_eq!(e.len(), 4);
-        assert_eq!((e[0].kind, e[0].user.as_deref(), e[0].text.as_str()), (EventKind::Chat, Some("User123"), "Hello"));
+        assert_eq!(
+            (e[0].kind, e[0].user.as_deref(), e[0].text.as_str()),
+            (EventKind::Chat, Some("User123"), "Hello")
+        );
         assert_eq!((e[1].kind, e[1].amount), (EventKind::Tip, Some(1000)));
-        assert_eq!((e[2].kind, e[2].user.as_deref()), (EventKind::Join, Some("Newbie7")));
+        assert_eq!(
+            (e[2].kind, e[2].user.as_deref()),
+            (EventKind::Join, Some("Newbie7"))
+        );
         assert_eq!(e[3].kind, EventKind::Other);
     }
 
@@ -328,9 +334,15 @@ mod tests {
         let cases = [
             (json!([{"type": "chat"}]), "context[0].text"),
             (json!([{"text": "x"}]), "context[0].type"),
-            (json!([{"text": "x", "type": "chat", "timestamp": "noon"}]), "context[0].timestamp"),
+            (
+                json!([{"text": "x", "type": "chat", "timestamp": "noon"}]),
+                "context[0].timestamp",
+            ),
             (json!([{"text": 5, "type": "chat"}]), "context[0].text"),
-            (json!([{"text": "x", "type": "chat", "user": "u".repeat(65)}]), "context[0].user"),
+            (
+                json!([{"text": "x", "type": "chat", "user": "u".repeat(65)}]),
+                "context[0].user",
+            ),
             (json!(["hello"]), "context[0]"),
             (json!(5), "context"),
         ];
@@ -344,7 +356,9 @@ mod tests {
 
     #[test]
     fn caps_on_count_and_length() {
-        let many: Vec<Value> = (0..=MAX_EVENTS).map(|_| json!({"text": "x", "type": "chat"})).collect();
+        let many: Vec<Value> = (0..=MAX_EVENTS)
+            .map(|_| json!({"text": "x", "type": "chat"}))
+            .collect();
         assert!(RoomContext::parse(&Value::Array(many)).is_err());
         let long = json!([{"text": "x".repeat(MAX_EVENT_TEXT_CHARS + 1), "type": "chat"}]);
         assert!(RoomContext::parse(&long).is_err());

@@ -106,7 +106,9 @@ impl Registry {
             }
         }
         if !default_id.starts_with("@cf/") && !default_id.starts_with("@hf/") {
-            return Err(format!("DEFAULT_MODEL \"{default_id}\" is not an @cf/ or @hf/ model id"));
+            return Err(format!(
+                "DEFAULT_MODEL \"{default_id}\" is not an @cf/ or @hf/ model id"
+            ));
         }
         push(describe(default_id), &mut models);
         let default_index = models.iter().position(|m| m.id == default_id).unwrap_or(0);
@@ -161,8 +163,14 @@ mod tests {
     fn built_ins_resolve_by_id_and_alias() {
         let r = Registry::new(None, DEFAULT).unwrap();
         assert_eq!(r.models().len(), 6);
-        assert_eq!(r.resolve("llama-3.3-70b").unwrap().id, "@cf/meta/llama-3.3-70b-instruct-fp8-fast");
-        assert_eq!(r.resolve("@hf/mistral/mistral-7b-instruct-v0.2").unwrap().alias, "mistral-7b-hf");
+        assert_eq!(
+            r.resolve("llama-3.3-70b").unwrap().id,
+            "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+        );
+        assert_eq!(
+            r.resolve("@hf/mistral/mistral-7b-instruct-v0.2").unwrap().alias,
+            "mistral-7b-hf"
+        );
         assert!(r.resolve("gpt-4").is_none());
         assert_eq!(r.default_model().id, DEFAULT);
         assert!(r.default_model().json_mode);
@@ -173,7 +181,14 @@ mod tests {
     fn allowed_models_narrows_and_extends() {
         let r = Registry::new(Some("llama-3.3-70b, @cf/google/gemma-7b-it=gemma"), DEFAULT).unwrap();
         let ids: Vec<&str> = r.models().iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(ids, ["@cf/meta/llama-3.3-70b-instruct-fp8-fast", "@cf/google/gemma-7b-it", DEFAULT]);
+        assert_eq!(
+            ids,
+            [
+                "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
+                "@cf/google/gemma-7b-it",
+                DEFAULT
+            ]
+        );
         assert_eq!(r.resolve("gemma").unwrap().id, "@cf/google/gemma-7b-it");
         assert!(r.resolve("qwen1.5-14b").is_none());
         let all_plus = Registry::new(Some("*,@cf/x/y"), DEFAULT).unwrap();
@@ -190,7 +205,12 @@ mod tests {
     fn listing_marks_the_default() {
         let r = Registry::new(None, DEFAULT).unwrap();
         let l = r.listing();
-        let defaults: Vec<_> = l["models"].as_array().unwrap().iter().filter(|m| m["default"] == true).collect();
+        let defaults: Vec<_> = l["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["default"] == true)
+            .collect();
         assert_eq!(defaults.len(), 1);
         assert_eq!(defaults[0]["id"], DEFAULT);
         assert_eq!(l["default"], DEFAULT);

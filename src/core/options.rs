@@ -118,7 +118,10 @@ mod tests {
         let o = GenerationOptions::parse(None).unwrap();
         assert_eq!(o.max_tokens, DEFAULT_MAX_TOKENS);
         let sent = serde_json::to_value(&o).unwrap();
-        assert_eq!(sent, json!({"temperature": DEFAULT_TEMPERATURE, "max_tokens": DEFAULT_MAX_TOKENS}));
+        assert_eq!(
+            sent,
+            json!({"temperature": DEFAULT_TEMPERATURE, "max_tokens": DEFAULT_MAX_TOKENS})
+        );
     }
 
     #[test]
@@ -142,14 +145,38 @@ mod tests {
             assert!(ok(max).is_ok(), "{key} max");
             let step = if whole { 1.0 } else { 0.01 };
             if min - step >= 0.0 || !whole {
-                let below = if whole { json!((min - step) as u64) } else { json!(min - step) };
-                assert_eq!(field_of(json!({ key: below })), format!("options.{key}"), "{key} below");
+                let below = if whole {
+                    json!((min - step) as u64)
+                } else {
+                    json!(min - step)
+                };
+                assert_eq!(
+                    field_of(json!({ key: below })),
+                    format!("options.{key}"),
+                    "{key} below"
+                );
             }
-            let above = if whole { json!((max + step) as u64) } else { json!(max + step) };
-            assert_eq!(field_of(json!({ key: above })), format!("options.{key}"), "{key} above");
-            assert_eq!(field_of(json!({ key: "1" })), format!("options.{key}"), "{key} type");
+            let above = if whole {
+                json!((max + step) as u64)
+            } else {
+                json!(max + step)
+            };
+            assert_eq!(
+                field_of(json!({ key: above })),
+                format!("options.{key}"),
+                "{key} above"
+            );
+            assert_eq!(
+                field_of(json!({ key: "1" })),
+                format!("options.{key}"),
+                "{key} type"
+            );
             if whole {
-                assert_eq!(field_of(json!({ key: min + 0.5 })), format!("options.{key}"), "{key} fraction");
+                assert_eq!(
+                    field_of(json!({ key: min + 0.5 })),
+                    format!("options.{key}"),
+                    "{key} fraction"
+                );
             }
         }
     }

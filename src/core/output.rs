@@ -26,9 +26,7 @@ impl Action {
         match s.trim().to_ascii_lowercase().as_str() {
             "say" | "speak" | "talk" | "said" => Some(Action::Say),
             "do" | "act" | "action" | "gesture" => Some(Action::Do),
-            "wait" | "none" | "nothing" | "pass" | "skip" | "silence" | "stay quiet" => {
-                Some(Action::Wait)
-            }
+            "wait" | "none" | "nothing" | "pass" | "skip" | "silence" | "stay quiet" => Some(Action::Wait),
             _ => None,
         }
     }
@@ -275,7 +273,10 @@ mod tests {
 
     #[test]
     fn already_parsed_object_and_nested_response() {
-        assert_eq!(parsed(json!({"action": "say", "content": "Hi all"})), say("Hi all"));
+        assert_eq!(
+            parsed(json!({"action": "say", "content": "Hi all"})),
+            say("Hi all")
+        );
         assert_eq!(
             parsed(json!({"response": {"action": "wait", "content": ""}})),
             Some((Action::Wait, String::new()))
@@ -284,7 +285,10 @@ mod tests {
 
     #[test]
     fn plain_text_becomes_say() {
-        assert_eq!(parsed(json!("\"Thank Mike for the 50 tokens!\"")), say("Thank Mike for the 50 tokens!"));
+        assert_eq!(
+            parsed(json!("\"Thank Mike for the 50 tokens!\"")),
+            say("Thank Mike for the 50 tokens!")
+        );
         assert_eq!(
             parsed(json!("Here's a suggestion:\nWelcome Anna to the room!")),
             say("Welcome Anna to the room!")
@@ -306,7 +310,10 @@ mod tests {
             json!(""),
             json!("   "),
             json!(r#"{"action":"say","content":""}"#),
-            json!(format!("{{\"action\":\"say\",\"content\":\"  ** {} **\"}}", '\u{1F600}')),
+            json!(format!(
+                "{{\"action\":\"say\",\"content\":\"  ** {} **\"}}",
+                '\u{1F600}'
+            )),
             json!({"action": "do"}),
             json!({}),
             json!(null),

@@ -183,12 +183,16 @@ mod tests {
             "context": [{"text": "Max tipped 25 tokens", "type": "tip", "timestamp": "2025-03-13T03:16:12Z"}]
         }));
         let now = crate::core::time::parse_rfc3339("2025-03-13T03:16:42Z");
-        assert!(build_messages(&req, now)[1].content.contains("[tip 25 tokens 30s ago] Max:"));
+        assert!(build_messages(&req, now)[1]
+            .content
+            .contains("[tip 25 tokens 30s ago] Max:"));
     }
 
     #[test]
     fn quiet_room_is_stated() {
         let req = request(json!({"broadcaster": "B", "context": []}));
-        assert!(build_messages(&req, None)[1].content.contains("the room is quiet"));
+        assert!(build_messages(&req, None)[1]
+            .content
+            .contains("the room is quiet"));
     }
 }

@@ -154,16 +154,30 @@ mod tests {
         assert_eq!(field_of(r#"{"broadcaster":"  ","context":[]}"#), "broadcaster");
         assert_eq!(field_of(r#"{"broadcaster":7,"context":[]}"#), "broadcaster");
         let long = "b".repeat(65);
-        assert_eq!(field_of(&format!(r#"{{"broadcaster":"{long}","context":[]}}"#)), "broadcaster");
+        assert_eq!(
+            field_of(&format!(r#"{{"broadcaster":"{long}","context":[]}}"#)),
+            "broadcaster"
+        );
         assert_eq!(field_of(r#"{"broadcaster":"B"}"#), "context");
         let prefs = "p".repeat(1001);
         assert_eq!(
-            field_of(&format!(r#"{{"broadcaster":"B","context":[],"preferences":"{prefs}"}}"#)),
+            field_of(&format!(
+                r#"{{"broadcaster":"B","context":[],"preferences":"{prefs}"}}"#
+            )),
             "preferences"
         );
-        assert_eq!(field_of(r#"{"broadcaster":"B","context":[],"preferences":1}"#), "preferences");
-        assert_eq!(field_of(r#"{"broadcaster":"B","context":[],"aimodel":{}}"#), "aimodel");
-        assert_eq!(field_of(r#"{"broadcaster":"B","context":[],"options":{"top_k":0}}"#), "options.top_k");
+        assert_eq!(
+            field_of(r#"{"broadcaster":"B","context":[],"preferences":1}"#),
+            "preferences"
+        );
+        assert_eq!(
+            field_of(r#"{"broadcaster":"B","context":[],"aimodel":{}}"#),
+            "aimodel"
+        );
+        assert_eq!(
+            field_of(r#"{"broadcaster":"B","context":[],"options":{"top_k":0}}"#),
+            "options.top_k"
+        );
     }
 
     #[test]

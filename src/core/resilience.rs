@@ -66,9 +66,7 @@ pub fn classify_error(message: &str) -> ModelFailure {
         Some(5007) | Some(3042) => (FailureKind::Permanent, "no such model"),
         Some(5006) | Some(5004) | Some(3003) | Some(3006) => (FailureKind::Permanent, "invalid input"),
         Some(3036) => (FailureKind::Permanent, "account limit reached"),
-        Some(3023) | Some(5016) | Some(5018) | Some(5022) => {
-            (FailureKind::Permanent, "account not allowed")
-        }
+        Some(3023) | Some(5016) | Some(5018) | Some(5022) => (FailureKind::Permanent, "account not allowed"),
         Some(_) => (FailureKind::Transient, "other upstream error"),
         None => {
             let lower = message.to_ascii_lowercase();
@@ -87,7 +85,11 @@ pub fn classify_error(message: &str) -> ModelFailure {
 /// [0, 1); the wait is between half and all of the exponential step.
 pub fn backoff_ms(attempt: u32, base_ms: u64, max_ms: u64, jitter: f64) -> u64 {
     let step = base_ms.saturating_mul(1u64 << attempt.min(16)).min(max_ms);
-    let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.5 };
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
     let half = step / 2;
     half + (half as f64 * jitter) as u64
 }
@@ -98,19 +100,38 @@ mod tests {
 
     #[test]
     fn codes_are_read_from_workers_ai_messages() {
-        assert_eq!(classify_error("3040: Capacity temporarily exceeded, please try again.").code, Some(3040));
-        assert_eq!(classify_error("AiError: 5007: No such model @cf/x").code, Some(5007));
-        assert_eq!(classify_error("InferenceUpstreamError: 3036: account limit").code, Some(3036));
+        assert_eq!(
+            classify_error("3040: Capacity temporarily exceeded, please try again.").code,
+            Some(3040)
+        );
+        assert_eq!(
+            classify_error("AiError: 5007: No such model @cf/x").code,
+            Some(5007)
+        );
+        assert_eq!(
+            classify_error("InferenceUpstreamError: 3036: account limit").code,
+            Some(3036)
+        );
         assert_eq!(classify_error("model 12345: nope").code, None);
         assert_eq!(classify_error("").code, None);
     }
 
     #[test]
     fn transient_and_permanent() {
-        for m in ["3040: Capacity temporarily exceeded", "3007: timeout", "something broke", "500 Internal"] {
+        for m in [
+            "3040: Capacity temporarily exceeded",
+            "3007: timeout",
+            "something broke",
+            "500 Internal",
+        ] {
             assert_eq!(classify_error(m).kind, FailureKind::Transient, "{m}");
         }
-        for m in ["5007: No such model", "5006: Invalid input", "3036: Account limited", "no such model"] {
+        for m in [
+            "5007: No such model",
+            "5006: Invalid input",
+            "3036: Account limited",
+            "no such model",
+        ] {
             assert_eq!(classify_error(m).kind, FailureKind::Permanent, "{m}");
         }
     }

@@ -27,7 +27,9 @@ pub fn suggest(ctx: &RoomContext, broadcaster: &Broadcaster, now: Option<EpochMi
 /// A stable pick among phrasings, so the same room gives the same answer but
 /// different people hear different lines.
 fn pick<'a>(variants: &[&'a str], key: &str) -> &'a str {
-    let h = key.bytes().fold(2_166_136_261u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16_777_619));
+    let h = key.bytes().fold(2_166_136_261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16_777_619)
+    });
     variants[h as usize % variants.len()]
 }
 
@@ -51,7 +53,10 @@ fn thank_tipper(recent: &[Event]) -> Option<Suggestion> {
         )
         .replace("{n}", &n.to_string()),
         None => pick(
-            &["Thank you so much for the tip, {name}!", "{name}, thank you for the tip!"],
+            &[
+                "Thank you so much for the tip, {name}!",
+                "{name}, thank you for the tip!",
+            ],
             &name,
         )
         .to_string(),
@@ -130,9 +135,17 @@ mod tests {
     use serde_json::json;
 
     fn run(context: serde_json::Value, now: Option<&str>) -> Suggestion {
-        let req = CoachRequest::from_json(json!({"broadcaster": "Luna", "context": context}).to_string().as_bytes())
-            .unwrap();
-        suggest(&req.context, &req.broadcaster, now.and_then(crate::core::time::parse_rfc3339))
+        let req = CoachRequest::from_json(
+            json!({"broadcaster": "Luna", "context": context})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        suggest(
+            &req.context,
+            &req.broadcaster,
+            now.and_then(crate::core::time::parse_rfc3339),
+        )
     }
 
     #[test]
@@ -149,7 +162,10 @@ mod tests {
 
     #[test]
     fn latest_tipper_wins_a_tie() {
-        let s = run(json!("Tip: Anna tipped 20 tokens\nTip: Bert tipped 20 tokens"), None);
+        let s = run(
+            json!("Tip: Anna tipped 20 tokens\nTip: Bert tipped 20 tokens"),
+            None,
+        );
         assert!(s.content().contains("Bert"), "{}", s.content());
     }
 
@@ -166,7 +182,10 @@ mod tests {
 
     #[test]
     fn a_question_between_viewers_is_not_for_the_broadcaster() {
-        let s = run(json!([{"text": "Kim: is it raining there?", "type": "chat"}]), None);
+        let s = run(
+            json!([{"text": "Kim: is it raining there?", "type": "chat"}]),
+            None,
+        );
         assert_eq!(s.action(), Action::Wait);
     }
 

@@ -70,9 +70,7 @@ pub fn neutralize_untrusted(s: &str, max: usize) -> String {
             _ => out.push(c),
         }
     }
-    let mut out = out
-        .replace("[INST]", "(INST)")
-        .replace("[/INST]", "(/INST)");
+    let mut out = out.replace("[INST]", "(INST)").replace("[/INST]", "(/INST)");
     out = collapse_whitespace(&out);
     truncate_chars(&out, max)
 }

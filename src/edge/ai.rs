@@ -1,0 +1,144 @@
+//! The `AI` binding and the Workers clock, adapted to the core's
+//! [`ModelBackend`] and [`Clock`]. Reads every shape Workers AI answers with:
+//! a string, an object, or a byte stream of server-sent events; turns thrown
+//! errors into classified [`ModelFailure`]s (the raw message goes to the
+//! operator's log, never to the caller).
+
+use crate::core::coach::{reply_from_sse, reply_from_value, Clock, ModelBackend, ModelReply};
+use crate::core::resilience::{classify_error, ModelFailure};
+use serde_json::Value;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+use worker::js_sys::{self, Function, Promise, Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{console_warn, web_sys, Delay, Env};
+
+/// `Some(output)` if `fut` finishes within `ms`, `None` if the timer wins.
+pub async fn with_timeout<F: Future>(fut: F, ms: u64) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut timer = pin!(Delay::from(Duration::from_millis(ms)));
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+pub struct WorkersAi {
+    binding: JsValue,
+    run: Function,
+}
+
+impl WorkersAi {
+    /// The `AI` binding, if this deployment has one (local mode has none).
+    pub fn from_env(env: &Env) -> Option<WorkersAi> {
+        let ai = env.ai("AI").ok()?;
+        let binding: JsValue = ai.into();
+        let run = Reflect::get(&binding, &JsValue::from_str("run"))
+            .ok()?
+            .dyn_into::<Function>()
+            .ok()?;
+        Some(WorkersAi { binding, run })
+    }
+}
+
+fn error_message(err: &JsValue) -> String {
+    if let Some(e) = err.dyn_ref::<js_sys::Error>() {
+        return String::from(e.message());
+    }
+    err.as_string()
+        .unwrap_or_else(|| "non-Error value thrown".to_string())
+}
+
+async fn read_stream(stream: &web_sys::ReadableStream) -> Result<Vec<u8>, JsValue> {
+    let response = web_sys::Response::new_with_opt_readable_stream(Some(stream))?;
+    let buffer = JsFuture::from(response.array_buffer()?).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+async fn read_output(output: JsValue) -> Result<ModelReply, ModelFailure> {
+    if let Some(s) = output.as_string() {
+        return reply_from_value(Value::String(s)).ok_or_else(ModelFailure::unusable);
+    }
+    if let Some(stream) = output.dyn_ref::<web_sys::ReadableStream>() {
+        let bytes = read_stream(stream).await.map_err(|e| {
+            console_warn!("model stream broke: {}", error_message(&e));
+            classify_error(&error_message(&e))
+        })?;
+        return reply_from_sse(&bytes).ok_or_else(ModelFailure::unusable);
+    }
+    let json = js_sys::JSON::stringify(&output)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(ModelFailure::unusable)?;
+    let value: Value = serde_json::from_str(&json).map_err(|_| ModelFailure::unusable())?;
+    reply_from_value(value).ok_or_else(ModelFailure::unusable)
+}
+
+impl ModelBackend for WorkersAi {
+    async fn run(&self, model: &str, input: &Value, timeout_ms: u64) -> Result<ModelReply, ModelFailure> {
+        let js_input = js_sys::JSON::parse(&input.to_string()).map_err(|_| ModelFailure::unusable())?;
+        let call = async {
+            // `call2` catches a synchronous throw; the promise catches the rest.
+            let promise = self
+                .run
+                .call2(&self.binding, &JsValue::from_str(model), &js_input)
+                .map(|p| Promise::resolve(&p));
+            let output = match promise {
+                Ok(p) => JsFuture::from(p).await,
+                Err(e) => Err(e),
+            };
+            match output {
+                Ok(v) => read_output(v).await,
+                Err(e) => {
+                    let message = error_message(&e);
+                    let failure = classify_error(&message);
+                    console_warn!(
+                        "{}",
+                        serde_json::json!({"event": "model_error", "model": model, "kind": failure.label, "upstream": message})
+                    );
+                    Err(failure)
+                }
+            }
+        };
+        match with_timeout(call, timeout_ms).await {
+            Some(result) => result,
+            None => {
+                console_warn!(
+                    "{}",
+                    serde_json::json!({"event": "model_timeout", "model": model, "timeout_ms": timeout_ms})
+                );
+                Err(ModelFailure::timeout())
+            }
+        }
+    }
+}
+
+/// Wall time and timers of the Workers runtime.
+pub struct WorkersClock;
+
+impl Clock for WorkersClock {
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now() as u64
+    }
+
+    async fn sleep(&self, ms: u64) {
+        Delay::from(Duration::from_millis(ms)).await;
+    }
+
+    fn jitter(&self) -> f64 {
+        let mut bytes = [0u8; 4];
+        match getrandom::fill(&mut bytes) {
+            Ok(()) => f64::from(u32::from_le_bytes(bytes)) / 4_294_967_296.0,
+            Err(_) => 0.5,
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! HTTP in and out: the body gate (size, media type) and the only places that
+//! build responses, JSON bodies and error bodies alike.
+
+use crate::core::error::ApiError;
+use serde::Serialize;
+use worker::{Request, Response};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON response with the headers every response of ours carries.
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
+    let mut resp = Response::from_json(body)
+        .map_err(|_| ApiError::Internal)?
+        .with_status(status);
+    let h = resp.headers_mut();
+    h.set("Content-Type", "application/json; charset=utf-8")
+        .and_then(|_| h.set("Cache-Control", "no-store"))
+        .and_then(|_| h.set("X-Content-Type-Options", "nosniff"))
+        .map_err(|_| ApiError::Internal)?;
+    Ok(resp)
+}
+
+/// The response for an error: its status, its headers, its JSON body.
+pub fn error(e: &ApiError) -> worker::Result<Response> {
+    let mut resp = match json(e.status(), &e.body()) {
+        Ok(r) => r,
+        Err(_) => return Response::error("internal_error", 500),
+    };
+    for (name, value) in e.headers() {
+        resp.headers_mut().set(name, &value)?;
+    }
+    Ok(resp)
+}
+
+/// An empty response (preflight answers, HEAD-like replies).
+#[allow(dead_code)] // used by the CORS preflight
+pub fn empty(status: u16) -> Result<Response, ApiError> {
+    Response::empty()
+        .map(|r| r.with_status(status))
+        .map_err(|_| ApiError::Internal)
+}
+
+fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The request body, if it is JSON and at most [`MAX_BODY_BYTES`].
+pub async fn json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+    let too_large = ApiError::PayloadTooLarge {
+        limit_bytes: MAX_BODY_BYTES,
+    };
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large);
+    }
+    let content_type = req
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if !is_json_media_type(&content_type) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body = req.bytes().await.map_err(|_| ApiError::Internal)?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(too_large);
+    }
+    Ok(body)
+}

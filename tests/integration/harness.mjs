@@ -1,0 +1,168 @@
+// Runs the built Worker (build/index.js + wasm) in workerd through Miniflare,
+// with real local KV and a simulated `AI` binding scripted from the test.
+//
+// The simulated binding is a wrapped binding: module `sim-ai` returns an
+// instance of a class named `Ai` (workers-rs checks the constructor name)
+// whose `run(model, input)` asks the Node test, over a service binding, what
+// to do: return an object or a string, stream SSE bytes, throw an Error with a
+// Workers AI code, answer slowly, or never answer.
+import { Miniflare, Response } from "miniflare";
+
+export const TOKEN = "test-token-0123456789";
+export const ORIGIN = "https://coach.example.com";
+
+export const BASE_VARS = {
+  DEFAULT_MODEL: "@cf/meta/llama-3.1-8b-instruct-fast",
+  FALLBACK_MODELS: "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
+  MODEL_TIMEOUT_MS: "1500",
+  REQUEST_DEADLINE_MS: "4000",
+  MODEL_RETRIES: "2",
+  API_TOKENS: `${TOKEN},second-token-abcdef`,
+  ADMIN_TOKEN: "admin-token-0123456789",
+  RATE_LIMIT_PER_MINUTE: "1000",
+  RATE_LIMIT_PER_DAY: "100000",
+  AUTH_FAILURES_PER_MINUTE: "1000",
+  ALLOWED_ORIGINS: ORIGIN,
+  KV_FAILURE_MODE: "closed",
+};
+
+// Non-ASCII stays out of this source (\u escapes only).
+const SIM_AI = `
+class Ai {
+  constructor(env) { this.env = env; }
+  async run(model, input) {
+    const res = await this.env.CONTROL.fetch("http://sim/run", {
+      method: "POST",
+      body: JSON.stringify({ model, input }),
+    });
+    const step = await res.json();
+    if (step.delayMs) await new Promise((r) => setTimeout(r, step.delayMs));
+    switch (step.kind) {
+      case "value":
+        return step.value;
+      case "throw": {
+        const e = new Error(step.message);
+        e.name = step.name || "AiError";
+        throw e;
+      }
+      case "sse": {
+        const enc = new TextEncoder();
+        return new ReadableStream({
+          start(c) {
+            for (const chunk of step.chunks) c.enqueue(enc.encode(chunk));
+            c.close();
+          },
+        });
+      }
+      case "hang":
+        return new Promise(() => {});
+      default:
+        throw new Error("sim-ai: unknown step " + step.kind);
+    }
+  }
+}
+export default function (env) { return new Ai(env); }
+`;
+
+/** Steps the simulated model can take. */
+export const step = {
+  object: (value) => ({ kind: "value", value }),
+  answer: (response, extra = {}) => ({ kind: "value", value: { response, ...extra } }),
+  string: (s) => ({ kind: "value", value: s }),
+  error: (message) => ({ kind: "throw", message }),
+  sse: (chunks) => ({ kind: "sse", chunks }),
+  slow: (ms, s) => ({ ...s, delayMs: ms }),
+  hang: () => ({ kind: "hang" }),
+};
+
+class SimAi {
+  constructor() {
+    this.reset();
+  }
+  reset() {
+    this.calls = [];
+    this.scripts = new Map();
+  }
+  /** Steps for `model` ("*" for any), taken in order; the last one repeats. */
+  script(model, ...steps) {
+    this.scripts.set(model, steps);
+  }
+  callsTo(model) {
+    return this.calls.filter((c) => c.model === model);
+  }
+  async handle(request) {
+    const { model, input } = await request.json();
+    this.calls.push({ model, input });
+    const queue = this.scripts.get(model) ?? this.scripts.get("*");
+    const next = !queue
+      ? step.answer('{"action":"say","content":"Unscripted answer"}')
+      : queue.length > 1
+        ? queue.shift()
+        : queue[0];
+    return Response.json(next);
+  }
+}
+
+/**
+ * Starts the Worker. `vars` override BASE_VARS (undefined removes one);
+ * `ai: false` leaves the AI binding out.
+ */
+export async function startWorker({ vars = {}, ai = true } = {}) {
+  const sim = new SimAi();
+  const bindings = { ...BASE_VARS, ...vars };
+  for (const k of Object.keys(bindings)) if (bindings[k] === undefined) delete bindings[k];
+  const mf = new Miniflare({
+    workers: [
+      {
+        name: "coach",
+        modules: true,
+        scriptPath: "build/index.js",
+        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+        compatibilityDate: "2026-04-20",
+        kvNamespaces: ["COACH_KV"],
+        kvPersist: false,
+        bindings,
+        wrappedBindings: ai ? { AI: { scriptName: "sim-ai" } } : {},
+      },
+      {
+        name: "sim-ai",
+        modules: true,
+        script: SIM_AI,
+        serviceBindings: { CONTROL: (request) => sim.handle(request) },
+      },
+    ],
+  });
+  await mf.ready;
+  const kv = await mf.getKVNamespace("COACH_KV");
+  const fetch = (path, init = {}) => mf.dispatchFetch(`http://localhost${path}`, init);
+  return {
+    mf,
+    sim,
+    kv,
+    fetch,
+    /** POST a JSON body with the test token (headers may override). */
+    post(path, body, headers = {}) {
+      return fetch(path, {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          Authorization: `Bearer ${TOKEN}`,
+          "CF-Connecting-IP": "203.0.113.7",
+          ...headers,
+        },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
+    },
+    dispose: () => mf.dispose(),
+  };
+}
+
+export const EXAMPLE = {
+  context: [
+    { text: "User123: Hello everyone!", type: "chat", timestamp: "2025-03-13T03:15:45.000Z" },
+    { text: "User456 tipped 50 tokens", type: "tip", timestamp: "2025-03-13T03:16:12.000Z" },
+  ],
+  broadcaster: "BroadcasterName",
+  preferences: "Engage more with tips.",
+  aimodel: "@hf/mistral/mistral-7b-instruct-v0.2",
+};
