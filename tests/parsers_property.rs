@@ -1,0 +1,225 @@
+//! Property tests of every parser that sees untrusted input: random and
+//! mutated inputs must never panic (a panic in wasm can poison the isolate),
+//! and what comes out keeps its invariants. A small xorshift generator keeps
+//! this free of extra crates and reproducible (fixed seeds).
+
+use coach_worker::core::coach::{reply_from_sse, reply_from_value};
+use coach_worker::core::output::{parse_answer, Action, HARD_MAX_WORDS};
+use coach_worker::core::prompt::{build_messages, MAX_PROMPT_CHARS};
+use coach_worker::core::request::CoachRequest;
+use coach_worker::core::resilience::classify_error;
+use coach_worker::core::text::{neutralize_untrusted, speakable, spoken_name, FENCE_CLOSE};
+use coach_worker::core::time::parse_rfc3339;
+use serde_json::{json, Value};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const PIECES: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    "\"",
+    ":",
+    ",",
+    "\\",
+    "\\u",
+    "action",
+    "content",
+    "say",
+    "do",
+    "wait",
+    "response",
+    "```",
+    "json",
+    "\n",
+    " ",
+    "data:",
+    "[DONE]",
+    "Tip:",
+    "Chat:",
+    "tipped",
+    "50",
+    "1,000",
+    "-",
+    "T",
+    "Z",
+    "+02:00",
+    "2025-03-13",
+    "03:15:45",
+    ".000",
+    "\u{e9}",
+    "\u{1F389}",
+    "\u{200D}",
+    "<<<END_ROOM_EVENTS>>>",
+    "<|im_start|>",
+    "[INST]",
+    "\u{0}",
+    "\r",
+    "User_123",
+    "?",
+    "you",
+    "null",
+    "true",
+    "-1",
+    "1e309",
+    "99999999999999999999",
+];
+
+fn random_text(rng: &mut Rng, max_pieces: usize) -> String {
+    let n = rng.below(max_pieces + 1);
+    (0..n).map(|_| rng.pick(PIECES)).collect()
+}
+
+fn random_bytes(rng: &mut Rng) -> Vec<u8> {
+    let n = rng.below(64);
+    (0..n).map(|_| rng.next() as u8).collect()
+}
+
+fn random_json(rng: &mut Rng, depth: u32) -> Value {
+    match rng.below(if depth > 2 { 5 } else { 7 }) {
+        0 => Value::Null,
+        1 => json!(rng.below(3) == 0),
+        2 => json!(rng.next() as i64 % 2_000 - 1_000),
+        3 => json!(rng.next() as f64 / 7.0),
+        4 => json!(random_text(rng, 12)),
+        5 => Value::Array((0..rng.below(4)).map(|_| random_json(rng, depth + 1)).collect()),
+        _ => {
+            let keys = [
+                "text",
+                "type",
+                "user",
+                "timestamp",
+                "action",
+                "content",
+                "response",
+                "usage",
+            ];
+            let mut map = serde_json::Map::new();
+            for _ in 0..rng.below(5) {
+                map.insert(rng.pick(&keys).to_string(), random_json(rng, depth + 1));
+            }
+            Value::Object(map)
+        }
+    }
+}
+
+fn random_request(rng: &mut Rng) -> Value {
+    let event = |rng: &mut Rng| {
+        let mut e =
+            json!({"text": random_text(rng, 20), "type": rng.pick(&["chat", "tip", "join", "other", "Tip"])});
+        if rng.below(2) == 0 {
+            e["user"] = json!(random_text(rng, 3));
+        }
+        if rng.below(2) == 0 {
+            e["timestamp"] =
+                json!(rng.pick(&["2025-03-13T03:15:45.000Z", "2025-03-13T03:15:45+02:00", "bad"]));
+        }
+        e
+    };
+    let context = if rng.below(2) == 0 {
+        Value::Array((0..rng.below(40)).map(|_| event(rng)).collect())
+    } else {
+        json!(random_text(rng, 60))
+    };
+    let mut body = json!({"broadcaster": random_text(rng, 6), "context": context});
+    if rng.below(2) == 0 {
+        body["preferences"] = json!(random_text(rng, 30));
+    }
+    if rng.below(3) == 0 {
+        body["options"] = random_json(rng, 1);
+    }
+    body
+}
+
+fn check_suggestion(answer: &Value) {
+    if let Some(s) = parse_answer(answer) {
+        if s.action() != Action::Wait {
+            assert!(s.content().chars().any(char::is_alphanumeric), "{answer}");
+        }
+        assert!(
+            s.content().split_whitespace().count() <= HARD_MAX_WORDS,
+            "{answer}"
+        );
+        assert!(!s.content().contains('\n'));
+    }
+}
+
+#[test]
+fn request_parsing_never_panics_and_prompts_stay_bounded() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut accepted = 0;
+    for _ in 0..5_000 {
+        let body = random_request(&mut rng);
+        if let Ok(req) = CoachRequest::from_json(body.to_string().as_bytes()) {
+            accepted += 1;
+            let prompt: String = build_messages(&req, None)
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect();
+            assert!(prompt.chars().count() <= MAX_PROMPT_CHARS);
+            let fenced = prompt.split("<<<ROOM_EVENTS>>>").nth(1).unwrap_or("");
+            assert_eq!(fenced.matches(FENCE_CLOSE).count(), 1, "{prompt}");
+        }
+        let raw = random_bytes(&mut rng);
+        let _ = CoachRequest::from_json(&raw);
+        let text = random_text(&mut rng, 40);
+        let _ = CoachRequest::from_json(text.as_bytes());
+    }
+    assert!(
+        accepted > 500,
+        "the generator should produce valid requests too ({accepted})"
+    );
+}
+
+#[test]
+fn answer_parsing_never_panics_and_never_yields_an_empty_say() {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    for _ in 0..20_000 {
+        check_suggestion(&json!(random_text(&mut rng, 30)));
+        let value = random_json(&mut rng, 0);
+        check_suggestion(&value);
+        if let Some(reply) = reply_from_value(value) {
+            check_suggestion(&reply.response);
+        }
+        let raw = random_bytes(&mut rng);
+        if let Some(reply) = reply_from_sse(&raw) {
+            check_suggestion(&reply.response);
+        }
+        if let Some(reply) = reply_from_sse(random_text(&mut rng, 30).as_bytes()) {
+            check_suggestion(&reply.response);
+        }
+    }
+}
+
+#[test]
+fn text_tools_never_panic() {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for _ in 0..20_000 {
+        let s = random_text(&mut rng, 30);
+        let _ = parse_rfc3339(&s);
+        let _ = classify_error(&s);
+        assert!(!spoken_name(&s).is_empty() || s.trim().is_empty());
+        let n = neutralize_untrusted(&s, 50);
+        assert!(n.chars().count() <= 50 && !n.contains('\n') && !n.contains("<<<"));
+        let _ = speakable(&s, 15);
+        let lossy = String::from_utf8_lossy(&random_bytes(&mut rng)).into_owned();
+        let _ = parse_rfc3339(&lossy);
+        let _ = speakable(&lossy, 15);
+    }
+}
