@@ -54,6 +54,8 @@ pub struct Config {
     pub deadline_ms: u64,
     pub max_retries: u32,
     pub api_tokens: Vec<String>,
+    /// Guards the `/admin/tokens` routes; unset disables them.
+    pub admin_token: Option<String>,
     pub rate_per_minute: u32,
     pub rate_per_day: u32,
     pub auth_failures_per_minute: u32,
@@ -166,6 +168,9 @@ impl Config {
             deadline_ms,
             max_retries,
             api_tokens: list(get("API_TOKENS")),
+            admin_token: get("ADMIN_TOKEN")
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty()),
             rate_per_minute,
             rate_per_day,
             auth_failures_per_minute,

@@ -15,6 +15,8 @@ pub enum ApiError {
         problem: String,
     },
     NotFound,
+    /// `DELETE /admin/tokens/<id>` named no stored token.
+    NoSuchToken,
     MethodNotAllowed {
         allow: &'static str,
     },
@@ -52,7 +54,7 @@ impl ApiError {
             ApiError::UnknownModel(_) => 400,
             ApiError::Unauthorized(_) => 401,
             ApiError::Forbidden(_) => 403,
-            ApiError::NotFound => 404,
+            ApiError::NotFound | ApiError::NoSuchToken => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
@@ -66,7 +68,7 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidRequest { .. } => "invalid_request",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::NoSuchToken => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -91,6 +93,7 @@ impl ApiError {
                 "No such route. The API is POST /api/generate-prompt and GET /api/models."
                     .to_string()
             }
+            ApiError::NoSuchToken => "No token has that id; GET /admin/tokens lists them.".to_string(),
             ApiError::MethodNotAllowed { allow } => {
                 format!("This route does not accept that method; use {allow}.")
             }

@@ -1,14 +1,17 @@
 //! The pure core: everything the coach decides, with no Workers types, so it
 //! is tested natively with `cargo test`.
 
+pub mod auth;
 pub mod coach;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod events;
 pub mod models;
 pub mod options;
 pub mod output;
 pub mod prompt;
+pub mod ratelimit;
 pub mod request;
 pub mod resilience;
 pub mod rules;

@@ -91,6 +91,29 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` for milliseconds since the epoch (UTC, whole seconds).
+pub fn format_rfc3339(ms: EpochMillis) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Inverse of days_from_civil (Howard Hinnant's civil_from_days).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -124,6 +147,15 @@ mod tests {
             Some(1_741_835_745_123)
         );
         assert_eq!(parse_rfc3339("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
+    }
+
+    #[test]
+    fn formats_and_round_trips() {
+        assert_eq!(format_rfc3339(1_741_835_745_000), "2025-03-13T03:15:45Z");
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        for ms in [951_782_400_000i64, 1_709_164_800_000, 4_102_444_799_000] {
+            assert_eq!(parse_rfc3339(&format_rfc3339(ms)), Some(ms));
+        }
     }
 
     #[test]

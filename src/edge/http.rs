@@ -34,7 +34,6 @@ pub fn error(e: &ApiError) -> worker::Result<Response> {
 }
 
 /// An empty response (preflight answers, HEAD-like replies).
-#[allow(dead_code)] // used by the CORS preflight
 pub fn empty(status: u16) -> Result<Response, ApiError> {
     Response::empty()
         .map(|r| r.with_status(status))

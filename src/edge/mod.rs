@@ -2,12 +2,16 @@
 //! routes, runs the handlers (which read like the API contract), and writes
 //! one log line per request. Decisions live in [`crate::core`].
 
+mod admin;
 mod ai;
+mod guard;
 mod http;
 
 use crate::core::coach::{coach, Answer, FailedCall};
 use crate::core::config::{Backend, Config};
+use crate::core::cors;
 use crate::core::error::ApiError;
+use crate::core::ratelimit::Status;
 use crate::core::request::CoachRequest;
 use ai::{WorkersAi, WorkersClock};
 use serde_json::json;
@@ -27,30 +31,47 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
     value.as_bool().map(|b| b.to_string())
 }
 
-/// What the request log line says beyond method, path and status.
+/// What the request log line says beyond method, path and status, and what
+/// the response must report.
 #[derive(Default)]
 struct Trace {
+    caller: Option<String>,
+    rate: Option<Status>,
     model: Option<String>,
     fallback: bool,
     failures: Vec<FailedCall>,
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     console_error_panic_hook::set_once();
     let started = worker::js_sys::Date::now();
     let mut trace = Trace::default();
-    let outcome = match Config::from_lookup(&|name| lookup(&env, name)) {
-        Ok(config) => route(&mut req, &env, &config, &mut trace).await,
+    let config = Config::from_lookup(&|name| lookup(&env, name));
+    let outcome = match &config {
+        Ok(config) => route(&mut req, &env, &ctx, config, &mut trace).await,
         Err(problem) => {
             console_error!("{}", json!({"event": "config_error", "problem": problem}));
             Err(ApiError::Misconfigured)
         }
     };
-    let (resp, code) = match outcome {
+    let (mut resp, code) = match outcome {
         Ok(resp) => (resp, None),
         Err(e) => (http::error(&e)?, Some(e.code())),
     };
+    let origin = req.headers().get("Origin").ok().flatten();
+    let is_preflight = req.method() == Method::Options;
+    let headers = resp.headers_mut();
+    if let Some(rate) = trace.rate {
+        headers.set("RateLimit-Limit", &rate.limit.to_string())?;
+        headers.set("RateLimit-Remaining", &rate.remaining.to_string())?;
+        headers.set("RateLimit-Reset", &rate.reset_secs.to_string())?;
+    }
+    if let Ok(config) = &config {
+        for (name, value) in cors::headers(origin.as_deref(), &config.origins, is_preflight) {
+            headers.set(name, &value)?;
+        }
+    }
     let failures: Vec<_> = trace
         .failures
         .iter()
@@ -64,6 +85,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
             "path": req.path(),
             "status": resp.status_code(),
             "error": code,
+            "caller": trace.caller,
             "model": trace.model,
             "fallback": trace.fallback,
             "model_failures": failures,
@@ -76,10 +98,43 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Resp
 async fn route(
     req: &mut Request,
     env: &Env,
+    ctx: &Context,
     config: &Config,
     trace: &mut Trace,
 ) -> Result<Response, ApiError> {
     let path = req.path();
+    let now_ms = worker::js_sys::Date::now() as u64;
+    if path == "/healthz" {
+        return match req.method() {
+            Method::Get => http::json(200, &json!({"ok": true})),
+            _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
+        };
+    }
+    if path.starts_with("/admin/") {
+        let kv = guard::admit_admin(req, env, ctx, config, now_ms)
+            .await
+            .map_err(|r| {
+                trace.rate = r.status;
+                r.error
+            })?;
+        trace.caller = Some("admin".to_string());
+        return admin::route(req, &kv, now_ms).await;
+    }
+    if !path.starts_with("/api/") {
+        return Err(ApiError::NotFound);
+    }
+    if req.method() == Method::Options {
+        // CORS preflight: no credentials; the CORS headers are added on the way out.
+        return http::empty(204);
+    }
+    let admitted = guard::admit_api(req, env, ctx, config, now_ms)
+        .await
+        .map_err(|r| {
+            trace.rate = r.status;
+            r.error
+        })?;
+    trace.rate = admitted.status;
+    trace.caller = Some(format!("{} ({})", admitted.caller.name, admitted.caller.id));
     match (path.as_str(), req.method()) {
         ("/api/generate-prompt", Method::Post) => generate_prompt(req, env, config, trace).await,
         ("/api/generate-prompt", _) => Err(ApiError::MethodNotAllowed {
@@ -89,8 +144,6 @@ async fn route(
         ("/api/models", _) => Err(ApiError::MethodNotAllowed {
             allow: "GET, OPTIONS",
         }),
-        ("/healthz", Method::Get) => http::json(200, &json!({"ok": true})),
-        ("/healthz", _) => Err(ApiError::MethodNotAllowed { allow: "GET" }),
         _ => Err(ApiError::NotFound),
     }
 }

@@ -64,6 +64,19 @@ class Ai {
 export default function (env) { return new Ai(env); }
 `;
 
+// A KV namespace that fails every operation, for the KV-failure policy tests
+// (real local KV cannot be made to fail).
+const BROKEN_KV = `
+class BrokenKv {
+  async get() { throw new Error("KV GET failed: 503 Service Unavailable"); }
+  async getWithMetadata() { throw new Error("KV GET failed: 503 Service Unavailable"); }
+  async put() { throw new Error("KV PUT failed: 503 Service Unavailable"); }
+  async list() { throw new Error("KV LIST failed: 503 Service Unavailable"); }
+  async delete() { throw new Error("KV DELETE failed: 503 Service Unavailable"); }
+}
+export default function () { return new BrokenKv(); }
+`;
+
 /** Steps the simulated model can take. */
 export const step = {
   object: (value) => ({ kind: "value", value }),
@@ -105,13 +118,21 @@ class SimAi {
 
 /**
  * Starts the Worker. `vars` override BASE_VARS (undefined removes one);
- * `ai: false` leaves the AI binding out.
+ * `ai: false` leaves the AI binding out; `brokenKv: true` binds a COACH_KV
+ * whose every operation throws. `logs` collects what the Worker logs.
  */
-export async function startWorker({ vars = {}, ai = true } = {}) {
+export async function startWorker({ vars = {}, ai = true, brokenKv = false } = {}) {
+  const logs = [];
   const sim = new SimAi();
   const bindings = { ...BASE_VARS, ...vars };
   for (const k of Object.keys(bindings)) if (bindings[k] === undefined) delete bindings[k];
+  const wrapped = {};
+  if (ai) wrapped.AI = { scriptName: "sim-ai" };
+  if (brokenKv) wrapped.COACH_KV = { scriptName: "broken-kv" };
   const mf = new Miniflare({
+    handleRuntimeStdio(stdout, stderr) {
+      for (const stream of [stdout, stderr]) stream.on("data", (d) => logs.push(d.toString()));
+    },
     workers: [
       {
         name: "coach",
@@ -119,11 +140,12 @@ export async function startWorker({ vars = {}, ai = true } = {}) {
         scriptPath: "build/index.js",
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
         compatibilityDate: "2026-04-20",
-        kvNamespaces: ["COACH_KV"],
+        kvNamespaces: brokenKv ? [] : ["COACH_KV"],
         kvPersist: false,
         bindings,
-        wrappedBindings: ai ? { AI: { scriptName: "sim-ai" } } : {},
+        wrappedBindings: wrapped,
       },
+      { name: "broken-kv", modules: true, script: BROKEN_KV },
       {
         name: "sim-ai",
         modules: true,
@@ -133,12 +155,13 @@ export async function startWorker({ vars = {}, ai = true } = {}) {
     ],
   });
   await mf.ready;
-  const kv = await mf.getKVNamespace("COACH_KV");
+  const kv = brokenKv ? null : await mf.getKVNamespace("COACH_KV");
   const fetch = (path, init = {}) => mf.dispatchFetch(`http://localhost${path}`, init);
   return {
     mf,
     sim,
     kv,
+    logs,
     fetch,
     /** POST a JSON body with the test token (headers may override). */
     post(path, body, headers = {}) {

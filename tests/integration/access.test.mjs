@@ -1,0 +1,271 @@
+// Who may call it, and how often: bearer tokens (static and KV-issued),
+// KV-backed rate limits, CORS and abuse limits, in workerd with real local KV.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, test } from "node:test";
+import { EXAMPLE, ORIGIN, TOKEN, startWorker } from "./harness.mjs";
+
+const ADMIN = "admin-token-0123456789";
+const sha256 = (s) => createHash("sha256").update(s).digest("hex");
+
+function post(w, { token = TOKEN, auth, ip = "203.0.113.7", origin, body = EXAMPLE } = {}) {
+  const headers = { "Content-Type": "application/json", "CF-Connecting-IP": ip };
+  if (auth !== undefined) headers.Authorization = auth;
+  else if (token) headers.Authorization = `Bearer ${token}`;
+  if (origin) headers.Origin = origin;
+  return w.fetch("/api/generate-prompt", { method: "POST", headers, body: JSON.stringify(body) });
+}
+
+function admin(w, method, path = "", body, token = ADMIN) {
+  return w.fetch(`/admin/tokens${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", "CF-Connecting-IP": "198.51.100.1" },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+}
+
+async function expectError(resp, status, code) {
+  const text = await resp.text();
+  assert.equal(resp.status, status, text);
+  assert.equal(JSON.parse(text).error.code, code, text);
+}
+
+/** Waits until the counter write (done in waitUntil) has landed in KV. */
+async function settle(w, callerToken, expectedDayCount) {
+  const id = sha256(callerToken).slice(0, 12);
+  for (let i = 0; i < 100; i++) {
+    const { keys } = await w.kv.list({ prefix: `rl:${id}:` });
+    if (keys.length) {
+      const counter = JSON.parse(await w.kv.get(keys[0].name));
+      if (counter.day_count >= expectedDayCount) return { key: keys[0].name, counter };
+    }
+    await sleep(10);
+  }
+  throw new Error("counter write never landed");
+}
+
+describe("bearer tokens", () => {
+  let w;
+  before(async () => (w = await startWorker()));
+  after(() => w.dispose());
+
+  const cases = [
+    ["missing", { token: null }],
+    ["Basic credentials", { auth: "Basic dXNlcjpwYXNz" }],
+    ["Bearer alone", { auth: "Bearer" }],
+    ["Bearer with two tokens", { auth: `Bearer ${TOKEN} extra` }],
+    ["a prefix of a real token", { token: TOKEN.slice(0, -1) }],
+    ["a real token plus a character", { token: TOKEN + "x" }],
+    ["an unknown token", { token: "nope-nope-nope" }],
+  ];
+  for (const [name, opts] of cases) {
+    test(`401 for ${name}`, async () => {
+      const resp = await post(w, { ...opts, ip: `192.0.2.${cases.findIndex((c) => c[0] === name) + 1}` });
+      assert.equal(resp.headers.get("www-authenticate"), "Bearer");
+      await expectError(resp, 401, "unauthorized");
+    });
+  }
+
+  test("the scheme is case-insensitive and OPTIONS and /healthz need no token", async () => {
+    assert.equal((await post(w, { auth: `bEaReR ${TOKEN}` })).status, 200);
+    assert.equal((await w.fetch("/healthz")).status, 200);
+    assert.equal((await w.fetch("/api/generate-prompt", { method: "OPTIONS", headers: { Origin: ORIGIN } })).status, 204);
+  });
+
+  test("a KV-issued token works, is stored only as its hash, and stops working when revoked", async () => {
+    const created = await admin(w, "POST", "", { name: "Luna Live", per_minute: 50 });
+    assert.equal(created.status, 201, await created.clone().text());
+    const issued = await created.json();
+    assert.match(issued.token, /^ck_[0-9a-f]{64}$/);
+    assert.equal(issued.name, "Luna Live");
+
+    const record = JSON.parse(await w.kv.get(`token:${sha256(issued.token)}`));
+    assert.deepEqual([record.name, record.revoked, record.per_minute], ["Luna Live", false, 50]);
+    assert.match(record.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const { keys } = await w.kv.list();
+    for (const k of keys) {
+      assert.ok(!k.name.includes(issued.token));
+      assert.ok(!(await w.kv.get(k.name)).includes(issued.token));
+    }
+
+    assert.equal((await post(w, { token: issued.token })).status, 200);
+
+    const listed = await (await admin(w, "GET")).json();
+    const mine = listed.tokens.find((t) => t.id === issued.id);
+    assert.deepEqual([mine.name, mine.revoked], ["Luna Live", false]);
+    assert.ok(!JSON.stringify(listed).includes(issued.token));
+
+    const revoked = await admin(w, "DELETE", `/${issued.id}`);
+    assert.equal(revoked.status, 200);
+    assert.equal((await revoked.json()).revoked, true);
+    await expectError(await post(w, { token: issued.token }), 403, "forbidden");
+    await expectError(await admin(w, "DELETE", "/0123456789ab"), 404, "not_found");
+  });
+
+  test("admin routes need ADMIN_TOKEN and validate input", async () => {
+    await expectError(await admin(w, "GET", "", undefined, TOKEN), 401, "unauthorized");
+    await expectError(await admin(w, "POST", "", { per_minute: 3 }), 400, "invalid_request");
+    await expectError(await admin(w, "DELETE", "/xyz"), 400, "invalid_request");
+  });
+
+  test("tokens never appear in logs; callers are named", async () => {
+    await post(w, {});
+    await sleep(50);
+    const logs = w.logs.join("");
+    assert.match(logs, /"caller":"static-1 \([0-9a-f]{12}\)"/);
+    assert.ok(!logs.includes(TOKEN), "the static token leaked into a log line");
+    assert.ok(!/ck_[0-9a-f]{64}/.test(logs), "an issued token leaked into a log line");
+  });
+});
+
+describe("rate limits", () => {
+  let w;
+  before(async () => (w = await startWorker({ vars: { RATE_LIMIT_PER_MINUTE: "3", RATE_LIMIT_PER_DAY: "1000" } })));
+  after(() => w.dispose());
+
+  test("N pass with counting-down headers, N+1 is 429 with Retry-After, a second token is unaffected, the window resets", async () => {
+    const remaining = [];
+    for (let i = 1; i <= 3; i++) {
+      const resp = await post(w, {});
+      assert.equal(resp.status, 200);
+      assert.equal(resp.headers.get("ratelimit-limit"), "3");
+      remaining.push(resp.headers.get("ratelimit-remaining"));
+      const reset = Number(resp.headers.get("ratelimit-reset"));
+      assert.ok(reset >= 1 && reset <= 60, `reset ${reset}`);
+      await settle(w, TOKEN, i);
+    }
+    assert.deepEqual(remaining, ["2", "1", "0"]);
+
+    const limited = await post(w, { origin: ORIGIN });
+    const retryAfter = Number(limited.headers.get("retry-after"));
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+    assert.equal(limited.headers.get("ratelimit-remaining"), "0");
+    assert.equal(limited.headers.get("access-control-allow-origin"), ORIGIN, "429s carry CORS headers");
+    await expectError(limited, 429, "rate_limited");
+    const { counter } = await settle(w, TOKEN, 3);
+    assert.equal(counter.day_count, 3, "a rejected request writes nothing");
+
+    const other = await post(w, { token: "second-token-abcdef" });
+    assert.equal(other.status, 200);
+    assert.equal(other.headers.get("ratelimit-remaining"), "2");
+
+    // The minute window passes: age the stored counter by one minute.
+    const { key } = await settle(w, TOKEN, 3);
+    const stored = JSON.parse(await w.kv.get(key));
+    await w.kv.put(key, JSON.stringify({ ...stored, minute: stored.minute - 1 }));
+    const again = await post(w, {});
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get("ratelimit-remaining"), "2");
+  });
+
+  test("every /api/* response carries RateLimit headers, errors included", async () => {
+    const bad = await post(w, { token: "second-token-abcdef", body: { broadcaster: "B" } });
+    assert.equal(bad.status, 400);
+    assert.ok(bad.headers.get("ratelimit-limit"));
+    const models = await w.fetch("/api/nope", { headers: { Authorization: "Bearer second-token-abcdef" } });
+    assert.equal(models.status, 404);
+    assert.ok(models.headers.get("ratelimit-remaining"));
+    const unauthorized = await post(w, { token: "wrong-token" });
+    assert.equal(unauthorized.status, 401);
+    assert.ok(unauthorized.headers.get("ratelimit-limit"));
+  });
+
+  test("per-token limits from the KV record override the vars", async () => {
+    const { token } = await (await admin(w, "POST", "", { name: "tight", per_minute: 100, per_day: 2 })).json();
+    for (let i = 1; i <= 2; i++) {
+      assert.equal((await post(w, { token })).status, 200);
+      await settle(w, token, i);
+    }
+    const limited = await post(w, { token });
+    assert.equal(limited.headers.get("ratelimit-limit"), "2");
+    assert.ok(Number(limited.headers.get("retry-after")) > 60, "the day window resets at midnight UTC");
+    await expectError(limited, 429, "rate_limited");
+  });
+});
+
+describe("failed authentication per address", () => {
+  let w;
+  before(async () => (w = await startWorker({ vars: { AUTH_FAILURES_PER_MINUTE: "5" } })));
+  after(() => w.dispose());
+
+  test("a burst of bad tokens from one address turns into 429s; other addresses are unaffected", async () => {
+    const statuses = [];
+    for (let i = 0; i < 8; i++) {
+      statuses.push((await post(w, { token: `guess-${i}`, ip: "198.51.100.66" })).status);
+      await sleep(20); // let the failure count land
+    }
+    assert.deepEqual(statuses.slice(0, 5), [401, 401, 401, 401, 401]);
+    assert.deepEqual(statuses.slice(5), [429, 429, 429]);
+    const blocked = await post(w, { ip: "198.51.100.66" });
+    assert.equal(blocked.status, 429, "even a valid token waits out the window from that address");
+    assert.ok(Number(blocked.headers.get("retry-after")) >= 1);
+    assert.equal((await post(w, { ip: "198.51.100.67" })).status, 200);
+  });
+});
+
+describe("CORS", () => {
+  let w;
+  before(async () => (w = await startWorker()));
+  after(() => w.dispose());
+
+  test("preflight from an allowed origin", async () => {
+    const resp = await w.fetch("/api/generate-prompt", {
+      method: "OPTIONS",
+      headers: { Origin: ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type" },
+    });
+    assert.equal(resp.status, 204);
+    assert.equal(resp.headers.get("access-control-allow-origin"), ORIGIN);
+    assert.match(resp.headers.get("access-control-allow-methods"), /POST/);
+    assert.match(resp.headers.get("access-control-allow-headers"), /Authorization/);
+    assert.match(resp.headers.get("access-control-allow-headers"), /Content-Type/);
+    assert.ok(Number(resp.headers.get("access-control-max-age")) > 0);
+    assert.match(resp.headers.get("vary"), /Origin/);
+  });
+
+  test("preflight from a disallowed origin gets no allow-origin", async () => {
+    const resp = await w.fetch("/api/generate-prompt", { method: "OPTIONS", headers: { Origin: "https://evil.example" } });
+    assert.equal(resp.headers.get("access-control-allow-origin"), null);
+  });
+
+  test("responses and errors to an allowed origin carry CORS headers; others do not", async () => {
+    const okResp = await post(w, { origin: ORIGIN });
+    assert.equal(okResp.status, 200);
+    assert.equal(okResp.headers.get("access-control-allow-origin"), ORIGIN);
+    assert.match(okResp.headers.get("access-control-expose-headers"), /Retry-After/);
+    const unauthorized = await post(w, { origin: ORIGIN, token: "bad-token" });
+    assert.equal(unauthorized.status, 401);
+    assert.equal(unauthorized.headers.get("access-control-allow-origin"), ORIGIN);
+    const invalid = await post(w, { origin: ORIGIN, body: {} });
+    assert.equal(invalid.status, 400);
+    assert.equal(invalid.headers.get("access-control-allow-origin"), ORIGIN);
+    const foreign = await post(w, { origin: "https://evil.example" });
+    assert.equal(foreign.headers.get("access-control-allow-origin"), null);
+  });
+});
+
+describe("KV failing", () => {
+  for (const [mode, expected] of [
+    ["closed", 503],
+    ["open", 200],
+  ]) {
+    test(`KV_FAILURE_MODE=${mode}`, async () => {
+      const w = await startWorker({ brokenKv: true, vars: { KV_FAILURE_MODE: mode } });
+      try {
+        const resp = await post(w, {});
+        if (expected === 503) {
+          assert.ok(resp.headers.get("retry-after"));
+          await expectError(resp, 503, "storage_unavailable");
+        } else {
+          assert.equal(resp.status, 200, await resp.clone().text());
+          assert.equal(resp.headers.get("ratelimit-limit"), null, "nothing was counted");
+        }
+        // A per-user token cannot be checked without KV, whatever the policy.
+        await expectError(await post(w, { token: "ck_" + "0".repeat(64) }), 503, "storage_unavailable");
+        assert.equal(w.sim.calls.length, expected === 200 ? 1 : 0);
+      } finally {
+        await w.dispose();
+      }
+    });
+  }
+});
