@@ -231,7 +231,31 @@ fn plain_text(text: &str) -> Option<Suggestion> {
             return Some(Suggestion::wait());
         }
     }
-    Suggestion::new(Action::Say, line)
+    let (action, line) = after_preamble(line);
+    Suggestion::new(action, line)
+}
+
+/// "Sure! Say: Thanks Max!" -> (Say, "Thanks Max!"): a label after a short
+/// preamble marks where the suggestion starts.
+fn after_preamble(line: &str) -> (Action, &str) {
+    let lower = line.to_ascii_lowercase();
+    let labels = [
+        ("suggestion:", Action::Say),
+        ("say:", Action::Say),
+        ("do:", Action::Do),
+    ];
+    let found = labels
+        .iter()
+        .filter_map(|(label, action)| {
+            let at = lower.find(label)?;
+            let starts_word = at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric();
+            (starts_word && at <= 60).then_some((at + label.len(), *action))
+        })
+        .min_by_key(|(end, _)| *end);
+    match found {
+        Some((end, action)) if !line[end..].trim().is_empty() => (action, line[end..].trim()),
+        _ => (Action::Say, line),
+    }
 }
 
 #[cfg(test)]
@@ -294,6 +318,11 @@ mod tests {
             say("Welcome Anna to the room!")
         );
         assert_eq!(parsed(json!("Wait.")), Some((Action::Wait, String::new())));
+        assert_eq!(parsed(json!("Sure! Say: Thanks Max!")), say("Thanks Max!"));
+        assert_eq!(
+            parsed(json!("Good idea. Do: wave at the camera")),
+            Some((Action::Do, "wave at the camera".into()))
+        );
     }
 
     #[test]
