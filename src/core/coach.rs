@@ -129,6 +129,9 @@ pub async fn coach<B: ModelBackend, C: Clock>(
             let result = backend.run(&candidate.id, &input, timeout).await;
             let failure = match result {
                 Ok(reply) => match parse_answer(&reply.response) {
+                    Some(suggestion) if !names_are_known(suggestion.content(), req) => {
+                        ModelFailure::unknown_person()
+                    }
                     Some(suggestion) => {
                         return Ok(Answer {
                             suggestion,
@@ -162,6 +165,39 @@ pub async fn coach<B: ModelBackend, C: Clock>(
     } else {
         Err(ApiError::ModelUnavailable)
     }
+}
+
+/// Words that can only be usernames (`@name`, or three or more letters mixed
+/// with digits such as `User789`) must belong to someone in the room or to the
+/// broadcaster: a suggestion about a made-up viewer is worse than none.
+pub fn names_are_known(content: &str, req: &CoachRequest) -> bool {
+    let known: Vec<String> = req
+        .context
+        .events()
+        .iter()
+        .filter_map(|e| e.user.as_deref())
+        .chain(std::iter::once(req.broadcaster.as_str()))
+        .map(str::to_lowercase)
+        .collect();
+    let room_text: String = req
+        .context
+        .events()
+        .iter()
+        .map(|e| e.text.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ");
+    content.split_whitespace().all(|word| {
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '@');
+        let mention = word.starts_with('@');
+        let name = word.trim_start_matches('@').to_lowercase();
+        // At least three letters, so "3D", "4K" or "mp3" are not taken for names.
+        let mixed = name.chars().filter(|c| c.is_alphabetic()).count() >= 3
+            && name.chars().any(|c| c.is_ascii_digit());
+        if !(mention || mixed) || name.is_empty() {
+            return true;
+        }
+        known.contains(&name) || room_text.contains(&name)
+    })
 }
 
 fn rules_answer(req: &CoachRequest, now: Option<EpochMillis>, fallback: bool) -> Answer {
@@ -497,6 +533,27 @@ mod tests {
         assert_eq!(answer.unwrap().model, "rules");
         assert!(elapsed <= 12_000, "{elapsed}");
         assert!(models.0.iter().all(|(_, t)| *t <= 6_000));
+    }
+
+    #[test]
+    fn suggestions_about_people_not_in_the_room_are_refused() {
+        let (req, _) = setup(&[]);
+        assert!(names_are_known("Thanks Max for the 40 tokens!", &req));
+        assert!(names_are_known("Wave at Luna's camera, 3D style", &req));
+        assert!(!names_are_known("Thanks User789 for the tip!", &req));
+        assert!(!names_are_known("Say hi to @Ghost", &req));
+        let (answer, models, _) = run_flow(
+            &[
+                (
+                    PRIMARY,
+                    vec![ok(json!({"response": "Thank @Ghost99 for the tokens!"}))],
+                ),
+                (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))]),
+            ],
+            &[],
+        );
+        assert_eq!(answer.unwrap().model, BACKUP);
+        assert_eq!(models.calls_to(PRIMARY), 1);
     }
 
     #[test]

@@ -29,6 +29,15 @@ impl ModelFailure {
         }
     }
 
+    /// The model named someone who is not in the room.
+    pub fn unknown_person() -> Self {
+        ModelFailure {
+            code: None,
+            kind: FailureKind::Permanent,
+            label: "named someone not in the room",
+        }
+    }
+
     /// The model answered, but nothing usable could be read from it.
     pub fn unusable() -> Self {
         ModelFailure {

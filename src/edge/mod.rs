@@ -42,6 +42,14 @@ struct Trace {
     failures: Vec<FailedCall>,
 }
 
+impl Trace {
+    /// Keeps a rejection's rate-limit status for the response headers.
+    fn rejected(&mut self, r: guard::Rejection) -> ApiError {
+        self.rate = r.status;
+        r.error
+    }
+}
+
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     console_error_panic_hook::set_once();
@@ -113,10 +121,7 @@ async fn route(
     if path.starts_with("/admin/") {
         let kv = guard::admit_admin(req, env, ctx, config, now_ms)
             .await
-            .map_err(|r| {
-                trace.rate = r.status;
-                r.error
-            })?;
+            .map_err(|r| trace.rejected(r))?;
         trace.caller = Some("admin".to_string());
         return admin::route(req, &kv, now_ms).await;
     }
@@ -129,10 +134,7 @@ async fn route(
     }
     let admitted = guard::admit_api(req, env, ctx, config, now_ms)
         .await
-        .map_err(|r| {
-            trace.rate = r.status;
-            r.error
-        })?;
+        .map_err(|r| trace.rejected(r))?;
     trace.rate = admitted.status;
     trace.caller = Some(format!("{} ({})", admitted.caller.name, admitted.caller.id));
     match (path.as_str(), req.method()) {

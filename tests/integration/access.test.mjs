@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
-import { EXAMPLE, ORIGIN, TOKEN, startWorker } from "./harness.mjs";
+import { EXAMPLE, ORIGIN, TOKEN, expectError, startWorker } from "./harness.mjs";
 
 const ADMIN = "admin-token-0123456789";
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
@@ -23,12 +23,6 @@ function admin(w, method, path = "", body, token = ADMIN) {
     headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", "CF-Connecting-IP": "198.51.100.1" },
     body: body ? JSON.stringify(body) : undefined,
   });
-}
-
-async function expectError(resp, status, code) {
-  const text = await resp.text();
-  assert.equal(resp.status, status, text);
-  assert.equal(JSON.parse(text).error.code, code, text);
 }
 
 /** Waits until the counter write (done in waitUntil) has landed in KV. */

@@ -2,30 +2,18 @@
 // "The coaching Worker, end to end".
 import assert from "node:assert/strict";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
-import { EXAMPLE, startWorker, step } from "./harness.mjs";
+import { EXAMPLE, expectError as error, expectJson, startWorker, step } from "./harness.mjs";
 
 const DEFAULT = "@cf/meta/llama-3.1-8b-instruct-fast";
 const MISTRAL_HF = "@hf/mistral/mistral-7b-instruct-v0.2";
 
+/** A 200 suggestion that keeps the contract. */
 async function ok(resp) {
-  const text = await resp.text();
-  assert.equal(resp.status, 200, text);
-  const body = JSON.parse(text);
-  assert.ok(["say", "do", "wait"].includes(body.action), text);
+  const body = await expectJson(resp);
+  assert.ok(["say", "do", "wait"].includes(body.action), JSON.stringify(body));
   assert.equal(typeof body.content, "string");
-  if (body.action !== "wait") assert.ok(body.content.trim().length > 0, text);
+  if (body.action !== "wait") assert.ok(body.content.trim().length > 0, JSON.stringify(body));
   assert.equal(typeof body.model, "string");
-  return body;
-}
-
-async function error(resp, status, code) {
-  const text = await resp.text();
-  assert.equal(resp.status, status, text);
-  assert.match(resp.headers.get("content-type"), /application\/json/);
-  const body = JSON.parse(text);
-  assert.equal(body.error.code, code, text);
-  assert.equal(typeof body.error.message, "string");
-  assert.ok(body.error.message.length > 10);
   return body;
 }
 
@@ -119,6 +107,14 @@ describe("generate-prompt with a model", () => {
     assert.equal(body.model, "rules");
     assert.equal(body.fallback, true);
     assert.match(body.content, /User 456/);
+  });
+
+  test("a suggestion about someone not in the room is refused", async () => {
+    w.sim.script(DEFAULT, step.answer("Thank User999 for the big tip!"));
+    w.sim.script("@cf/meta/llama-3.3-70b-instruct-fp8-fast", step.answer("Thank User456 for the 50 tokens!"));
+    const body = await ok(await w.post("/api/generate-prompt", { ...EXAMPLE, aimodel: undefined }));
+    assert.deepEqual([body.content, body.fallback], ["Thank User456 for the 50 tokens!", true]);
+    assert.equal(w.sim.callsTo(DEFAULT).length, 1);
   });
 
   test("a slow answer inside the timeout is used", async () => {

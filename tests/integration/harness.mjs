@@ -6,6 +6,7 @@
 // whose `run(model, input)` asks the Node test, over a service binding, what
 // to do: return an object or a string, stream SSE bytes, throw an Error with a
 // Workers AI code, answer slowly, or never answer.
+import assert from "node:assert/strict";
 import { Miniflare, Response } from "miniflare";
 
 export const TOKEN = "test-token-0123456789";
@@ -189,3 +190,20 @@ export const EXAMPLE = {
   preferences: "Engage more with tips.",
   aimodel: "@hf/mistral/mistral-7b-instruct-v0.2",
 };
+
+/** Asserts the status and returns the parsed JSON body. */
+export async function expectJson(resp, status = 200) {
+  const text = await resp.text();
+  assert.equal(resp.status, status, text);
+  assert.match(resp.headers.get("content-type") ?? "", /application\/json/);
+  return JSON.parse(text);
+}
+
+/** Asserts an error response: status, JSON `{error: {code, message}}`. */
+export async function expectError(resp, status, code) {
+  const body = await expectJson(resp, status);
+  assert.equal(body.error.code, code, JSON.stringify(body));
+  assert.equal(typeof body.error.message, "string");
+  assert.ok(body.error.message.length > 10, body.error.message);
+  return body;
+}

@@ -2,7 +2,7 @@
 // that always answer, with the simulated AI binding.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { EXAMPLE, TOKEN, startWorker, step } from "./harness.mjs";
+import { EXAMPLE, TOKEN, expectJson as json, startWorker, step } from "./harness.mjs";
 
 const DEFAULT = "@cf/meta/llama-3.1-8b-instruct-fast";
 const BACKUP = "@cf/meta/llama-3.3-70b-instruct-fp8-fast";
@@ -17,12 +17,6 @@ const REQUIRED = [
 ];
 const CAPACITY = "3040: Capacity temporarily exceeded, please try again.";
 const body = (extra = {}) => ({ ...EXAMPLE, aimodel: undefined, ...extra });
-
-async function json(resp, status = 200) {
-  const text = await resp.text();
-  assert.equal(resp.status, status, text);
-  return JSON.parse(text);
-}
 
 describe("the model registry", () => {
   let w;
