@@ -29,7 +29,7 @@ async function measure(name, w, body, setup) {
 const big = {
   broadcaster: "BroadcasterName",
   preferences: "p".repeat(1000),
-  context: Array.from({ length: 200 }, (_, i) => ({ text: `User${i}: ${"x".repeat(300)}`, type: i % 10 ? "chat" : "tip" })),
+  context: Array.from({ length: 200 }, (_, i) => ({ text: `User${i}: ${"x".repeat(250)}`, type: i % 10 ? "chat" : "tip" })),
 };
 
 const w = await startWorker({ vars: { RATE_LIMIT_PER_MINUTE: "1000000", RATE_LIMIT_PER_DAY: "1000000" } });
@@ -38,7 +38,7 @@ try {
   await measure("model answers clean JSON (example body)", w, model, () =>
     w.sim.script("*", step.answer('{"action":"say","content":"Thanks User456!"}')),
   );
-  await measure("model answers, 200 events of 300 chars", w, { ...big }, () =>
+  await measure("model answers, 200 events of 250 chars", w, { ...big }, () =>
     w.sim.script("*", step.answer('{"action":"say","content":"Thanks!"}')),
   );
   await measure("model answers in an SSE stream", w, model, () =>
