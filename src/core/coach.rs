@@ -98,7 +98,9 @@ pub fn model_input(req: &CoachRequest, model: &ModelInfo, now: Option<EpochMilli
 
 /// The coaching flow. `backend` is `None` when no `AI` binding is configured
 /// (local development): the rules coach answers, and that is not a fallback.
+/// `started_ms` is when the request arrived: the deadline counts from there.
 pub async fn coach<B: ModelBackend, C: Clock>(
+    started_ms: u64,
     req: &CoachRequest,
     model: &ModelInfo,
     config: &Config,
@@ -110,8 +112,7 @@ pub async fn coach<B: ModelBackend, C: Clock>(
     let Some(backend) = backend else {
         return Ok(rules_answer(req, now, false));
     };
-    let started = clock.now_ms();
-    let deadline = started + config.deadline_ms;
+    let deadline = started_ms + config.deadline_ms;
     let mut chain: Vec<ModelInfo> = vec![model.clone()];
     for id in &config.fallback_models {
         if !chain.iter().any(|m| &m.id == id) {
@@ -145,12 +146,12 @@ pub async fn coach<B: ModelBackend, C: Clock>(
                 },
                 Err(f) => f,
             };
-            let permanent = failure.kind == FailureKind::Permanent;
+            let retry_same_model = failure.kind == FailureKind::Transient;
             failures.push(FailedCall {
                 model: candidate.id.clone(),
                 failure,
             });
-            if permanent || attempt == config.max_retries {
+            if !retry_same_model || attempt == config.max_retries {
                 continue 'models;
             }
             let wait = backoff_ms(attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS, clock.jitter());
@@ -177,6 +178,7 @@ pub fn names_are_known(content: &str, req: &CoachRequest) -> bool {
         .iter()
         .filter_map(|e| e.user.as_deref())
         .chain(std::iter::once(req.broadcaster.as_str()))
+        .chain(req.broadcaster.as_str().split_whitespace())
         .map(str::to_lowercase)
         .collect();
     let room_text: String = req
@@ -417,7 +419,16 @@ mod tests {
         };
         let model = config.registry.default_model().clone();
         let mut failures = Vec::new();
-        let answer = block_on(coach(&req, &model, &config, Some(&models), &clock, &mut failures));
+        let started = clock.now.get();
+        let answer = block_on(coach(
+            started,
+            &req,
+            &model,
+            &config,
+            Some(&models),
+            &clock,
+            &mut failures,
+        ));
         let elapsed = clock.now.get() - 1_000_000;
         (answer, Calls(models.calls.into_inner()), elapsed)
     }
@@ -527,10 +538,29 @@ mod tests {
     }
 
     #[test]
+    fn a_primary_that_hangs_leaves_time_for_the_fallback_with_shipped_settings() {
+        let (answer, models, elapsed) = run_flow(
+            &[
+                (PRIMARY, vec![Err(("never answers", 1_000_000))]),
+                (BACKUP, vec![ok(json!({"response": "Hi Max"}))]),
+            ],
+            &[("MODEL_TIMEOUT_MS", "6000"), ("REQUEST_DEADLINE_MS", "12000")],
+        );
+        assert_eq!(answer.unwrap().model, BACKUP);
+        assert_eq!(models.calls_to(PRIMARY), 1);
+        assert!(elapsed < 12_000);
+    }
+
+    #[test]
     fn a_hanging_model_is_cut_off_inside_the_deadline() {
         let hang = vec![Err(("never answers", 1_000_000))];
         let (answer, models, elapsed) = run_flow(&[(PRIMARY, hang.clone()), (BACKUP, hang)], &[]);
         assert_eq!(answer.unwrap().model, "rules");
+        assert_eq!(
+            (models.calls_to(PRIMARY), models.calls_to(BACKUP)),
+            (1, 1),
+            "a hang moves on"
+        );
         assert!(elapsed <= 12_000, "{elapsed}");
         assert!(models.0.iter().all(|(_, t)| *t <= 6_000));
     }
@@ -542,6 +572,8 @@ mod tests {
         assert!(names_are_known("Wave at Luna's camera, 3D style", &req));
         assert!(!names_are_known("Thanks User789 for the tip!", &req));
         assert!(!names_are_known("Say hi to @Ghost", &req));
+        let dj = CoachRequest::from_json(br#"{"broadcaster": "DJ Max99", "context": []}"#).unwrap();
+        assert!(names_are_known("Max99, say hi to chat!", &dj));
         let (answer, models, _) = run_flow(
             &[
                 (

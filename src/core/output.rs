@@ -43,6 +43,10 @@ pub struct Suggestion {
 impl Suggestion {
     /// Cleans `content` for speech; `None` when a `say`/`do` has nothing left.
     pub fn new(action: Action, content: &str) -> Option<Suggestion> {
+        if action == Action::Wait {
+            // Nothing is to be spoken: the contract keeps `wait` content empty.
+            return Some(Suggestion::wait());
+        }
         let content = speakable(content, HARD_MAX_WORDS);
         if action != Action::Wait && !content.chars().any(char::is_alphanumeric) {
             return None;
@@ -304,6 +308,11 @@ mod tests {
         assert_eq!(
             parsed(json!({"response": {"action": "wait", "content": ""}})),
             Some((Action::Wait, String::new()))
+        );
+        assert_eq!(
+            parsed(json!({"action": "wait", "content": "Let chat breathe"})),
+            Some((Action::Wait, String::new())),
+            "wait is never spoken, so it carries no content"
         );
     }
 

@@ -9,6 +9,9 @@ pub enum FailureKind {
     Transient,
     /// Retrying the same model cannot help: no such model, bad input, account limit.
     Permanent,
+    /// The call hung past its timeout: another try on the same model would
+    /// likely spend the deadline the same way, so the next model goes first.
+    TimedOut,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +27,7 @@ impl ModelFailure {
     pub fn timeout() -> Self {
         ModelFailure {
             code: None,
-            kind: FailureKind::Transient,
+            kind: FailureKind::TimedOut,
             label: "timeout",
         }
     }

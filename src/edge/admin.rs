@@ -22,7 +22,7 @@ fn storage(e: impl std::fmt::Display) -> ApiError {
 
 fn describe(hash: &str, r: &TokenRecord) -> Value {
     json!({
-        "id": &hash[..12.min(hash.len())],
+        "id": hash.get(..12).unwrap_or(hash),
         "name": r.name,
         "created_at": r.created_at,
         "per_minute": r.per_minute,
@@ -34,12 +34,12 @@ fn describe(hash: &str, r: &TokenRecord) -> Value {
 pub async fn route(req: &mut Request, kv: &KvStore, now_ms: u64) -> Result<Response, ApiError> {
     let path = req.path();
     let rest = path.strip_prefix("/admin/tokens").ok_or(ApiError::NotFound)?;
-    match (rest, req.method()) {
-        ("", Method::Post) => issue(req, kv, now_ms).await,
-        ("", Method::Get) => list(kv).await,
-        ("", _) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
-        (id, Method::Delete) if id.len() > 1 => revoke(kv, &id[1..]).await,
-        (id, _) if id.starts_with('/') => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
+    match (rest, rest.strip_prefix('/'), req.method()) {
+        ("", _, Method::Post) => issue(req, kv, now_ms).await,
+        ("", _, Method::Get) => list(kv).await,
+        ("", _, _) => Err(ApiError::MethodNotAllowed { allow: "GET, POST" }),
+        (_, Some(id), Method::Delete) if !id.is_empty() => revoke(kv, id).await,
+        (_, Some(id), _) if !id.is_empty() => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
         _ => Err(ApiError::NotFound),
     }
 }
@@ -134,7 +134,7 @@ async fn revoke(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
     let hash = &key[PREFIX.len()..];
     console_log!(
         "{}",
-        json!({"event": "token_revoked", "name": record.name, "id": &hash[..12.min(hash.len())]})
+        json!({"event": "token_revoked", "name": record.name, "id": hash.get(..12).unwrap_or(hash)})
     );
     http::json(200, &describe(hash, &record))
 }

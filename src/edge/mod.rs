@@ -75,8 +75,18 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         headers.set("RateLimit-Remaining", &rate.remaining.to_string())?;
         headers.set("RateLimit-Reset", &rate.reset_secs.to_string())?;
     }
+    let mut cors_refused = None;
     if let Ok(config) = &config {
-        for (name, value) in cors::headers(origin.as_deref(), &config.origins, is_preflight) {
+        let cors_headers = cors::headers(origin.as_deref(), &config.origins, is_preflight);
+        if origin.is_some()
+            && !cors_headers
+                .iter()
+                .any(|(k, _)| *k == "Access-Control-Allow-Origin")
+        {
+            // The browser will hide this response from the page; say why in the log.
+            cors_refused = origin.clone();
+        }
+        for (name, value) in cors_headers {
             headers.set(name, &value)?;
         }
     }
@@ -94,6 +104,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             "status": resp.status_code(),
             "error": code,
             "caller": trace.caller,
+            "cors_refused_origin": cors_refused,
             "model": trace.model,
             "fallback": trace.fallback,
             "model_failures": failures,
@@ -138,7 +149,7 @@ async fn route(
     trace.rate = admitted.status;
     trace.caller = Some(format!("{} ({})", admitted.caller.name, admitted.caller.id));
     match (path.as_str(), req.method()) {
-        ("/api/generate-prompt", Method::Post) => generate_prompt(req, env, config, trace).await,
+        ("/api/generate-prompt", Method::Post) => generate_prompt(req, env, config, now_ms, trace).await,
         ("/api/generate-prompt", _) => Err(ApiError::MethodNotAllowed {
             allow: "POST, OPTIONS",
         }),
@@ -150,11 +161,13 @@ async fn route(
     }
 }
 
-/// `POST /api/generate-prompt`: JSON body in, one suggestion out.
+/// `POST /api/generate-prompt`: JSON body in, one suggestion out, within the
+/// deadline counted from `arrived_ms`.
 async fn generate_prompt(
     req: &mut Request,
     env: &Env,
     config: &Config,
+    arrived_ms: u64,
     trace: &mut Trace,
 ) -> Result<Response, ApiError> {
     let body = http::json_body(req).await?;
@@ -171,6 +184,7 @@ async fn generate_prompt(
         Backend::Rules => None,
     };
     let answer: Answer = coach(
+        arrived_ms,
         &request,
         model,
         config,

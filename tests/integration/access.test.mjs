@@ -101,6 +101,8 @@ describe("bearer tokens", () => {
     await expectError(await admin(w, "GET", "", undefined, TOKEN), 401, "unauthorized");
     await expectError(await admin(w, "POST", "", { per_minute: 3 }), 400, "invalid_request");
     await expectError(await admin(w, "DELETE", "/xyz"), 400, "invalid_request");
+    await expectError(await admin(w, "DELETE", "/"), 404, "not_found");
+    await expectError(await admin(w, "DELETE", "A0123456789ab"), 404, "not_found");
   });
 
   test("tokens never appear in logs; callers are named", async () => {

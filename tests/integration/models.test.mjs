@@ -178,7 +178,15 @@ describe("always an answer", () => {
     assert.deepEqual([answer.model, answer.fallback], ["rules", true]);
     // REQUEST_DEADLINE_MS is 4000 in the harness; the contract bound is 15 s.
     assert.ok(elapsed < 8000, `answered after ${elapsed} ms`);
-    assert.ok(w.sim.calls.length >= 2, "the hang was retried or fell back within the deadline");
+    assert.equal(w.sim.callsTo(DEFAULT).length, 1, "a hung model is not retried");
+    assert.equal(w.sim.callsTo(BACKUP).length, 1, "the fallback model got its turn");
+  });
+
+  test("a hanging primary leaves time for the fallback model", async () => {
+    w.sim.script(DEFAULT, step.hang());
+    w.sim.script(BACKUP, step.answer("Backup after a hang"));
+    const answer = await json(await w.post("/api/generate-prompt", body()));
+    assert.deepEqual([answer.content, answer.model, answer.fallback], ["Backup after a hang", BACKUP, true]);
   });
 
   test("a streamed (SSE) answer with usage", async () => {
