@@ -57,7 +57,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let mut trace = Trace::default();
     let config = Config::from_lookup(&|name| lookup(&env, name));
     let outcome = match &config {
-        Ok(config) => route(&mut req, &env, &ctx, config, &mut trace).await,
+        Ok(config) => route(&mut req, &env, &ctx, config, started as u64, &mut trace).await,
         Err(problem) => {
             console_error!("{}", json!({"event": "config_error", "problem": problem}));
             Err(ApiError::Misconfigured)
@@ -77,16 +77,9 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     }
     let mut cors_refused = None;
     if let Ok(config) = &config {
-        let cors_headers = cors::headers(origin.as_deref(), &config.origins, is_preflight);
-        if origin.is_some()
-            && !cors_headers
-                .iter()
-                .any(|(k, _)| *k == "Access-Control-Allow-Origin")
-        {
-            // The browser will hide this response from the page; say why in the log.
-            cors_refused = origin.clone();
-        }
-        for (name, value) in cors_headers {
+        // The browser will hide a refused origin's response from the page; the log says why.
+        cors_refused = origin.as_deref().filter(|o| config.origins.allow(o).is_none());
+        for (name, value) in cors::headers(origin.as_deref(), &config.origins, is_preflight) {
             headers.set(name, &value)?;
         }
     }
@@ -119,10 +112,10 @@ async fn route(
     env: &Env,
     ctx: &Context,
     config: &Config,
+    now_ms: u64,
     trace: &mut Trace,
 ) -> Result<Response, ApiError> {
     let path = req.path();
-    let now_ms = worker::js_sys::Date::now() as u64;
     if path == "/healthz" {
         return match req.method() {
             Method::Get => http::json(200, &json!({"ok": true})),
