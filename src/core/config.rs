@@ -2,9 +2,8 @@
 //! into one typed struct. A bad value is reported by name (to the operator's
 //! log), never guessed around.
 
-use super::models::Registry;
-
-pub const DEFAULT_MODEL: &str = "@cf/meta/llama-3.1-8b-instruct-fast";
+use super::models::{ModelSettings, Registry};
+use super::time::EpochMillis;
 /// The client must have its answer within 15 s; the deadline leaves room for
 /// the rules coach and the network.
 pub const MAX_DEADLINE_MS: u64 = 14_000;
@@ -46,8 +45,9 @@ pub enum Backend {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub backend: Backend,
+    /// The models, checked against the catalog; unusable entries are in
+    /// `registry.problems()`, not errors, so one typo cannot stop the service.
     pub registry: Registry,
-    pub fallback_models: Vec<String>,
     /// Answer from the rules coach when every model fails (else 503).
     pub rules_fallback: bool,
     pub model_timeout_ms: u64,
@@ -90,27 +90,23 @@ fn list(value: Option<String>) -> Vec<String> {
 }
 
 impl Config {
-    /// `get` returns a var or secret by name (`None` when unset).
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+    /// `get` returns a var or secret by name (`None` when unset); `now`
+    /// decides which catalogued models are retired.
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>, now: EpochMillis) -> Result<Config, String> {
         let backend = match get("COACH_BACKEND").as_deref().map(str::trim) {
             None | Some("") | Some("ai") => Backend::WorkersAi,
             Some("rules") => Backend::Rules,
             Some(other) => return Err(format!("COACH_BACKEND must be ai or rules, not \"{other}\"")),
         };
-        let default_model = get("DEFAULT_MODEL")
-            .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| DEFAULT_MODEL.to_string());
-        let registry = Registry::new(get("ALLOWED_MODELS").as_deref(), &default_model)?;
-        let fallback_models = list(get("FALLBACK_MODELS"));
-        if let Some(bad) = fallback_models
-            .iter()
-            .find(|m| !m.starts_with("@cf/") && !m.starts_with("@hf/"))
-        {
-            return Err(format!(
-                "FALLBACK_MODELS entry \"{bad}\" is not an @cf/ or @hf/ model id"
-            ));
-        }
+        let registry = Registry::new(
+            &ModelSettings {
+                default_model: get("DEFAULT_MODEL"),
+                allowed: get("ALLOWED_MODELS"),
+                fallbacks: get("FALLBACK_MODELS"),
+                successors: get("MODEL_SUCCESSORS"),
+            },
+            now,
+        );
         let rules_fallback = match get("RULES_FALLBACK").as_deref().map(str::trim) {
             None | Some("") | Some("true") | Some("on") | Some("1") => true,
             Some("false") | Some("off") | Some("0") => false,
@@ -162,7 +158,6 @@ impl Config {
         Ok(Config {
             backend,
             registry,
-            fallback_models,
             rules_fallback,
             model_timeout_ms,
             deadline_ms,
@@ -190,13 +185,16 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(&|name| map.get(name).cloned())
+        Config::from_lookup(&|name| map.get(name).cloned(), 1_795_000_000_000)
     }
 
     #[test]
     fn defaults() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.registry.default_model().id, DEFAULT_MODEL);
+        assert_eq!(
+            c.registry.default_model().unwrap().id(),
+            crate::core::models::BUILT_IN_DEFAULT
+        );
         assert!(c.rules_fallback);
         assert_eq!(c.backend, Backend::WorkersAi);
         assert_eq!(c.kv_failure, KvFailurePolicy::Closed);
@@ -239,6 +237,12 @@ mod tests {
     }
 
     #[test]
+    fn unusable_models_are_problems_not_errors() {
+        let c = config(&[("DEFAULT_MODEL", "gpt-4"), ("FALLBACK_MODELS", "gpt-4")]).unwrap();
+        assert_eq!(c.registry.problems().len(), 2);
+    }
+
+    #[test]
     fn bad_values_are_named() {
         for (name, value) in [
             ("RATE_LIMIT_PER_MINUTE", "lots"),
@@ -247,10 +251,8 @@ mod tests {
             ("ALLOWED_ORIGINS", "coach.example.com"),
             ("ALLOWED_ORIGINS", "https://a.example/"),
             ("KV_FAILURE_MODE", "maybe"),
-            ("FALLBACK_MODELS", "gpt-4"),
             ("RULES_FALLBACK", "perhaps"),
             ("COACH_BACKEND", "gpt"),
-            ("DEFAULT_MODEL", "gpt-4"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert!(err.contains(name), "{err}");

@@ -2,6 +2,8 @@
 //! is tested natively with `cargo test`.
 
 pub mod auth;
+pub mod catalog;
+pub mod checks;
 pub mod coach;
 pub mod config;
 pub mod cors;
@@ -17,3 +19,4 @@ pub mod resilience;
 pub mod rules;
 pub mod text;
 pub mod time;
+pub mod workers_ai;

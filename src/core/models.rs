@@ -1,209 +1,430 @@
-//! The model registry: which Workers AI models callers may pick, by id or
-//! short alias, and what each supports. `ALLOWED_MODELS` narrows or extends the
-//! built-in list.
+//! The model registry: which catalogued models callers may pick (by id or
+//! short alias), the default, the fallback chain, and what a retired id is
+//! served by. Built from `DEFAULT_MODEL`, `ALLOWED_MODELS`, `FALLBACK_MODELS`
+//! and `MODEL_SUCCESSORS` checked against the [`catalog`]: an entry the
+//! catalog does not know, or knows as retired, is reported as a problem and
+//! never called.
 
-use serde::Serialize;
+use super::catalog::{catalog, Entry};
+use super::error::ApiError;
+use super::time::EpochMillis;
+use serde_json::{json, Value};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ModelInfo {
-    pub id: String,
-    pub alias: String,
-    /// Whether the model can stream its answer (all text-generation models can).
-    pub streams: bool,
-    /// Whether the model honours Workers AI JSON mode (`response_format`).
-    pub json_mode: bool,
-}
+/// The default when `DEFAULT_MODEL` is unset or unusable. Why this one: see
+/// the README ("Models"): the fast 8B class, the cheapest answer per call
+/// among the general chat models that stay active, one call (prompt format,
+/// no JSON mode, which this model lacks).
+pub const BUILT_IN_DEFAULT: &str = "@cf/meta/llama-3.1-8b-instruct-fast";
 
-const BUILT_IN: [(&str, &str, bool); 6] = [
-    ("@cf/meta/llama-3.3-70b-instruct-fp8-fast", "llama-3.3-70b", true),
-    ("@cf/meta/llama-3.1-8b-instruct-fast", "llama-3.1-8b", true),
-    ("@cf/meta/llama-4-scout-17b-16e-instruct", "llama-4-scout", true),
-    ("@cf/mistral/mistral-7b-instruct-v0.2", "mistral-7b", false),
-    ("@hf/mistral/mistral-7b-instruct-v0.2", "mistral-7b-hf", false),
-    ("@cf/qwen/qwen1.5-14b-chat-awq", "qwen1.5-14b", false),
+/// The models offered when `ALLOWED_MODELS` is empty, with their aliases:
+/// current general chat models whose answer shape the Worker reads.
+pub const BUILT_IN: [(&str, &str); 8] = [
+    ("@cf/meta/llama-3.1-8b-instruct-fast", "llama-3.1-8b"),
+    ("@cf/meta/llama-3.2-3b-instruct", "llama-3.2-3b"),
+    ("@cf/meta/llama-3.3-70b-instruct-fp8-fast", "llama-3.3-70b"),
+    ("@cf/meta/llama-4-scout-17b-16e-instruct", "llama-4-scout"),
+    ("@cf/mistralai/mistral-small-3.1-24b-instruct", "mistral-small-3.1"),
+    ("@cf/qwen/qwen3-30b-a3b-fp8", "qwen3-30b"),
+    ("@cf/zai-org/glm-4.7-flash", "glm-4.7-flash"),
+    ("@cf/google/gemma-4-26b-a4b-it", "gemma-4-26b"),
 ];
 
-fn built_in() -> Vec<ModelInfo> {
-    BUILT_IN
-        .iter()
-        .map(|(id, alias, json_mode)| ModelInfo {
-            id: (*id).to_string(),
-            alias: (*alias).to_string(),
-            streams: true,
-            json_mode: *json_mode,
-        })
-        .collect()
+/// Aliases earlier versions of this API offered for models since retired,
+/// so a frontend that still sends them is served by a successor.
+const RETIRED_ALIASES: [(&str, &str); 2] = [
+    ("mistral-7b-hf", "@hf/mistral/mistral-7b-instruct-v0.2"),
+    ("qwen1.5-14b", "@cf/qwen/qwen1.5-14b-chat-awq"),
+];
+
+/// A catalogued, active model the Worker can call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    entry: &'static Entry,
+    alias: String,
 }
 
-/// What a model is, for any id, listed or not (fallback models need not be
-/// offered to callers).
-pub fn describe(id: &str) -> ModelInfo {
-    built_in()
-        .into_iter()
-        .find(|m| m.id == id)
-        .unwrap_or_else(|| ModelInfo {
-            id: id.to_string(),
-            alias: default_alias(id),
-            streams: true,
-            json_mode: false,
-        })
+impl Model {
+    pub fn id(&self) -> &'static str {
+        &self.entry.id
+    }
+    pub fn alias(&self) -> &str {
+        &self.alias
+    }
+    pub fn entry(&self) -> &'static Entry {
+        self.entry
+    }
+}
+
+/// What a requested name resolved to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution<'a> {
+    pub model: &'a Model,
+    /// The retired id the caller asked for, when a successor serves it.
+    pub retired: Option<&'static str>,
+}
+
+/// The model settings as the operator wrote them.
+#[derive(Debug, Clone, Default)]
+pub struct ModelSettings {
+    pub default_model: Option<String>,
+    pub allowed: Option<String>,
+    pub fallbacks: Option<String>,
+    pub successors: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registry {
+    offered: Vec<Model>,
+    default_index: usize,
+    fallbacks: Vec<Model>,
+    /// Configured successors: (retired id, offered model index).
+    successors: Vec<(String, usize)>,
+    problems: Vec<String>,
+    now: EpochMillis,
+}
+
+fn entries(list: Option<&str>) -> impl Iterator<Item = &str> {
+    list.unwrap_or("").split(',').map(str::trim).filter(|e| !e.is_empty())
+}
+
+fn built_in_alias(id: &str) -> Option<&'static str> {
+    BUILT_IN.iter().find(|(i, _)| *i == id).map(|(_, a)| *a)
 }
 
 fn default_alias(id: &str) -> String {
-    id.rsplit('/').next().unwrap_or(id).to_string()
+    built_in_alias(id)
+        .map(str::to_string)
+        .unwrap_or_else(|| id.rsplit('/').next().unwrap_or(id).to_string())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registry {
-    models: Vec<ModelInfo>,
-    /// Index of the default model in `models` (always listed).
-    default_index: usize,
+/// A catalog entry by id (case-insensitively) or by a built-in or retired alias.
+fn lookup(name: &str) -> Option<&'static Entry> {
+    let name = name.trim();
+    let id = BUILT_IN
+        .iter()
+        .find(|(_, a)| a.eq_ignore_ascii_case(name))
+        .map(|(i, _)| *i)
+        .or_else(|| {
+            RETIRED_ALIASES
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(name))
+                .map(|(_, i)| *i)
+        })
+        .unwrap_or(name);
+    catalog().models.iter().find(|m| m.id.eq_ignore_ascii_case(id))
 }
 
 impl Registry {
-    /// `allowed`: the `ALLOWED_MODELS` value, if set. Comma-separated entries:
-    /// a built-in id or alias keeps that model, `*` keeps every built-in, and
-    /// any other `@cf/...` or `@hf/...` id (optionally `id=alias`) adds a model.
-    /// The default model is always callable.
-    pub fn new(allowed: Option<&str>, default_id: &str) -> Result<Registry, String> {
-        let builtins = built_in();
-        let mut models: Vec<ModelInfo> = Vec::new();
-        let push = |m: ModelInfo, models: &mut Vec<ModelInfo>| {
-            if !models.iter().any(|x| x.id == m.id) {
-                models.push(m);
+    /// Never fails: each unusable entry becomes a [`problem`](Self::problems)
+    /// and is left out, so a typo in one var cannot take the service down.
+    pub fn new(settings: &ModelSettings, now: EpochMillis) -> Registry {
+        let mut problems = Vec::new();
+        // Usable: catalogued, active, and in a shape the Worker reads.
+        let usable = |var: &str, name: &str, problems: &mut Vec<String>| -> Option<&'static Entry> {
+            match lookup(name) {
+                None => {
+                    problems.push(format!(
+                        "{var} entry \"{name}\" is not a Workers AI text-generation model in the catalog; it is not called"
+                    ));
+                    None
+                }
+                Some(e) if e.is_retired(now) => {
+                    let when = e.retires_on.as_deref().unwrap_or("already");
+                    problems.push(format!("{var} entry \"{name}\" was retired ({when}); it is not called"));
+                    None
+                }
+                Some(e) if !e.is_callable() => {
+                    problems.push(format!(
+                        "{var} entry \"{name}\" answers in a shape this Worker does not read; it is not called"
+                    ));
+                    None
+                }
+                Some(e) => Some(e),
             }
         };
-        match allowed.map(str::trim).filter(|s| !s.is_empty()) {
-            None => builtins.iter().for_each(|m| push(m.clone(), &mut models)),
+        let mut offered: Vec<Model> = Vec::new();
+        let push = |offered: &mut Vec<Model>, entry: &'static Entry, alias: Option<&str>| {
+            if !offered.iter().any(|m| m.entry.id == entry.id) {
+                let alias = alias
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| default_alias(&entry.id));
+                offered.push(Model { entry, alias });
+            }
+        };
+        let allowed = settings.allowed.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let built_ins = |offered: &mut Vec<Model>, problems: &mut Vec<String>| {
+            for (id, alias) in BUILT_IN {
+                if let Some(e) = usable("built-in model list", id, problems) {
+                    push(offered, e, Some(alias));
+                }
+            }
+        };
+        match allowed {
+            None => built_ins(&mut offered, &mut problems),
             Some(list) => {
-                for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                for entry in entries(Some(list)) {
                     if entry == "*" {
-                        builtins.iter().for_each(|m| push(m.clone(), &mut models));
+                        built_ins(&mut offered, &mut problems);
                         continue;
                     }
-                    let (id, alias) = match entry.split_once('=') {
+                    let (name, alias) = match entry.split_once('=') {
                         Some((id, alias)) => (id.trim(), Some(alias.trim())),
                         None => (entry, None),
                     };
-                    if let Some(b) = builtins.iter().find(|m| m.id == id || m.alias == id) {
-                        let mut m = b.clone();
-                        if let Some(a) = alias {
-                            m.alias = a.to_string();
-                        }
-                        push(m, &mut models);
-                    } else if id.starts_with("@cf/") || id.starts_with("@hf/") {
-                        let mut m = describe(id);
-                        if let Some(a) = alias.filter(|a| !a.is_empty()) {
-                            m.alias = a.to_string();
-                        }
-                        push(m, &mut models);
-                    } else {
-                        return Err(format!(
-                            "ALLOWED_MODELS entry \"{entry}\" is neither a built-in model or alias nor an @cf/ or @hf/ model id"
-                        ));
+                    if let Some(e) = usable("ALLOWED_MODELS", name, &mut problems) {
+                        push(&mut offered, e, alias);
                     }
                 }
             }
         }
-        if !default_id.starts_with("@cf/") && !default_id.starts_with("@hf/") {
-            return Err(format!(
-                "DEFAULT_MODEL \"{default_id}\" is not an @cf/ or @hf/ model id"
-            ));
+        let default_entry = match settings.default_model.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(name) => usable("DEFAULT_MODEL", name, &mut problems),
+            None => None,
         }
-        push(describe(default_id), &mut models);
-        let default_index = models.iter().position(|m| m.id == default_id).unwrap_or(0);
-        Ok(Registry {
-            models,
+        .or_else(|| lookup(BUILT_IN_DEFAULT));
+        let default_index = match default_entry {
+            Some(e) => {
+                push(&mut offered, e, None);
+                offered.iter().position(|m| m.entry.id == e.id).unwrap_or(0)
+            }
+            None => 0,
+        };
+        let mut fallbacks: Vec<Model> = Vec::new();
+        for name in entries(settings.fallbacks.as_deref()) {
+            if let Some(e) = usable("FALLBACK_MODELS", name, &mut problems) {
+                if !fallbacks.iter().any(|m| m.entry.id == e.id) {
+                    fallbacks.push(Model {
+                        entry: e,
+                        alias: default_alias(&e.id),
+                    });
+                }
+            }
+        }
+        let mut successors = Vec::new();
+        for pair in entries(settings.successors.as_deref()) {
+            let Some((old, new)) = pair.split_once('=').map(|(a, b)| (a.trim(), b.trim())) else {
+                problems.push(format!(
+                    "MODEL_SUCCESSORS entry \"{pair}\" must be retired-id=successor; it is ignored"
+                ));
+                continue;
+            };
+            let Some(index) = offered
+                .iter()
+                .position(|m| m.entry.id.eq_ignore_ascii_case(new) || m.alias.eq_ignore_ascii_case(new))
+            else {
+                problems.push(format!(
+                    "MODEL_SUCCESSORS successor \"{new}\" is not an offered model (GET /api/models); \"{old}\" is served by the default"
+                ));
+                continue;
+            };
+            successors.push((old.to_string(), index));
+        }
+        Registry {
+            offered,
             default_index,
+            fallbacks,
+            successors,
+            problems,
+            now,
+        }
+    }
+
+    pub fn models(&self) -> &[Model] {
+        &self.offered
+    }
+
+    pub fn default_model(&self) -> Option<&Model> {
+        self.offered.get(self.default_index)
+    }
+
+    /// Configuration entries that could not be used, for the log and
+    /// `GET /api/models`.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+
+    fn offered_by_name(&self, name: &str) -> Option<&Model> {
+        self.offered
+            .iter()
+            .find(|m| m.entry.id.eq_ignore_ascii_case(name) || m.alias.eq_ignore_ascii_case(name))
+    }
+
+    /// The model a request names (`None`: the default). A retired id is
+    /// served by its configured successor, else its published successor if
+    /// offered, else the default, without ever calling the retired id.
+    pub fn resolve(&self, name: Option<&str>) -> Result<Resolution<'_>, ApiError> {
+        let unknown = || ApiError::UnknownModel(name.unwrap_or_default().to_string());
+        let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
+            let model = self.default_model().ok_or(ApiError::ModelUnavailable)?;
+            return Ok(Resolution { model, retired: None });
+        };
+        if let Some(model) = self.offered_by_name(name) {
+            return Ok(Resolution { model, retired: None });
+        }
+        let entry = lookup(name).filter(|e| e.is_retired(self.now)).ok_or_else(unknown)?;
+        let configured = self
+            .successors
+            .iter()
+            .find(|(old, _)| old.eq_ignore_ascii_case(&entry.id))
+            .and_then(|(_, i)| self.offered.get(*i));
+        let published = entry.successor.as_deref().and_then(|s| self.offered_by_name(s));
+        let model = configured
+            .or(published)
+            .or_else(|| self.default_model())
+            .ok_or(ApiError::ModelUnavailable)?;
+        Ok(Resolution {
+            model,
+            retired: Some(entry.id.as_str()),
         })
     }
 
-    pub fn models(&self) -> &[ModelInfo] {
-        &self.models
-    }
-
-    pub fn default_model(&self) -> &ModelInfo {
-        &self.models[self.default_index]
-    }
-
-    /// A listed model by full id or alias (ids case-insensitively).
-    pub fn resolve(&self, name: &str) -> Option<&ModelInfo> {
-        let name = name.trim();
-        self.models
-            .iter()
-            .find(|m| m.id.eq_ignore_ascii_case(name) || m.alias.eq_ignore_ascii_case(name))
+    /// The models that may answer a request for `first`, in order: it, then
+    /// the fallbacks. Every one is catalogued and active.
+    pub fn chain<'a>(&'a self, first: &'a Model) -> Vec<&'a Model> {
+        let mut chain = vec![first];
+        for m in &self.fallbacks {
+            if !chain.iter().any(|c| c.entry.id == m.entry.id) {
+                chain.push(m);
+            }
+        }
+        chain
     }
 
     /// The `GET /api/models` body.
-    pub fn listing(&self) -> serde_json::Value {
-        let models: Vec<serde_json::Value> = self
-            .models
+    pub fn listing(&self) -> Value {
+        let default_id = self.default_model().map(Model::id);
+        let models: Vec<Value> = self
+            .offered
             .iter()
             .map(|m| {
-                serde_json::json!({
-                    "id": m.id,
+                let e = m.entry;
+                let options: serde_json::Map<String, Value> = e
+                    .options
+                    .iter()
+                    .map(|(k, r)| (k.clone(), json!({"min": r.min, "max": r.max})))
+                    .collect();
+                json!({
+                    "id": e.id,
                     "alias": m.alias,
-                    "streams": m.streams,
-                    "json_mode": m.json_mode,
-                    "default": m.id == self.default_model().id,
+                    "default": Some(e.id.as_str()) == default_id,
+                    "json_mode": e.json_mode,
+                    "context_window": e.context_window,
+                    "retires_on": e.retires_on,
+                    "options": options,
                 })
             })
             .collect();
-        serde_json::json!({ "default": self.default_model().id, "models": models })
+        let c = catalog();
+        json!({
+            "default": default_id,
+            "models": models,
+            "fallbacks": self.fallbacks.iter().map(Model::id).collect::<Vec<_>>(),
+            "problems": self.problems,
+            "catalog": {
+                "models": c.source.models,
+                "json_mode": c.source.json_mode,
+                "retirements": c.source.retirements,
+                "read_on": c.source.read_on,
+            },
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::time::parse_rfc3339;
 
-    const DEFAULT: &str = "@cf/meta/llama-3.1-8b-instruct-fast";
+    fn now() -> EpochMillis {
+        parse_rfc3339("2026-11-21T12:00:00Z").unwrap()
+    }
 
-    #[test]
-    fn built_ins_resolve_by_id_and_alias() {
-        let r = Registry::new(None, DEFAULT).unwrap();
-        assert_eq!(r.models().len(), 6);
-        assert_eq!(
-            r.resolve("llama-3.3-70b").unwrap().id,
-            "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
-        );
-        assert_eq!(
-            r.resolve("@hf/mistral/mistral-7b-instruct-v0.2").unwrap().alias,
-            "mistral-7b-hf"
-        );
-        assert!(r.resolve("gpt-4").is_none());
-        assert_eq!(r.default_model().id, DEFAULT);
-        assert!(r.default_model().json_mode);
-        assert!(!r.resolve("qwen1.5-14b").unwrap().json_mode);
+    fn registry(default: Option<&str>, allowed: Option<&str>, fallbacks: Option<&str>) -> Registry {
+        Registry::new(
+            &ModelSettings {
+                default_model: default.map(str::to_string),
+                allowed: allowed.map(str::to_string),
+                fallbacks: fallbacks.map(str::to_string),
+                successors: None,
+            },
+            now(),
+        )
     }
 
     #[test]
-    fn allowed_models_narrows_and_extends() {
-        let r = Registry::new(Some("llama-3.3-70b, @cf/google/gemma-7b-it=gemma"), DEFAULT).unwrap();
-        let ids: Vec<&str> = r.models().iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
-                "@cf/google/gemma-7b-it",
-                DEFAULT
-            ]
+    fn every_built_in_is_catalogued_active_and_readable() {
+        for (id, alias) in BUILT_IN {
+            let e = catalog().get(id).unwrap_or_else(|| panic!("{id} not catalogued"));
+            assert!(!e.is_retired(now()), "{id} retired");
+            assert!(e.is_callable(), "{id} answer shape");
+            let r = registry(None, None, None);
+            assert_eq!(r.resolve(Some(alias)).unwrap().model.id(), id);
+        }
+        let r = registry(None, None, None);
+        assert!(r.problems().is_empty(), "{:?}", r.problems());
+        assert_eq!(r.models().len(), BUILT_IN.len());
+        assert_eq!(r.default_model().unwrap().id(), BUILT_IN_DEFAULT);
+    }
+
+    #[test]
+    fn retired_ids_are_served_by_a_successor() {
+        let r = registry(None, None, None);
+        for name in [
+            "@hf/mistral/mistral-7b-instruct-v0.2",
+            "mistral-7b-hf",
+            "@cf/qwen/qwen1.5-14b-chat-awq",
+            "@cf/meta/llama-3.1-8b-instruct",
+        ] {
+            let res = r.resolve(Some(name)).unwrap();
+            assert_eq!(res.model.id(), BUILT_IN_DEFAULT, "{name}");
+            assert!(res.retired.is_some(), "{name}");
+        }
+        let configured = Registry::new(
+            &ModelSettings {
+                successors: Some("@hf/mistral/mistral-7b-instruct-v0.2=mistral-small-3.1".into()),
+                ..Default::default()
+            },
+            now(),
         );
-        assert_eq!(r.resolve("gemma").unwrap().id, "@cf/google/gemma-7b-it");
-        assert!(r.resolve("qwen1.5-14b").is_none());
-        let all_plus = Registry::new(Some("*,@cf/x/y"), DEFAULT).unwrap();
-        assert_eq!(all_plus.models().len(), 7);
+        let res = configured.resolve(Some("@hf/mistral/mistral-7b-instruct-v0.2")).unwrap();
+        assert_eq!(res.model.id(), "@cf/mistralai/mistral-small-3.1-24b-instruct");
+        assert_eq!(res.retired, Some("@hf/mistral/mistral-7b-instruct-v0.2"));
     }
 
     #[test]
-    fn bad_configuration_is_reported() {
-        assert!(Registry::new(Some("gpt-4"), DEFAULT).is_err());
-        assert!(Registry::new(None, "gpt-4").is_err());
+    fn unknown_and_not_offered_names_are_unknown_model() {
+        let r = registry(None, Some("llama-3.3-70b"), None);
+        for name in ["gpt-4", "@cf/mistral/mistral-7b-instruct-v0.2", "@cf/meta/llama-3.2-3b-instruct"] {
+            assert!(matches!(r.resolve(Some(name)), Err(ApiError::UnknownModel(_))), "{name}");
+        }
     }
 
     #[test]
-    fn listing_marks_the_default() {
-        let r = Registry::new(None, DEFAULT).unwrap();
+    fn unusable_configuration_is_reported_and_never_called() {
+        let r = registry(
+            Some("@hf/mistral/mistral-7b-instruct-v0.2"),
+            Some("llama-3.3-70b, gpt-4, @cf/qwen/qwen1.5-14b-chat-awq"),
+            Some("@cf/meta/llama-3.3-70b-instruct-fp8-fast,@cf/mistral/mistral-7b-instruct-v0.2"),
+        );
+        let problems = r.problems().join("\n");
+        assert!(problems.contains("DEFAULT_MODEL entry \"@hf/mistral"), "{problems}");
+        assert!(problems.contains("\"gpt-4\""), "{problems}");
+        assert!(problems.contains("qwen1.5-14b-chat-awq\" was retired"), "{problems}");
+        assert!(problems.contains("FALLBACK_MODELS entry \"@cf/mistral/mistral-7b-instruct-v0.2\""));
+        // The unusable default falls back to the built-in one.
+        assert_eq!(r.default_model().unwrap().id(), BUILT_IN_DEFAULT);
+        let first = r.default_model().unwrap();
+        let chain: Vec<&str> = r.chain(first).iter().map(|m| m.id()).collect();
+        assert_eq!(chain, [BUILT_IN_DEFAULT, "@cf/meta/llama-3.3-70b-instruct-fp8-fast"]);
+        for m in r.chain(first) {
+            assert!(!m.entry().is_retired(now()));
+        }
+    }
+
+    #[test]
+    fn listing_marks_the_default_and_shows_problems_and_sources() {
+        let r = registry(None, None, Some("gpt-4"));
         let l = r.listing();
         let defaults: Vec<_> = l["models"]
             .as_array()
@@ -212,7 +433,10 @@ mod tests {
             .filter(|m| m["default"] == true)
             .collect();
         assert_eq!(defaults.len(), 1);
-        assert_eq!(defaults[0]["id"], DEFAULT);
-        assert_eq!(l["default"], DEFAULT);
+        assert_eq!(l["default"], BUILT_IN_DEFAULT);
+        assert_eq!(l["problems"].as_array().unwrap().len(), 1);
+        assert!(l["catalog"]["json_mode"].as_str().unwrap().contains("json-mode.mdx"));
+        let hf = &l["models"].as_array().unwrap()[0]["options"];
+        assert!(hf.is_object());
     }
 }

@@ -1,79 +1,71 @@
-//! Generation options a caller may set (`options` in the request body), checked
-//! against the ranges Workers AI documents and sent under Workers AI's own names.
+//! Generation options a caller may set (`options` in the request body). The
+//! door checks their types and the product's own bounds; the chosen model's
+//! published ranges (from the catalog) are checked once the model is known,
+//! and each model is sent only the options its input schema takes.
 
+use super::catalog::Entry;
 use super::error::ApiError;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Coaching defaults: a suggestion is one short sentence, so few tokens.
 pub const DEFAULT_TEMPERATURE: f64 = 0.6;
 pub const DEFAULT_MAX_TOKENS: u32 = 96;
+/// The product's own ceiling on `max_tokens`: a suggestion never needs more.
+pub const MAX_MAX_TOKENS: u32 = 1_024;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The options this API accepts, in the order they are checked, and whether
+/// each is a whole number.
+const KNOWN: [(&str, bool); 8] = [
+    ("temperature", false),
+    ("max_tokens", true),
+    ("top_p", false),
+    ("top_k", true),
+    ("repetition_penalty", false),
+    ("presence_penalty", false),
+    ("frequency_penalty", false),
+    ("seed", true),
+];
+
+/// Options as the caller set them (plus the coaching defaults for
+/// `temperature` and `max_tokens`), each a finite number of the right kind.
+#[derive(Debug, Clone, PartialEq)]
 pub struct GenerationOptions {
-    pub temperature: f64,
-    pub max_tokens: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repetition_penalty: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub presence_penalty: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frequency_penalty: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
+    values: Vec<(&'static str, f64)>,
+    /// The keys the caller set: only these can be refused for a model.
+    set_by_caller: Vec<&'static str>,
 }
 
 impl Default for GenerationOptions {
     fn default() -> Self {
         GenerationOptions {
-            temperature: DEFAULT_TEMPERATURE,
-            max_tokens: DEFAULT_MAX_TOKENS,
-            top_p: None,
-            top_k: None,
-            repetition_penalty: None,
-            presence_penalty: None,
-            frequency_penalty: None,
-            seed: None,
+            values: vec![
+                ("temperature", DEFAULT_TEMPERATURE),
+                ("max_tokens", f64::from(DEFAULT_MAX_TOKENS)),
+            ],
+            set_by_caller: Vec::new(),
         }
     }
 }
 
-fn number(obj: &Map<String, Value>, key: &str, min: f64, max: f64) -> Result<Option<f64>, ApiError> {
+fn read(obj: &Map<String, Value>, key: &'static str, whole: bool) -> Result<Option<f64>, ApiError> {
+    let kind = if whole { "a whole number" } else { "a number" };
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(v) if v >= min && v <= max => Ok(Some(v)),
-            _ => Err(ApiError::invalid(
-                format!("options.{key}"),
-                format!("must be a number from {min} to {max}"),
-            )),
+        Some(Value::Number(n)) if whole => match n.as_u64() {
+            Some(v) => Ok(Some(v as f64)),
+            None => Err(ApiError::invalid(format!("options.{key}"), format!("must be {kind} of 0 or more"))),
         },
-        Some(_) => Err(ApiError::invalid(
-            format!("options.{key}"),
-            format!("must be a number from {min} to {max}"),
-        )),
+        Some(Value::Number(n)) => match n.as_f64().filter(|v| v.is_finite()) {
+            Some(v) => Ok(Some(v)),
+            None => Err(ApiError::invalid(format!("options.{key}"), format!("must be {kind}"))),
+        },
+        Some(_) => Err(ApiError::invalid(format!("options.{key}"), format!("must be {kind}"))),
     }
 }
 
-fn integer(obj: &Map<String, Value>, key: &str, min: u64, max: u64) -> Result<Option<u64>, ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => match n.as_u64() {
-            Some(v) if v >= min && v <= max => Ok(Some(v)),
-            _ => Err(ApiError::invalid(
-                format!("options.{key}"),
-                format!("must be a whole number from {min} to {max}"),
-            )),
-        },
-        Some(_) => Err(ApiError::invalid(
-            format!("options.{key}"),
-            format!("must be a whole number from {min} to {max}"),
-        )),
-    }
+fn shown(v: f64) -> String {
+    // 9999999999.0 prints as 9999999999, 0.001 as 0.001.
+    format!("{v}")
 }
 
 impl GenerationOptions {
@@ -85,120 +77,158 @@ impl GenerationOptions {
             Some(Value::Object(obj)) => obj,
             Some(_) => return Err(ApiError::invalid("options", "must be an object")),
         };
-        let defaults = Self::default();
-        Ok(GenerationOptions {
-            temperature: number(obj, "temperature", 0.0, 5.0)?.unwrap_or(defaults.temperature),
-            max_tokens: integer(obj, "max_tokens", 1, 1024)?
-                .map(|v| v as u32)
-                .unwrap_or(defaults.max_tokens),
-            top_p: number(obj, "top_p", 0.0, 1.0)?,
-            top_k: integer(obj, "top_k", 1, 100)?.map(|v| v as u32),
-            repetition_penalty: number(obj, "repetition_penalty", 0.0, 2.0)?,
-            presence_penalty: number(obj, "presence_penalty", -2.0, 2.0)?,
-            frequency_penalty: number(obj, "frequency_penalty", -2.0, 2.0)?,
-            seed: integer(obj, "seed", 1, 9_999_999_999)?,
-        })
+        let mut options = Self::default();
+        for (key, whole) in KNOWN {
+            if let Some(v) = read(obj, key, whole)? {
+                options.set(key, v);
+                options.set_by_caller.push(key);
+            }
+        }
+        let max_tokens = options.get("max_tokens").unwrap_or(0.0);
+        if !(1.0..=f64::from(MAX_MAX_TOKENS)).contains(&max_tokens) {
+            return Err(ApiError::invalid(
+                "options.max_tokens",
+                format!("must be a whole number from 1 to {MAX_MAX_TOKENS}"),
+            ));
+        }
+        Ok(options)
+    }
+
+    fn set(&mut self, key: &'static str, v: f64) {
+        match self.values.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = v,
+            None => self.values.push((key, v)),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.values.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+
+    pub fn max_tokens(&self) -> u32 {
+        self.get("max_tokens").map_or(DEFAULT_MAX_TOKENS, |v| v as u32)
+    }
+
+    /// `400 invalid_request` naming the option, the model and its published
+    /// range, for a value the caller set that the chosen model would refuse
+    /// or does not take. The coaching defaults are fitted, never refused.
+    pub fn check_for(&self, model: &Entry) -> Result<(), ApiError> {
+        for key in &self.set_by_caller {
+            let Some(value) = self.get(key) else { continue };
+            let Some(range) = model.options.get(*key) else {
+                return Err(ApiError::invalid(
+                    format!("options.{key}"),
+                    format!("is not taken by {}; leave it out", model.id),
+                ));
+            };
+            let span = match (range.min, range.max) {
+                (Some(a), Some(b)) if value < a || value > b => format!("from {} to {}", shown(a), shown(b)),
+                (Some(a), None) if value < a => format!("at least {}", shown(a)),
+                (None, Some(b)) if value > b => format!("at most {}", shown(b)),
+                _ => continue,
+            };
+            return Err(ApiError::invalid(
+                format!("options.{key}"),
+                format!("must be {span} for {} (its published range)", model.id),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The options as `model`'s input takes them: only those its schema
+    /// lists, each fitted into its published range (a fallback model may
+    /// have narrower ranges than the model the caller chose).
+    pub fn input_for(&self, model: &Entry) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (key, value) in &self.values {
+            let Some(range) = model.options.get(*key) else {
+                continue;
+            };
+            let mut v = *value;
+            if let Some(min) = range.min {
+                v = v.max(min);
+            }
+            if let Some(max) = range.max {
+                v = v.min(max);
+            }
+            let json = if range.integer || KNOWN.iter().any(|(k, whole)| k == key && *whole) {
+                Value::from(v.round() as u64)
+            } else {
+                serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+            };
+            out.insert((*key).to_string(), json);
+        }
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::catalog::catalog;
     use serde_json::json;
 
-    fn field_of(v: Value) -> String {
-        match GenerationOptions::parse(Some(&v)) {
-            Err(ApiError::InvalidRequest { field, .. }) => field,
-            other => panic!("{v}: {other:?}"),
+    fn parse(v: Value) -> Result<GenerationOptions, ApiError> {
+        GenerationOptions::parse(Some(&v))
+    }
+
+    fn problem(e: ApiError) -> (String, String) {
+        match e {
+            ApiError::InvalidRequest { field, problem } => (field, problem),
+            other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn defaults_are_short() {
-        let o = GenerationOptions::parse(None).unwrap();
-        assert_eq!(o.max_tokens, DEFAULT_MAX_TOKENS);
-        let sent = serde_json::to_value(&o).unwrap();
-        assert_eq!(
-            sent,
-            json!({"temperature": DEFAULT_TEMPERATURE, "max_tokens": DEFAULT_MAX_TOKENS})
-        );
-    }
-
-    #[test]
-    fn every_option_range_is_enforced_at_both_ends() {
-        let ranges: [(&str, f64, f64, bool); 8] = [
-            ("temperature", 0.0, 5.0, false),
-            ("max_tokens", 1.0, 1024.0, true),
-            ("top_p", 0.0, 1.0, false),
-            ("top_k", 1.0, 100.0, true),
-            ("repetition_penalty", 0.0, 2.0, false),
-            ("presence_penalty", -2.0, 2.0, false),
-            ("frequency_penalty", -2.0, 2.0, false),
-            ("seed", 1.0, 9_999_999_999.0, true),
-        ];
-        for (key, min, max, whole) in ranges {
-            let ok = |v: f64| {
-                let value = if whole { json!(v as u64) } else { json!(v) };
-                GenerationOptions::parse(Some(&json!({ key: value })))
-            };
-            assert!(ok(min).is_ok(), "{key} min");
-            assert!(ok(max).is_ok(), "{key} max");
-            let step = if whole { 1.0 } else { 0.01 };
-            if min - step >= 0.0 || !whole {
-                let below = if whole {
-                    json!((min - step) as u64)
-                } else {
-                    json!(min - step)
-                };
-                assert_eq!(
-                    field_of(json!({ key: below })),
-                    format!("options.{key}"),
-                    "{key} below"
-                );
-            }
-            let above = if whole {
-                json!((max + step) as u64)
-            } else {
-                json!(max + step)
-            };
-            assert_eq!(
-                field_of(json!({ key: above })),
-                format!("options.{key}"),
-                "{key} above"
-            );
-            assert_eq!(
-                field_of(json!({ key: "1" })),
-                format!("options.{key}"),
-                "{key} type"
-            );
-            if whole {
-                assert_eq!(
-                    field_of(json!({ key: min + 0.5 })),
-                    format!("options.{key}"),
-                    "{key} fraction"
-                );
-            }
+    fn the_door_checks_types_and_the_products_own_bounds() {
+        let d = GenerationOptions::parse(None).unwrap();
+        assert_eq!(d.max_tokens(), DEFAULT_MAX_TOKENS);
+        for bad in [
+            json!({"temperature": "hot"}),
+            json!({"top_k": 2.5}),
+            json!({"seed": -1}),
+            json!({"max_tokens": 0}),
+            json!({"max_tokens": 1025}),
+        ] {
+            let key = bad.as_object().unwrap().keys().next().unwrap().clone();
+            assert_eq!(problem(parse(bad).unwrap_err()).0, format!("options.{key}"));
         }
+        assert_eq!(problem(GenerationOptions::parse(Some(&json!([1]))).unwrap_err()).0, "options");
     }
 
     #[test]
-    fn valid_values_are_sent_under_workers_ai_names() {
-        let o = GenerationOptions::parse(Some(&json!({
-            "temperature": 0.2, "max_tokens": 40, "top_p": 0.9, "top_k": 5,
-            "repetition_penalty": 1.1, "presence_penalty": -0.5, "frequency_penalty": 0.5, "seed": 42,
-            "unknown": true
-        })))
-        .unwrap();
-        let sent = serde_json::to_value(&o).unwrap();
-        assert_eq!(
-            sent,
-            json!({"temperature": 0.2, "max_tokens": 40, "top_p": 0.9, "top_k": 5,
-                   "repetition_penalty": 1.1, "presence_penalty": -0.5, "frequency_penalty": 0.5, "seed": 42})
-        );
+    fn a_value_outside_the_models_published_range_names_option_model_and_range() {
+        let hf = catalog().get("@hf/mistral/mistral-7b-instruct-v0.2").unwrap();
+        let (field, text) = problem(parse(json!({"top_k": 51})).unwrap().check_for(hf).unwrap_err());
+        assert_eq!(field, "options.top_k");
+        assert!(text.contains("from 1 to 50") && text.contains(&hf.id), "{text}");
+        let (_, text) = problem(parse(json!({"top_p": 0.0})).unwrap().check_for(hf).unwrap_err());
+        assert!(text.contains("from 0.001 to 1"), "{text}");
+        assert!(parse(json!({"top_k": 50, "top_p": 0.001})).unwrap().check_for(hf).is_ok());
+        // Defaults are never refused, only fitted.
+        assert!(GenerationOptions::default().check_for(hf).is_ok());
     }
 
     #[test]
-    fn options_must_be_an_object() {
-        assert_eq!(field_of(json!([1])), "options");
+    fn an_option_the_model_does_not_take_is_named() {
+        let glm = catalog().get("@cf/zai-org/glm-4.7-flash").unwrap();
+        assert!(!glm.options.contains_key("top_k"));
+        let (field, text) = problem(parse(json!({"top_k": 5})).unwrap().check_for(glm).unwrap_err());
+        assert_eq!(field, "options.top_k");
+        assert!(text.contains("not taken by @cf/zai-org/glm-4.7-flash"), "{text}");
+    }
+
+    #[test]
+    fn each_model_is_sent_only_what_it_takes_within_its_ranges() {
+        let o = parse(json!({"top_k": 80, "top_p": 0.0, "seed": 42, "repetition_penalty": 1.1})).unwrap();
+        let hf = catalog().get("@hf/mistral/mistral-7b-instruct-v0.2").unwrap();
+        let sent = o.input_for(hf);
+        assert_eq!(sent["top_k"], json!(50));
+        assert_eq!(sent["top_p"], json!(0.001));
+        assert_eq!(sent["seed"], json!(42));
+        let glm = catalog().get("@cf/zai-org/glm-4.7-flash").unwrap();
+        let sent = o.input_for(glm);
+        assert!(sent.get("top_k").is_none() && sent.get("repetition_penalty").is_none());
+        assert_eq!(sent["max_tokens"], json!(DEFAULT_MAX_TOKENS));
     }
 }

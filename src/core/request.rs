@@ -175,7 +175,7 @@ mod tests {
             "aimodel"
         );
         assert_eq!(
-            field_of(r#"{"broadcaster":"B","context":[],"options":{"top_k":0}}"#),
+            field_of(r#"{"broadcaster":"B","context":[],"options":{"top_k":-1}}"#),
             "options.top_k"
         );
     }

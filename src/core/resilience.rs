@@ -1,14 +1,23 @@
-//! How model calls fail and what to do about it: Workers AI error messages
-//! classified into transient (retry with backoff) and permanent (move on), and
-//! the backoff arithmetic. The edge owns the clock and the loop; this owns
-//! the decisions, so they are tested natively.
+//! How model calls fail and what to do about each failure: Workers AI's
+//! published error table as data, the classification of a thrown error's
+//! message against it, and the backoff arithmetic. The coaching loop in
+//! [`super::coach`] applies these decisions; the edge only reports what the
+//! binding threw.
 
+/// What the coaching loop does after a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
-    /// Worth another try on the same model: capacity, timeouts, upstream 5xx.
+    /// Worth another try on the same model after a backoff: capacity, upstream timeouts.
     Transient,
-    /// Retrying the same model cannot help: no such model, bad input, account limit.
+    /// This model cannot answer this request; the next model may.
     Permanent,
+    /// The account cannot use Workers AI right now (daily allocation used,
+    /// blocked, plan): every other Workers AI model would be refused too.
+    Account,
+    /// The model refused JSON mode: call it once more, at once, without it.
+    JsonMode,
+    /// An error the published table does not list: one more try at most.
+    Unknown,
     /// The call hung past its timeout: another try on the same model would
     /// likely spend the deadline the same way, so the next model goes first.
     TimedOut,
@@ -16,7 +25,7 @@ pub enum FailureKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelFailure {
-    /// The Workers AI error code, when the error carried one.
+    /// The Workers AI error code, when the message starts with one.
     pub code: Option<u32>,
     pub kind: FailureKind,
     /// A short label for logs (never shown to callers).
@@ -51,43 +60,79 @@ impl ModelFailure {
     }
 }
 
-/// The first four-digit code in a Workers AI error message, such as
-/// `3040: Capacity temporarily exceeded` or `AiError: 5007: No such model`.
-fn error_code(message: &str) -> Option<u32> {
-    let b = message.as_bytes();
-    (0..b.len().saturating_sub(4)).find_map(|i| {
-        let before_ok = i == 0 || !b[i - 1].is_ascii_digit();
-        let digits = &b[i..i + 4];
-        let after_ok = b.get(i + 4).is_some_and(|c| *c == b':' || *c == b' ');
-        if before_ok && after_ok && digits.iter().all(u8::is_ascii_digit) {
-            std::str::from_utf8(digits).ok()?.parse().ok()
-        } else {
-            None
+/// Source of [`DOCUMENTED`]: cloudflare/cloudflare-docs,
+/// `src/content/docs/workers-ai/platform/errors.mdx` at commit 0309c8b
+/// (the same table at c4e3d4a), read 2026-11-21.
+pub const ERROR_TABLE_SOURCE: &str =
+    "cloudflare-docs src/content/docs/workers-ai/platform/errors.mdx @ 0309c8bed23a, read 2026-11-21";
+
+/// Workers AI's published error codes: (code, the table's name, what we do).
+pub const DOCUMENTED: [(u32, &str, FailureKind); 16] = [
+    (5007, "no such model", FailureKind::Permanent),
+    (5004, "invalid data", FailureKind::Permanent),
+    (3039, "finetune missing required files", FailureKind::Permanent),
+    (3003, "incomplete request", FailureKind::Permanent),
+    (5018, "account not allowed for private model", FailureKind::Permanent),
+    (5016, "model agreement not accepted", FailureKind::Permanent),
+    (3023, "account blocked", FailureKind::Account),
+    (3041, "account not allowed for private model", FailureKind::Permanent),
+    (5019, "deprecated SDK version", FailureKind::Permanent),
+    (5005, "LoRA unsupported", FailureKind::Permanent),
+    (3042, "invalid model id", FailureKind::Permanent),
+    (3006, "request too large", FailureKind::Permanent),
+    (3007, "timeout", FailureKind::Transient),
+    (3008, "aborted", FailureKind::Transient),
+    (3036, "daily free allocation used", FailureKind::Account),
+    (3040, "out of capacity", FailureKind::Transient),
+];
+
+/// Codes the binding throws that the table above does not list, as reported
+/// in issue 7 (observed from Workers AI, not in errors.mdx at 0309c8b).
+pub const REPORTED: [(u32, &str, FailureKind); 2] = [
+    (5025, "model does not support JSON mode", FailureKind::JsonMode),
+    (5035, "needs the Workers Paid plan", FailureKind::Account),
+];
+
+/// Workers AI's text when a JSON-mode model could not meet the schema
+/// (json-mode.mdx); it carries no code.
+const JSON_MODE_NOT_MET: &str = "json mode couldn't be met";
+
+/// The code a Workers AI message starts with: `3040: Capacity…`, or after the
+/// error's name, `AiError: 5007: No such model`. A number anywhere else in
+/// the text is not a code.
+fn leading_code(message: &str) -> Option<u32> {
+    let mut rest = message.trim_start();
+    if let Some((name, after)) = rest.split_once(':') {
+        if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic()) {
+            rest = after.trim_start();
         }
-    })
+    }
+    let digits = rest.get(..4)?;
+    let after = rest[4..].chars().next()?;
+    if digits.bytes().all(|b| b.is_ascii_digit()) && after == ':' {
+        digits.parse().ok()
+    } else {
+        None
+    }
 }
 
 /// Classifies the message of an error thrown by the `AI` binding.
 pub fn classify_error(message: &str) -> ModelFailure {
-    let code = error_code(message);
-    let (kind, label) = match code {
-        Some(3040) => (FailureKind::Transient, "capacity exceeded"),
-        Some(3007) | Some(3046) => (FailureKind::Transient, "upstream timeout"),
-        Some(3008) => (FailureKind::Transient, "aborted upstream"),
-        Some(3043) | Some(3001) => (FailureKind::Transient, "upstream internal error"),
-        Some(5007) | Some(3042) => (FailureKind::Permanent, "no such model"),
-        Some(5006) | Some(5004) | Some(3003) | Some(3006) => (FailureKind::Permanent, "invalid input"),
-        Some(3036) => (FailureKind::Permanent, "account limit reached"),
-        Some(3023) | Some(5016) | Some(5018) | Some(5022) => (FailureKind::Permanent, "account not allowed"),
-        Some(_) => (FailureKind::Transient, "other upstream error"),
-        None => {
-            let lower = message.to_ascii_lowercase();
-            if lower.contains("no such model") || lower.contains("invalid input") {
-                (FailureKind::Permanent, "invalid request upstream")
-            } else {
-                (FailureKind::Transient, "uncoded upstream error")
-            }
+    let code = leading_code(message);
+    let known = code.and_then(|c| {
+        DOCUMENTED
+            .iter()
+            .chain(REPORTED.iter())
+            .find(|(k, _, _)| *k == c)
+            .map(|(_, label, kind)| (*kind, *label))
+    });
+    let (kind, label) = match known {
+        Some(found) => found,
+        None if message.to_ascii_lowercase().contains(JSON_MODE_NOT_MET) => {
+            (FailureKind::JsonMode, "JSON mode could not be met")
         }
+        None if code.is_some() => (FailureKind::Unknown, "error code not in the published table"),
+        None => (FailureKind::Unknown, "uncoded upstream error"),
     };
     ModelFailure { code, kind, label }
 }
@@ -111,7 +156,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_read_from_workers_ai_messages() {
+    fn codes_are_read_only_where_workers_ai_puts_them() {
         assert_eq!(
             classify_error("3040: Capacity temporarily exceeded, please try again.").code,
             Some(3040)
@@ -124,28 +169,45 @@ mod tests {
             classify_error("InferenceUpstreamError: 3036: account limit").code,
             Some(3036)
         );
-        assert_eq!(classify_error("model 12345: nope").code, None);
-        assert_eq!(classify_error("").code, None);
+        // Numbers in free text are not codes.
+        for m in [
+            "model 1234: nope",
+            "failed after 3040 ms",
+            "upstream said 5007 things",
+            "AiError: took 3007 ms",
+            "",
+            "12345: five digits",
+            "\u{e9}\u{e9}: 3040: odd",
+        ] {
+            assert_eq!(classify_error(m).code, None, "{m}");
+            assert_eq!(classify_error(m).kind, FailureKind::Unknown, "{m}");
+        }
     }
 
     #[test]
-    fn transient_and_permanent() {
-        for m in [
-            "3040: Capacity temporarily exceeded",
-            "3007: timeout",
-            "something broke",
-            "500 Internal",
-        ] {
-            assert_eq!(classify_error(m).kind, FailureKind::Transient, "{m}");
+    fn every_documented_code_has_its_decision() {
+        for (code, _, kind) in DOCUMENTED.iter().chain(REPORTED.iter()) {
+            let f = classify_error(&format!("AiError: {code}: whatever the text says"));
+            assert_eq!((f.code, f.kind), (Some(*code), *kind), "{code}");
         }
-        for m in [
-            "5007: No such model",
-            "5006: Invalid input",
-            "3036: Account limited",
-            "no such model",
-        ] {
-            assert_eq!(classify_error(m).kind, FailureKind::Permanent, "{m}");
-        }
+        assert_eq!(classify_error("3040: busy").kind, FailureKind::Transient);
+        assert_eq!(classify_error("3036: used up").kind, FailureKind::Account);
+        assert_eq!(classify_error("5007: No such model").kind, FailureKind::Permanent);
+        assert_eq!(
+            classify_error("AiError: 5025: This model doesn't suuport JSON Schema").kind,
+            FailureKind::JsonMode
+        );
+        assert_eq!(
+            classify_error("AiError: JSON Mode couldn't be met").kind,
+            FailureKind::JsonMode
+        );
+    }
+
+    #[test]
+    fn codes_outside_the_table_are_unknown() {
+        let f = classify_error("AiError: 9999: something new");
+        assert_eq!((f.code, f.kind), (Some(9999), FailureKind::Unknown));
+        assert_eq!(classify_error("something broke").kind, FailureKind::Unknown);
     }
 
     #[test]
