@@ -148,9 +148,17 @@ mod tests {
     fn published_facts_the_worker_relies_on() {
         let c = catalog();
         // json-mode.mdx: the 70B fp8-fast has JSON mode, the -fast 8B and scout do not.
-        assert!(c.get("@cf/meta/llama-3.3-70b-instruct-fp8-fast").unwrap().json_mode);
+        assert!(
+            c.get("@cf/meta/llama-3.3-70b-instruct-fp8-fast")
+                .unwrap()
+                .json_mode
+        );
         assert!(!c.get("@cf/meta/llama-3.1-8b-instruct-fast").unwrap().json_mode);
-        assert!(!c.get("@cf/meta/llama-4-scout-17b-16e-instruct").unwrap().json_mode);
+        assert!(
+            !c.get("@cf/meta/llama-4-scout-17b-16e-instruct")
+                .unwrap()
+                .json_mode
+        );
         // The frontend's model: a 3,072-token window, top_k at most 50, retired 2026-05-30.
         let hf = c.get("@hf/mistral/mistral-7b-instruct-v0.2").unwrap();
         assert_eq!(hf.context_window, Some(3_072));

@@ -43,7 +43,8 @@ mod tests {
     #[test]
     fn suggestions_about_people_not_in_the_room_are_refused() {
         let req =
-            CoachRequest::from_json(br#"{"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens"}"#).unwrap();
+            CoachRequest::from_json(br#"{"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens"}"#)
+                .unwrap();
         assert!(names_are_known("Thanks Max for the 40 tokens!", &req));
         assert!(names_are_known("Wave at Luna's camera, 3D style", &req));
         assert!(!names_are_known("Thanks User789 for the tip!", &req));

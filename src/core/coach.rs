@@ -69,23 +69,23 @@ pub struct FailedCall {
 }
 
 /// How many more calls of the same model a failure allows, and after what.
-enum Next {
+enum Step {
     /// Call again after a backoff.
     Backoff,
     /// Call again at once, without JSON mode.
     WithoutJsonMode,
-    NextModel,
+    OtherModel,
     /// No Workers AI model will answer this account now.
     StopChain,
 }
 
-fn next_step(kind: FailureKind, retries: u32, max_retries: u32, json_mode: bool) -> Next {
+fn next_step(kind: FailureKind, retries: u32, max_retries: u32, json_mode: bool) -> Step {
     match kind {
-        FailureKind::Transient if retries < max_retries => Next::Backoff,
-        FailureKind::Unknown if retries < UNKNOWN_ERROR_RETRIES.min(max_retries) => Next::Backoff,
-        FailureKind::JsonMode if json_mode => Next::WithoutJsonMode,
-        FailureKind::Account => Next::StopChain,
-        _ => Next::NextModel,
+        FailureKind::Transient if retries < max_retries => Step::Backoff,
+        FailureKind::Unknown if retries < UNKNOWN_ERROR_RETRIES.min(max_retries) => Step::Backoff,
+        FailureKind::JsonMode if json_mode => Step::WithoutJsonMode,
+        FailureKind::Account => Step::StopChain,
+        _ => Step::OtherModel,
     }
 }
 
@@ -109,7 +109,11 @@ pub async fn coach<B: ModelBackend, C: Clock>(
     };
     let deadline = arrived_ms + config.deadline_ms;
     // One prompt for the whole chain, within the smallest context window.
-    let window = chain.iter().map(|m| m.entry().context_window()).min().unwrap_or(0);
+    let window = chain
+        .iter()
+        .map(|m| m.entry().context_window())
+        .min()
+        .unwrap_or(0);
     let messages = build_messages(req, now, prompt_budget_chars(window, req.options.max_tokens()));
     'models: for (index, candidate) in chain.iter().enumerate() {
         let mut json_mode = true;
@@ -145,8 +149,13 @@ pub async fn coach<B: ModelBackend, C: Clock>(
                 model: candidate.id().to_string(),
                 failure,
             });
-            match next_step(kind, retries, config.max_retries, json_mode && candidate.entry().json_mode) {
-                Next::Backoff => {
+            match next_step(
+                kind,
+                retries,
+                config.max_retries,
+                json_mode && candidate.entry().json_mode,
+            ) {
+                Step::Backoff => {
                     let wait = backoff_ms(retries, BACKOFF_BASE_MS, BACKOFF_MAX_MS, clock.jitter());
                     retries += 1;
                     if clock.now_ms() + wait + MIN_CALL_MS > deadline {
@@ -154,9 +163,9 @@ pub async fn coach<B: ModelBackend, C: Clock>(
                     }
                     clock.sleep(wait).await;
                 }
-                Next::WithoutJsonMode => json_mode = false,
-                Next::NextModel => continue 'models,
-                Next::StopChain => break 'models,
+                Step::WithoutJsonMode => json_mode = false,
+                Step::OtherModel => continue 'models,
+                Step::StopChain => break 'models,
             }
         }
     }
@@ -237,7 +246,11 @@ mod tests {
             self.0.iter().filter(|(m, _)| m == model).count()
         }
         fn inputs_to(&self, model: &str) -> Vec<&Value> {
-            self.0.iter().filter(|(m, _)| m == model).map(|(_, i)| i).collect()
+            self.0
+                .iter()
+                .filter(|(m, _)| m == model)
+                .map(|(_, i)| i)
+                .collect()
         }
     }
 
@@ -247,7 +260,9 @@ mod tests {
             let clock = self.clock;
             let entry = crate::core::catalog::catalog().get(model);
             if input.get("response_format").is_some() && !entry.is_some_and(|e| e.json_mode) {
-                return Err(classify_error("AiError: 5025: This model doesn't suuport JSON Schema"));
+                return Err(classify_error(
+                    "AiError: 5025: This model doesn't suuport JSON Schema",
+                ));
             }
             let mut scripts = self.scripts.borrow_mut();
             let script = scripts.get_mut(model).filter(|s| !s.is_empty());
@@ -308,12 +323,28 @@ mod tests {
         let model = config.registry.resolve(Some(first)).unwrap().model;
         let chain = config.registry.chain(model);
         let mut failures = Vec::new();
-        let answer = block_on(coach(NOW, &req, &chain, &config, Some(&models), &clock, &mut failures));
+        let answer = block_on(coach(
+            NOW,
+            &req,
+            &chain,
+            &config,
+            Some(&models),
+            &clock,
+            &mut failures,
+        ));
         let elapsed = clock.now.get() - NOW;
-        (answer, Calls(models.calls.into_inner()), elapsed, clock.slept.get())
+        (
+            answer,
+            Calls(models.calls.into_inner()),
+            elapsed,
+            clock.slept.get(),
+        )
     }
 
-    fn run_flow(scripts: &[(&str, Script)], extra: &[(&str, &str)]) -> (Result<Answer, ApiError>, Calls, u64) {
+    fn run_flow(
+        scripts: &[(&str, Script)],
+        extra: &[(&str, &str)],
+    ) -> (Result<Answer, ApiError>, Calls, u64) {
         let (a, c, e, _) = run_flow_from(PRIMARY, scripts, extra);
         (a, c, e)
     }
@@ -327,13 +358,18 @@ mod tests {
         let (answer, models, _) = run_flow(
             &[(
                 PRIMARY,
-                vec![ok(json!({"response": "{\"action\": \"say\", \"content\": \"Thanks Max!\"}",
-                "usage": {"prompt_tokens": 300, "completion_tokens": 9}}))],
+                vec![ok(
+                    json!({"response": "{\"action\": \"say\", \"content\": \"Thanks Max!\"}",
+                "usage": {"prompt_tokens": 300, "completion_tokens": 9}}),
+                )],
             )],
             &[],
         );
         let a = answer.unwrap();
-        assert_eq!((a.suggestion.action(), a.suggestion.content()), (Action::Say, "Thanks Max!"));
+        assert_eq!(
+            (a.suggestion.action(), a.suggestion.content()),
+            (Action::Say, "Thanks Max!")
+        );
         assert_eq!((a.model.as_str(), a.fallback), (PRIMARY, false));
         assert_eq!(
             a.usage,
@@ -350,13 +386,21 @@ mod tests {
     fn a_json_mode_model_is_asked_with_a_schema_in_one_call() {
         let (answer, models, _, _) = run_flow_from(
             BACKUP,
-            &[(BACKUP, vec![ok(json!({"response": {"action": "do", "content": "Wave at Max"}}))])],
+            &[(
+                BACKUP,
+                vec![ok(
+                    json!({"response": {"action": "do", "content": "Wave at Max"}}),
+                )],
+            )],
             &[],
         );
         assert_eq!(answer.unwrap().suggestion.content(), "Wave at Max");
         assert_eq!(models.0.len(), 1);
         let format = &models.inputs_to(BACKUP)[0]["response_format"];
-        assert_eq!(format["json_schema"]["properties"]["action"]["enum"], json!(["say", "do", "wait"]));
+        assert_eq!(
+            format["json_schema"]["properties"]["action"]["enum"],
+            json!(["say", "do", "wait"])
+        );
     }
 
     #[test]
@@ -385,7 +429,10 @@ mod tests {
     fn capacity_errors_that_clear_after_two_tries() {
         let busy = Err(("3040: Capacity temporarily exceeded", 20));
         let (answer, models, _) = run_flow(
-            &[(PRIMARY, vec![busy.clone(), busy, ok(json!({"response": "Say thanks to Max"}))])],
+            &[(
+                PRIMARY,
+                vec![busy.clone(), busy, ok(json!({"response": "Say thanks to Max"}))],
+            )],
             &[],
         );
         let a = answer.unwrap();
@@ -399,7 +446,10 @@ mod tests {
         let (answer, models, _) = run_flow(
             &[
                 (PRIMARY, busy.clone()),
-                (BACKUP, vec![ok(json!({"response": {"action": "say", "content": "Hi Max"}}))]),
+                (
+                    BACKUP,
+                    vec![ok(json!({"response": {"action": "say", "content": "Hi Max"}}))],
+                ),
             ],
             &[],
         );
@@ -417,19 +467,41 @@ mod tests {
 
     #[test]
     fn permanent_errors_are_called_once_per_model() {
-        for message in ["5007: No such model", "5004: Invalid data", "3006: Request is too large"] {
-            let (answer, models, _) = run_flow(&[(PRIMARY, vec![Err((message, 5))]), (BACKUP, vec![Err((message, 5))])], &[]);
+        for message in [
+            "5007: No such model",
+            "5004: Invalid data",
+            "3006: Request is too large",
+        ] {
+            let (answer, models, _) = run_flow(
+                &[
+                    (PRIMARY, vec![Err((message, 5))]),
+                    (BACKUP, vec![Err((message, 5))]),
+                ],
+                &[],
+            );
             assert_eq!(answer.unwrap().model, "rules");
-            assert_eq!((models.calls_to(PRIMARY), models.calls_to(BACKUP)), (1, 1), "{message}");
+            assert_eq!(
+                (models.calls_to(PRIMARY), models.calls_to(BACKUP)),
+                (1, 1),
+                "{message}"
+            );
         }
     }
 
     #[test]
     fn an_account_refusal_stops_calling_workers_ai() {
-        for message in ["3036: You have used up your daily free allocation", "AiError: 5035: upgrade", "3023: blocked"] {
+        for message in [
+            "3036: You have used up your daily free allocation",
+            "AiError: 5035: upgrade",
+            "3023: blocked",
+        ] {
             let (answer, models, _) = run_flow(&[(PRIMARY, vec![Err((message, 5))])], &[]);
             assert_eq!(answer.unwrap().model, "rules", "{message}");
-            assert_eq!((models.calls_to(PRIMARY), models.calls_to(BACKUP)), (1, 0), "{message}");
+            assert_eq!(
+                (models.calls_to(PRIMARY), models.calls_to(BACKUP)),
+                (1, 0),
+                "{message}"
+            );
         }
     }
 
@@ -449,7 +521,10 @@ mod tests {
     #[test]
     fn rules_fallback_off_gives_model_unavailable() {
         let (answer, _, _) = run_flow(
-            &[(PRIMARY, vec![Err(("5007: No such model", 5))]), (BACKUP, vec![Err(("5007: x", 5))])],
+            &[
+                (PRIMARY, vec![Err(("5007: No such model", 5))]),
+                (BACKUP, vec![Err(("5007: x", 5))]),
+            ],
             &[("RULES_FALLBACK", "false")],
         );
         assert_eq!(answer.unwrap_err(), ApiError::ModelUnavailable);
@@ -458,7 +533,10 @@ mod tests {
     #[test]
     fn a_primary_that_hangs_leaves_time_for_the_fallback_with_shipped_settings() {
         let (answer, models, elapsed) = run_flow(
-            &[(PRIMARY, vec![Err(("never answers", 1_000_000))]), (BACKUP, vec![ok(json!({"response": "Hi Max"}))])],
+            &[
+                (PRIMARY, vec![Err(("never answers", 1_000_000))]),
+                (BACKUP, vec![ok(json!({"response": "Hi Max"}))]),
+            ],
             &[("MODEL_TIMEOUT_MS", "6000"), ("REQUEST_DEADLINE_MS", "12000")],
         );
         assert_eq!(answer.unwrap().model, BACKUP);
@@ -471,15 +549,25 @@ mod tests {
         let hang = vec![Err(("never answers", 1_000_000))];
         let (answer, models, elapsed) = run_flow(&[(PRIMARY, hang.clone()), (BACKUP, hang)], &[]);
         assert_eq!(answer.unwrap().model, "rules");
-        assert_eq!((models.calls_to(PRIMARY), models.calls_to(BACKUP)), (1, 1), "a hang moves on");
+        assert_eq!(
+            (models.calls_to(PRIMARY), models.calls_to(BACKUP)),
+            (1, 1),
+            "a hang moves on"
+        );
         assert!(elapsed <= 12_000, "{elapsed}");
     }
 
     #[test]
     fn suggestions_naming_strangers_or_unusable_answers_move_on() {
-        for first in [json!({"response": "Thank @Ghost99 for the tokens!"}), json!({"response": ""})] {
+        for first in [
+            json!({"response": "Thank @Ghost99 for the tokens!"}),
+            json!({"response": ""}),
+        ] {
             let (answer, models, _) = run_flow(
-                &[(PRIMARY, vec![ok(first)]), (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))])],
+                &[
+                    (PRIMARY, vec![ok(first)]),
+                    (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))]),
+                ],
                 &[],
             );
             assert_eq!(answer.unwrap().model, BACKUP);

@@ -23,7 +23,10 @@ pub const BUILT_IN: [(&str, &str); 8] = [
     ("@cf/meta/llama-3.2-3b-instruct", "llama-3.2-3b"),
     ("@cf/meta/llama-3.3-70b-instruct-fp8-fast", "llama-3.3-70b"),
     ("@cf/meta/llama-4-scout-17b-16e-instruct", "llama-4-scout"),
-    ("@cf/mistralai/mistral-small-3.1-24b-instruct", "mistral-small-3.1"),
+    (
+        "@cf/mistralai/mistral-small-3.1-24b-instruct",
+        "mistral-small-3.1",
+    ),
     ("@cf/qwen/qwen3-30b-a3b-fp8", "qwen3-30b"),
     ("@cf/zai-org/glm-4.7-flash", "glm-4.7-flash"),
     ("@cf/google/gemma-4-26b-a4b-it", "gemma-4-26b"),
@@ -84,7 +87,10 @@ pub struct Registry {
 }
 
 fn entries(list: Option<&str>) -> impl Iterator<Item = &str> {
-    list.unwrap_or("").split(',').map(str::trim).filter(|e| !e.is_empty())
+    list.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
 }
 
 fn built_in_alias(id: &str) -> Option<&'static str> {
@@ -130,7 +136,9 @@ impl Registry {
                 }
                 Some(e) if e.is_retired(now) => {
                     let when = e.retires_on.as_deref().unwrap_or("already");
-                    problems.push(format!("{var} entry \"{name}\" was retired ({when}); it is not called"));
+                    problems.push(format!(
+                        "{var} entry \"{name}\" was retired ({when}); it is not called"
+                    ));
                     None
                 }
                 Some(e) if !e.is_callable() => {
@@ -152,7 +160,11 @@ impl Registry {
                 offered.push(Model { entry, alias });
             }
         };
-        let allowed = settings.allowed.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let allowed = settings
+            .allowed
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let built_ins = |offered: &mut Vec<Model>, problems: &mut Vec<String>| {
             for (id, alias) in BUILT_IN {
                 if let Some(e) = usable("built-in model list", id, problems) {
@@ -178,7 +190,12 @@ impl Registry {
                 }
             }
         }
-        let default_entry = match settings.default_model.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let default_entry = match settings
+            .default_model
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             Some(name) => usable("DEFAULT_MODEL", name, &mut problems),
             None => None,
         }
@@ -262,7 +279,9 @@ impl Registry {
         if let Some(model) = self.offered_by_name(name) {
             return Ok(Resolution { model, retired: None });
         }
-        let entry = lookup(name).filter(|e| e.is_retired(self.now)).ok_or_else(unknown)?;
+        let entry = lookup(name)
+            .filter(|e| e.is_retired(self.now))
+            .ok_or_else(unknown)?;
         let configured = self
             .successors
             .iter()
@@ -387,7 +406,9 @@ mod tests {
             },
             now(),
         );
-        let res = configured.resolve(Some("@hf/mistral/mistral-7b-instruct-v0.2")).unwrap();
+        let res = configured
+            .resolve(Some("@hf/mistral/mistral-7b-instruct-v0.2"))
+            .unwrap();
         assert_eq!(res.model.id(), "@cf/mistralai/mistral-small-3.1-24b-instruct");
         assert_eq!(res.retired, Some("@hf/mistral/mistral-7b-instruct-v0.2"));
     }
@@ -395,8 +416,15 @@ mod tests {
     #[test]
     fn unknown_and_not_offered_names_are_unknown_model() {
         let r = registry(None, Some("llama-3.3-70b"), None);
-        for name in ["gpt-4", "@cf/mistral/mistral-7b-instruct-v0.2", "@cf/meta/llama-3.2-3b-instruct"] {
-            assert!(matches!(r.resolve(Some(name)), Err(ApiError::UnknownModel(_))), "{name}");
+        for name in [
+            "gpt-4",
+            "@cf/mistral/mistral-7b-instruct-v0.2",
+            "@cf/meta/llama-3.2-3b-instruct",
+        ] {
+            assert!(
+                matches!(r.resolve(Some(name)), Err(ApiError::UnknownModel(_))),
+                "{name}"
+            );
         }
     }
 
@@ -408,15 +436,24 @@ mod tests {
             Some("@cf/meta/llama-3.3-70b-instruct-fp8-fast,@cf/mistral/mistral-7b-instruct-v0.2"),
         );
         let problems = r.problems().join("\n");
-        assert!(problems.contains("DEFAULT_MODEL entry \"@hf/mistral"), "{problems}");
+        assert!(
+            problems.contains("DEFAULT_MODEL entry \"@hf/mistral"),
+            "{problems}"
+        );
         assert!(problems.contains("\"gpt-4\""), "{problems}");
-        assert!(problems.contains("qwen1.5-14b-chat-awq\" was retired"), "{problems}");
+        assert!(
+            problems.contains("qwen1.5-14b-chat-awq\" was retired"),
+            "{problems}"
+        );
         assert!(problems.contains("FALLBACK_MODELS entry \"@cf/mistral/mistral-7b-instruct-v0.2\""));
         // The unusable default falls back to the built-in one.
         assert_eq!(r.default_model().unwrap().id(), BUILT_IN_DEFAULT);
         let first = r.default_model().unwrap();
         let chain: Vec<&str> = r.chain(first).iter().map(|m| m.id()).collect();
-        assert_eq!(chain, [BUILT_IN_DEFAULT, "@cf/meta/llama-3.3-70b-instruct-fp8-fast"]);
+        assert_eq!(
+            chain,
+            [BUILT_IN_DEFAULT, "@cf/meta/llama-3.3-70b-instruct-fp8-fast"]
+        );
         for m in r.chain(first) {
             assert!(!m.entry().is_retired(now()));
         }
@@ -435,7 +472,10 @@ mod tests {
         assert_eq!(defaults.len(), 1);
         assert_eq!(l["default"], BUILT_IN_DEFAULT);
         assert_eq!(l["problems"].as_array().unwrap().len(), 1);
-        assert!(l["catalog"]["json_mode"].as_str().unwrap().contains("json-mode.mdx"));
+        assert!(l["catalog"]["json_mode"]
+            .as_str()
+            .unwrap()
+            .contains("json-mode.mdx"));
         let hf = &l["models"].as_array().unwrap()[0]["options"];
         assert!(hf.is_object());
     }

@@ -53,13 +53,22 @@ fn read(obj: &Map<String, Value>, key: &'static str, whole: bool) -> Result<Opti
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if whole => match n.as_u64() {
             Some(v) => Ok(Some(v as f64)),
-            None => Err(ApiError::invalid(format!("options.{key}"), format!("must be {kind} of 0 or more"))),
+            None => Err(ApiError::invalid(
+                format!("options.{key}"),
+                format!("must be {kind} of 0 or more"),
+            )),
         },
         Some(Value::Number(n)) => match n.as_f64().filter(|v| v.is_finite()) {
             Some(v) => Ok(Some(v)),
-            None => Err(ApiError::invalid(format!("options.{key}"), format!("must be {kind}"))),
+            None => Err(ApiError::invalid(
+                format!("options.{key}"),
+                format!("must be {kind}"),
+            )),
         },
-        Some(_) => Err(ApiError::invalid(format!("options.{key}"), format!("must be {kind}"))),
+        Some(_) => Err(ApiError::invalid(
+            format!("options.{key}"),
+            format!("must be {kind}"),
+        )),
     }
 }
 
@@ -193,7 +202,10 @@ mod tests {
             let key = bad.as_object().unwrap().keys().next().unwrap().clone();
             assert_eq!(problem(parse(bad).unwrap_err()).0, format!("options.{key}"));
         }
-        assert_eq!(problem(GenerationOptions::parse(Some(&json!([1]))).unwrap_err()).0, "options");
+        assert_eq!(
+            problem(GenerationOptions::parse(Some(&json!([1]))).unwrap_err()).0,
+            "options"
+        );
     }
 
     #[test]
@@ -204,7 +216,10 @@ mod tests {
         assert!(text.contains("from 1 to 50") && text.contains(&hf.id), "{text}");
         let (_, text) = problem(parse(json!({"top_p": 0.0})).unwrap().check_for(hf).unwrap_err());
         assert!(text.contains("from 0.001 to 1"), "{text}");
-        assert!(parse(json!({"top_k": 50, "top_p": 0.001})).unwrap().check_for(hf).is_ok());
+        assert!(parse(json!({"top_k": 50, "top_p": 0.001}))
+            .unwrap()
+            .check_for(hf)
+            .is_ok());
         // Defaults are never refused, only fitted.
         assert!(GenerationOptions::default().check_for(hf).is_ok());
     }

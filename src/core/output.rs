@@ -108,8 +108,21 @@ fn from_object(obj: &Map<String, Value>, depth: u8) -> Option<Suggestion> {
     }
 }
 
+/// The answer without a reasoning model's thinking: what follows the last
+/// `</think>`; an unclosed `<think>` (cut off by the token limit) leaves only
+/// what came before it. Reasoning is never spoken.
+fn without_reasoning(text: &str) -> &str {
+    if let Some(end) = text.rfind("</think>") {
+        return &text[end + "</think>".len()..];
+    }
+    match text.find("<think>") {
+        Some(start) => &text[..start],
+        None => text,
+    }
+}
+
 fn parse_text(raw: &str, depth: u8) -> Option<Suggestion> {
-    let text = raw.trim();
+    let text = without_reasoning(raw).trim();
     if text.is_empty() {
         return None;
     }
@@ -361,6 +374,20 @@ mod tests {
         ] {
             assert_eq!(parse_answer(&v), None, "{v}");
         }
+    }
+
+    #[test]
+    fn reasoning_is_never_spoken() {
+        let text = |s: &str| parsed(Value::String(s.to_string()));
+        assert_eq!(
+            text("<think>The viewer Max tipped, so I should thank him.</think>\nThanks Max for the tip!"),
+            say("Thanks Max for the tip!")
+        );
+        assert_eq!(
+            text("Let me weigh the room first.</think>{\"action\":\"wait\",\"content\":\"\"}"),
+            Some((Action::Wait, String::new()))
+        );
+        assert_eq!(text("<think>Max tipped 50, so the best move is"), None);
     }
 
     #[test]

@@ -152,17 +152,33 @@ mod tests {
     #[test]
     fn json_mode_only_where_the_catalog_says_so() {
         let opts = GenerationOptions::default();
-        let with = model_input(catalog().get("@cf/meta/llama-3.3-70b-instruct-fp8-fast").unwrap(), &[], &opts, true);
+        let with = model_input(
+            catalog().get("@cf/meta/llama-3.3-70b-instruct-fp8-fast").unwrap(),
+            &[],
+            &opts,
+            true,
+        );
         assert_eq!(
             with["response_format"]["json_schema"]["properties"]["action"]["enum"],
             json!(["say", "do", "wait"])
         );
-        for id in ["@cf/meta/llama-3.1-8b-instruct-fast", "@cf/meta/llama-4-scout-17b-16e-instruct"] {
+        for id in [
+            "@cf/meta/llama-3.1-8b-instruct-fast",
+            "@cf/meta/llama-4-scout-17b-16e-instruct",
+        ] {
             let without = model_input(catalog().get(id).unwrap(), &[], &opts, true);
             assert!(without.get("response_format").is_none(), "{id}");
-            assert_eq!(without["max_tokens"], json!(crate::core::options::DEFAULT_MAX_TOKENS));
+            assert_eq!(
+                without["max_tokens"],
+                json!(crate::core::options::DEFAULT_MAX_TOKENS)
+            );
         }
-        let plain = model_input(catalog().get("@cf/meta/llama-3.3-70b-instruct-fp8-fast").unwrap(), &[], &opts, false);
+        let plain = model_input(
+            catalog().get("@cf/meta/llama-3.3-70b-instruct-fp8-fast").unwrap(),
+            &[],
+            &opts,
+            false,
+        );
         assert!(plain.get("response_format").is_none());
     }
 
@@ -172,10 +188,16 @@ mod tests {
         assert_eq!(obj.response["action"], "do");
         let openai = reply_from_value(json!({"choices": [{"message": {"content": "hi", "reasoning_content": "secret thoughts"}, "finish_reason": "stop"}]}))
             .unwrap();
-        assert_eq!((openai.response, openai.finish_reason.as_deref()), (json!("hi"), Some("stop")));
+        assert_eq!(
+            (openai.response, openai.finish_reason.as_deref()),
+            (json!("hi"), Some("stop"))
+        );
         assert_eq!(reply_from_value(json!("plain")).unwrap().response, json!("plain"));
         assert!(reply_from_value(json!({"nothing": 1})).is_none());
-        assert!(reply_from_value(json!({"choices": [{"message": {"reasoning_content": "only thoughts"}}]})).is_none());
+        assert!(
+            reply_from_value(json!({"choices": [{"message": {"reasoning_content": "only thoughts"}}]}))
+                .is_none()
+        );
         assert!(reply_from_value(json!(3)).is_none());
     }
 

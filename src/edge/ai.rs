@@ -4,8 +4,9 @@
 //! errors into classified [`ModelFailure`]s (the raw message goes to the
 //! operator's log, never to the caller).
 
-use crate::core::coach::{reply_from_sse, reply_from_value, Clock, ModelBackend, ModelReply};
+use crate::core::coach::{Clock, ModelBackend};
 use crate::core::resilience::{classify_error, ModelFailure};
+use crate::core::workers_ai::{reply_from_sse, reply_from_value, ModelReply};
 use serde_json::Value;
 use std::future::{poll_fn, Future};
 use std::pin::pin;

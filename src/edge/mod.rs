@@ -38,6 +38,8 @@ struct Trace {
     caller: Option<String>,
     rate: Option<Status>,
     model: Option<String>,
+    /// The retired model the caller asked for, when a successor served it.
+    retired_model: Option<String>,
     fallback: bool,
     failures: Vec<FailedCall>,
 }
@@ -55,7 +57,10 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     console_error_panic_hook::set_once();
     let started = worker::js_sys::Date::now();
     let mut trace = Trace::default();
-    let config = Config::from_lookup(&|name| lookup(&env, name));
+    let config = Config::from_lookup(&|name| lookup(&env, name), started as i64);
+    if let Ok(config) = &config {
+        report_model_problems(config);
+    }
     let outcome = match &config {
         Ok(config) => route(&mut req, &env, &ctx, config, started as u64, &mut trace).await,
         Err(problem) => {
@@ -99,12 +104,28 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             "caller": trace.caller,
             "cors_refused_origin": cors_refused,
             "model": trace.model,
+            "requested_model_retired": trace.retired_model,
             "fallback": trace.fallback,
             "model_failures": failures,
             "ms": (worker::js_sys::Date::now() - started).round(),
         })
     );
     Ok(resp)
+}
+
+/// Logs the model settings the catalog refused, once per isolate: they are
+/// also in `GET /api/models`, and repeating them on every request would
+/// bury them.
+fn report_model_problems(config: &Config) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    let problems = config.registry.problems();
+    if !problems.is_empty() && !REPORTED.swap(true, Ordering::Relaxed) {
+        console_error!(
+            "{}",
+            json!({"event": "model_config_problems", "problems": problems})
+        );
+    }
 }
 
 async fn route(
@@ -165,27 +186,25 @@ async fn generate_prompt(
 ) -> Result<Response, ApiError> {
     let body = http::json_body(req).await?;
     let request = CoachRequest::from_json(&body)?;
-    let model = match &request.model {
-        Some(name) => config
-            .registry
-            .resolve(name)
-            .ok_or_else(|| ApiError::UnknownModel(name.clone()))?,
-        None => config.registry.default_model(),
-    };
+    let resolved = config.registry.resolve(request.model.as_deref())?;
+    request.options.check_for(resolved.model.entry())?;
+    let chain = config.registry.chain(resolved.model);
     let ai = match config.backend {
         Backend::WorkersAi => WorkersAi::from_env(env),
         Backend::Rules => None,
     };
-    let answer: Answer = coach(
+    let mut answer: Answer = coach(
         arrived_ms,
         &request,
-        model,
+        &chain,
         config,
         ai.as_ref(),
         &WorkersClock,
         &mut trace.failures,
     )
     .await?;
+    answer.retired_model = resolved.retired.map(str::to_string);
+    trace.retired_model = answer.retired_model.clone();
     trace.model = Some(answer.model.clone());
     trace.fallback = answer.fallback;
     http::json(200, &answer)
