@@ -23,14 +23,15 @@ describe("generate-prompt with a model", () => {
   after(() => w.dispose());
   beforeEach(() => w.sim.reset());
 
-  test("the README example returns the model's suggestion", async () => {
-    w.sim.script(MISTRAL_HF, step.answer('{"action": "say", "content": "Thank you User456 for the 50 tokens!"}'));
+  test("the README example (the frontend's retired model) is answered by its successor in one call", async () => {
+    w.sim.script(DEFAULT, step.answer('{"action": "say", "content": "Thank you User456 for the 50 tokens!"}'));
     const body = await ok(await w.post("/api/generate-prompt", EXAMPLE));
     assert.deepEqual(
-      { action: body.action, content: body.content, model: body.model, fallback: body.fallback },
-      { action: "say", content: "Thank you User456 for the 50 tokens!", model: MISTRAL_HF, fallback: false },
+      { action: body.action, content: body.content, model: body.model, fallback: body.fallback, retired: body.retired_model },
+      { action: "say", content: "Thank you User456 for the 50 tokens!", model: DEFAULT, fallback: false, retired: MISTRAL_HF },
     );
-    assert.equal(w.sim.calls.length, 1);
+    assert.deepEqual(w.sim.calls.map((c) => c.model), [DEFAULT], "no call to the retired id");
+    assert.ok(w.logs.join("").includes(`"requested_model_retired":"${MISTRAL_HF}"`), "the log line says so");
   });
 
   test("the prompt: role, name and preferences in the system message, room text fenced in the user message", async () => {

@@ -2,12 +2,26 @@
 // with real local KV and a simulated `AI` binding scripted from the test.
 //
 // The simulated binding is a wrapped binding: module `sim-ai` returns an
-// instance of a class named `Ai` (workers-rs checks the constructor name)
-// whose `run(model, input)` asks the Node test, over a service binding, what
-// to do: return an object or a string, stream SSE bytes, throw an Error with a
-// Workers AI code, answer slowly, or never answer.
+// instance of a class named `Ai` (workers-rs checks the constructor name).
+// First it refuses what Workers AI refuses, from the same published catalog
+// the Worker is built with (src/core/catalog.json): an id the catalog does not
+// know, or knows as retired, throws `5007`; `response_format` on a model
+// without JSON mode throws `5025`; an option the model's schema lacks or a
+// value outside its range throws. Only then does `run(model, input)` ask the
+// Node test, over a service binding, what to do: return an object or a
+// string, stream SSE bytes, throw an Error with a Workers AI code, answer
+// slowly, or never answer.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { Miniflare, Response } from "miniflare";
+
+export const CATALOG = JSON.parse(readFileSync(new URL("../../src/core/catalog.json", import.meta.url), "utf8"));
+
+/** Whether the catalog knows `id` as retired today (as Workers AI would refuse it). */
+export function isRetired(entry, now = Date.now()) {
+  if (entry.retires_on) return now >= Date.parse(`${entry.retires_on}T00:00:00Z`);
+  return entry.retired_by_notice;
+}
 
 export const TOKEN = "test-token-0123456789";
 export const ORIGIN = "https://coach.example.com";
@@ -29,9 +43,43 @@ export const BASE_VARS = {
 
 // Non-ASCII stays out of this source (\u escapes only).
 const SIM_AI = `
+function aiError(message) {
+  const e = new Error(message);
+  e.name = "AiError";
+  return e;
+}
+function retired(entry) {
+  if (entry.retires_on) return Date.now() >= Date.parse(entry.retires_on + "T00:00:00Z");
+  return entry.retired_by_notice;
+}
 class Ai {
   constructor(env) { this.env = env; }
+  // What Workers AI refuses before any inference, per the published catalog.
+  refuse(model, input) {
+    const entry = this.env.CATALOG.models.find((m) => m.id === model);
+    if (!entry || retired(entry)) return aiError("5007: No such model " + model + " or task");
+    if (input.response_format !== undefined && !entry.json_mode) {
+      return aiError("5025: This model doesn't suuport JSON Schema");
+    }
+    if (!Array.isArray(input.messages)) return aiError("Input validation error: 'messages' is required");
+    for (const [key, value] of Object.entries(input)) {
+      if (["messages", "response_format", "stream"].includes(key)) continue;
+      const range = entry.options[key];
+      if (!range) return aiError("Input validation error: '" + key + "' is not accepted");
+      if ((range.min !== null && value < range.min) || (range.max !== null && value > range.max)) {
+        return aiError("Input validation error: '" + key + "' out of range");
+      }
+      if (range.integer && !Number.isInteger(value)) return aiError("Input validation error: '" + key + "' must be an integer");
+    }
+    return null;
+  }
   async run(model, input) {
+    const refused = this.refuse(model, input);
+    await this.env.CONTROL.fetch("http://sim/log", {
+      method: "POST",
+      body: JSON.stringify({ model, input, refused: refused ? refused.message : null }),
+    });
+    if (refused) throw refused;
     const res = await this.env.CONTROL.fetch("http://sim/run", {
       method: "POST",
       body: JSON.stringify({ model, input }),
@@ -95,6 +143,7 @@ class SimAi {
   }
   reset() {
     this.calls = [];
+    this.refused = [];
     this.scripts = new Map();
   }
   /** Steps for `model` ("*" for any), taken in order; the last one repeats. */
@@ -105,11 +154,24 @@ class SimAi {
     return this.calls.filter((c) => c.model === model);
   }
   async handle(request) {
+    if (new URL(request.url).pathname === "/log") {
+      // Refused calls are recorded here (`refused` says why); the others when they ask for a step.
+      const entry = await request.json();
+      if (entry.refused) {
+        this.refused.push(entry);
+        this.calls.push({ model: entry.model, input: entry.input, refused: entry.refused });
+      }
+      return new Response("ok");
+    }
     const { model, input } = await request.json();
     this.calls.push({ model, input });
     const queue = this.scripts.get(model) ?? this.scripts.get("*");
+    const unscripted = '{"action":"say","content":"Unscripted answer"}';
+    const shape = CATALOG.models.find((m) => m.id === model)?.answer;
     const next = !queue
-      ? step.answer('{"action":"say","content":"Unscripted answer"}')
+      ? shape === "choices"
+        ? step.object({ choices: [{ message: { content: unscripted }, finish_reason: "stop" }] })
+        : step.answer(unscripted)
       : queue.length > 1
         ? queue.shift()
         : queue[0];
@@ -151,6 +213,7 @@ export async function startWorker({ vars = {}, ai = true, brokenKv = false } = {
         name: "sim-ai",
         modules: true,
         script: SIM_AI,
+        bindings: { CATALOG },
         serviceBindings: { CONTROL: (request) => sim.handle(request) },
       },
     ],
