@@ -3,6 +3,7 @@
 //! log), never guessed around.
 
 use super::models::{ModelSettings, Registry};
+use super::text::comma_list;
 use super::time::EpochMillis;
 /// The client must have its answer within 15 s; the deadline leaves room for
 /// the rules coach and the network.
@@ -80,11 +81,7 @@ fn number<T: std::str::FromStr>(
 }
 
 fn list(value: Option<String>) -> Vec<String> {
-    value
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    comma_list(&value.unwrap_or_default())
         .map(str::to_string)
         .collect()
 }

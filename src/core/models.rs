@@ -7,6 +7,7 @@
 
 use super::catalog::{catalog, Entry};
 use super::error::ApiError;
+use super::text::comma_list;
 use super::time::EpochMillis;
 use serde_json::{json, Value};
 
@@ -84,13 +85,6 @@ pub struct Registry {
     successors: Vec<(String, usize)>,
     problems: Vec<String>,
     now: EpochMillis,
-}
-
-fn entries(list: Option<&str>) -> impl Iterator<Item = &str> {
-    list.unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
 }
 
 fn built_in_alias(id: &str) -> Option<&'static str> {
@@ -175,7 +169,7 @@ impl Registry {
         match allowed {
             None => built_ins(&mut offered, &mut problems),
             Some(list) => {
-                for entry in entries(Some(list)) {
+                for entry in comma_list(list) {
                     if entry == "*" {
                         built_ins(&mut offered, &mut problems);
                         continue;
@@ -208,7 +202,7 @@ impl Registry {
             None => 0,
         };
         let mut fallbacks: Vec<Model> = Vec::new();
-        for name in entries(settings.fallbacks.as_deref()) {
+        for name in comma_list(settings.fallbacks.as_deref().unwrap_or_default()) {
             if let Some(e) = usable("FALLBACK_MODELS", name, &mut problems) {
                 if !fallbacks.iter().any(|m| m.entry.id == e.id) {
                     fallbacks.push(Model {
@@ -219,7 +213,7 @@ impl Registry {
             }
         }
         let mut successors = Vec::new();
-        for pair in entries(settings.successors.as_deref()) {
+        for pair in comma_list(settings.successors.as_deref().unwrap_or_default()) {
             let Some((old, new)) = pair.split_once('=').map(|(a, b)| (a.trim(), b.trim())) else {
                 problems.push(format!(
                     "MODEL_SUCCESSORS entry \"{pair}\" must be retired-id=successor; it is ignored"

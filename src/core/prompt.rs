@@ -4,7 +4,7 @@
 //! message, one neutralised line each between fence lines they cannot forge.
 //! The prompt has a hard size ceiling whatever the request carries.
 
-use super::events::{Event, EventKind, RoomContext};
+use super::events::{Event, EventKind};
 use super::request::CoachRequest;
 use super::text::{neutralize_untrusted, FENCE_CLOSE, FENCE_OPEN};
 use super::time::EpochMillis;
@@ -39,27 +39,32 @@ pub struct Message {
 }
 
 /// The system and user messages, within `budget_chars` in all: the oldest
-/// shown events are dropped until it fits.
+/// shown events are dropped until it fits. Each event line is rendered once.
 pub fn build_messages(req: &CoachRequest, now: Option<EpochMillis>, budget_chars: usize) -> Vec<Message> {
     let system = system_message(req);
-    let system_chars = system.chars().count();
-    let mut shown = PROMPT_EVENTS;
-    loop {
-        let user = user_message(req, now, shown);
-        if shown == 0 || system_chars + user.chars().count() <= budget_chars {
-            return vec![
-                Message {
-                    role: "system",
-                    content: system,
-                },
-                Message {
-                    role: "user",
-                    content: user,
-                },
-            ];
-        }
-        shown -= 1;
+    let budget = budget_chars.saturating_sub(system.chars().count());
+    let lines: Vec<String> = req
+        .context
+        .recent(PROMPT_EVENTS)
+        .iter()
+        .map(|e| event_line(e, now))
+        .collect();
+    let mut first = 0;
+    let mut user = user_message(req, &lines[first..]);
+    while first < lines.len() && user.chars().count() > budget {
+        first += 1;
+        user = user_message(req, &lines[first..]);
     }
+    vec![
+        Message {
+            role: "system",
+            content: system,
+        },
+        Message {
+            role: "user",
+            content: user,
+        },
+    ]
 }
 
 fn system_message(req: &CoachRequest) -> String {
@@ -103,26 +108,25 @@ fn event_line(e: &Event, now: Option<EpochMillis>) -> String {
     }
 }
 
-fn user_message(req: &CoachRequest, now: Option<EpochMillis>, events: usize) -> String {
-    let ctx: &RoomContext = &req.context;
-    let shown = ctx.recent(events);
+/// The user message showing `lines`, the rendered latest events.
+fn user_message(req: &CoachRequest, lines: &[String]) -> String {
+    let total = req.context.events().len();
     let mut s = String::new();
-    if shown.len() < ctx.events().len() {
+    if lines.len() < total {
         s.push_str(&format!(
-            "Room events, oldest first (the latest {} of {}):\n",
-            shown.len(),
-            ctx.events().len()
+            "Room events, oldest first (the latest {} of {total}):\n",
+            lines.len()
         ));
     } else {
         s.push_str("Room events, oldest first:\n");
     }
     s.push_str(FENCE_OPEN);
     s.push('\n');
-    if shown.is_empty() {
+    if lines.is_empty() {
         s.push_str("(nothing has happened: the room is quiet)\n");
     }
-    for e in shown {
-        s.push_str(&event_line(e, now));
+    for line in lines {
+        s.push_str(line);
         s.push('\n');
     }
     s.push_str(FENCE_CLOSE);
@@ -140,6 +144,16 @@ mod tests {
 
     fn request(body: serde_json::Value) -> CoachRequest {
         CoachRequest::from_json(body.to_string().as_bytes()).unwrap()
+    }
+
+    /// The largest request the door admits: 200 long events, longest name and preferences.
+    fn flood() -> CoachRequest {
+        let events: Vec<_> = (0..200)
+            .map(|i| json!({"text": format!("u{i}: {}", "x".repeat(990)), "type": "chat"}))
+            .collect();
+        request(json!({
+            "broadcaster": "B".repeat(64), "preferences": "p".repeat(1000), "context": events
+        }))
     }
 
     #[test]
@@ -185,12 +199,7 @@ mod tests {
 
     #[test]
     fn most_recent_events_win_and_size_is_bounded() {
-        let events: Vec<_> = (0..200)
-            .map(|i| json!({"text": format!("u{i}: {}", "x".repeat(990)), "type": "chat"}))
-            .collect();
-        let req = request(json!({
-            "broadcaster": "B".repeat(64), "preferences": "p".repeat(1000), "context": events
-        }));
+        let req = flood();
         let m = build_messages(&req, None, MAX_PROMPT_CHARS);
         let total: usize = m.iter().map(|m| m.content.chars().count()).sum();
         assert!(total <= MAX_PROMPT_CHARS, "{total}");
@@ -202,12 +211,7 @@ mod tests {
 
     #[test]
     fn the_prompt_fits_the_smallest_context_window_of_the_chain() {
-        let events: Vec<_> = (0..200)
-            .map(|i| json!({"text": format!("u{i}: {}", "x".repeat(990)), "type": "chat"}))
-            .collect();
-        let req = request(json!({
-            "broadcaster": "B".repeat(64), "preferences": "p".repeat(1000), "context": events
-        }));
+        let req = flood();
         // A 3,072-token window (the smallest published) with 96 tokens for the answer.
         let budget = prompt_budget_chars(3_072, 96);
         assert_eq!(budget, (3_072 - 96 - TEMPLATE_TOKENS) * CHARS_PER_TOKEN);

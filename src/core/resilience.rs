@@ -94,8 +94,10 @@ pub const DOCUMENTED: [(u32, &str, FailureKind); 16] = [
     (3040, "out of capacity", FailureKind::Transient),
 ];
 
-/// Codes the binding throws that the table above does not list, as reported
-/// in issue 7 (observed from Workers AI, not in errors.mdx at 0309c8b).
+/// Codes the table above does not list: 5025 as reported in issue 7 (thrown
+/// by the binding, in no stored docs page); 5035 from cloudflare-docs
+/// `src/content/changelog/workers-ai/2026-07-28-models-require-workers-paid.mdx`
+/// @ 962e854c348a (HTTP 403, Workers Paid plan required).
 pub const REPORTED: [(u32, &str, FailureKind); 2] = [
     (5025, "model does not support JSON mode", FailureKind::JsonMode),
     (5035, "needs the Workers Paid plan", FailureKind::Account),

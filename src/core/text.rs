@@ -10,6 +10,11 @@ pub const FENCE_OPEN: &str = "<<<ROOM_EVENTS>>>";
 pub const FENCE_CLOSE: &str = "<<<END_ROOM_EVENTS>>>";
 
 /// Character count (not bytes).
+/// The entries of a comma-separated setting, trimmed, empty ones skipped.
+pub fn comma_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|e| !e.is_empty())
+}
+
 pub fn char_len(s: &str) -> usize {
     s.chars().count()
 }

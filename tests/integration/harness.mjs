@@ -48,16 +48,13 @@ function aiError(message) {
   e.name = "AiError";
   return e;
 }
-function retired(entry) {
-  if (entry.retires_on) return Date.now() >= Date.parse(entry.retires_on + "T00:00:00Z");
-  return entry.retired_by_notice;
-}
+${isRetired}
 class Ai {
   constructor(env) { this.env = env; }
   // What Workers AI refuses before any inference, per the published catalog.
   refuse(model, input) {
     const entry = this.env.CATALOG.models.find((m) => m.id === model);
-    if (!entry || retired(entry)) return aiError("5007: No such model " + model + " or task");
+    if (!entry || isRetired(entry)) return aiError("5007: No such model " + model + " or task");
     if (input.response_format !== undefined && !entry.json_mode) {
       return aiError("5025: This model doesn't suuport JSON Schema");
     }
