@@ -19,6 +19,7 @@ pub mod request;
 pub mod resilience;
 pub mod rules;
 pub mod sse;
+pub mod streaming;
 pub mod text;
 pub mod time;
 pub mod workers_ai;

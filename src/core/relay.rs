@@ -84,6 +84,20 @@ impl Relay {
         &self.sent
     }
 
+    /// Nothing more the model says can change the answer: the first line
+    /// of spoken text has ended, or it already has more words than are spoken.
+    pub fn has_all_it_needs(&self) -> bool {
+        let Form::Spoken { skip } = self.form else {
+            return false;
+        };
+        let body = without_reasoning(&self.raw)
+            .trim_start()
+            .get(skip..)
+            .unwrap_or("")
+            .trim_start();
+        body.contains('\n') || body.split_whitespace().count() > HARD_MAX_WORDS
+    }
+
     /// Feeds the next piece of text; returns the delta it makes speakable, if any.
     pub fn push(&mut self, piece: &str) -> Option<String> {
         if self.raw.len() >= MAX_RELAYED_BYTES {

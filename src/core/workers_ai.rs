@@ -56,6 +56,21 @@ pub fn model_input(
     input
 }
 
+/// The input of a streamed call: plain text (JSON mode does not stream),
+/// with `stream: true` where the model's schema takes it; a model that cannot
+/// stream answers whole.
+pub fn stream_input(
+    model: &Entry,
+    messages: &[Message],
+    options: &super::options::GenerationOptions,
+) -> Value {
+    let mut input = model_input(model, messages, options, false);
+    if model.streams {
+        input["stream"] = Value::Bool(true);
+    }
+    input
+}
+
 fn usage_of(v: &Value) -> Option<Usage> {
     let u = v.get("usage")?;
     Some(Usage {
