@@ -10,7 +10,10 @@
 // value outside its range throws. Only then does `run(model, input)` ask the
 // Node test, over a service binding, what to do: return an object or a
 // string, stream SSE bytes, throw an Error with a Workers AI code, answer
-// slowly, or never answer.
+// slowly, or never answer. Asked to stream (`stream: true`, which it refuses
+// for a model whose schema lacks it), it answers as Workers AI does, with an
+// event stream: a scripted answer is streamed word by word, and a scripted
+// stream can be paced, gated until the test opens it, broken or stalled.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Miniflare, Response } from "miniflare";
@@ -60,7 +63,11 @@ class Ai {
     }
     if (!Array.isArray(input.messages)) return aiError("Input validation error: 'messages' is required");
     for (const [key, value] of Object.entries(input)) {
-      if (["messages", "response_format", "stream"].includes(key)) continue;
+      if (key === "stream") {
+        if (!entry.streams) return aiError("Input validation error: 'stream' is not accepted");
+        continue;
+      }
+      if (["messages", "response_format"].includes(key)) continue;
       const range = entry.options[key];
       if (!range) return aiError("Input validation error: '" + key + "' is not accepted");
       if ((range.min !== null && value < range.min) || (range.max !== null && value > range.max)) {
@@ -85,26 +92,62 @@ class Ai {
     if (step.delayMs) await new Promise((r) => setTimeout(r, step.delayMs));
     switch (step.kind) {
       case "value":
-        return step.value;
+        // Asked to stream, Workers AI answers with an event stream, never an object.
+        return input.stream === true ? this.streamOf(step.value, step.gapMs ?? 0) : step.value;
       case "throw": {
         const e = new Error(step.message);
         e.name = step.name || "AiError";
         throw e;
       }
-      case "sse": {
-        const enc = new TextEncoder();
-        return new ReadableStream({
-          start(c) {
-            for (const chunk of step.chunks) c.enqueue(enc.encode(chunk));
-            c.close();
-          },
-        });
-      }
+      case "sse":
+        return this.paced(step);
       case "hang":
         return new Promise(() => {});
       default:
         throw new Error("sim-ai: unknown step " + step.kind);
     }
+  }
+  // A whole answer as Workers AI streams it: one event per word, usage, [DONE].
+  streamOf(value, gapMs) {
+    const text = typeof value === "string" ? value : value.response ?? value.choices?.[0]?.message?.content ?? "";
+    const openai = typeof value === "object" && value.choices !== undefined;
+    const words = String(text).match(/\\s*\\S+/g) ?? [];
+    const chunks = words.map((w) =>
+      "data: " + JSON.stringify(openai ? { choices: [{ delta: { content: w } }] } : { response: w }) + "\\n\\n");
+    chunks.push("data: " + JSON.stringify({ response: "", usage: { prompt_tokens: 100, completion_tokens: words.length } }) + "\\n\\n");
+    chunks.push("data: [DONE]\\n\\n");
+    return this.paced({ chunks, gapMs });
+  }
+  // Chunks (strings, or arrays of byte values to split characters) sent
+  // gapMs apart; a gate pauses until the test opens it; then the stream
+  // closes, errors or stalls.
+  paced({ chunks, gapMs = 0, gateAfter = -1, end = "close", errorMessage = "" }) {
+    const enc = new TextEncoder();
+    const control = this.env.CONTROL;
+    let i = 0;
+    return new ReadableStream({
+      async pull(c) {
+        if (i === gateAfter) await control.fetch("http://sim/gate");
+        if (i < chunks.length) {
+          if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
+          const chunk = chunks[i++];
+          c.enqueue(typeof chunk === "string" ? enc.encode(chunk) : new Uint8Array(chunk));
+          return;
+        }
+        if (end === "error") {
+          const e = new Error(errorMessage);
+          e.name = "AiError";
+          c.error(e);
+        } else if (end === "stall") {
+          await new Promise(() => {});
+        } else {
+          c.close();
+        }
+      },
+      cancel() {
+        return control.fetch("http://sim/cancelled", { method: "POST" });
+      },
+    });
   }
 }
 export default function (env) { return new Ai(env); }
@@ -129,7 +172,13 @@ export const step = {
   answer: (response, extra = {}) => ({ kind: "value", value: { response, ...extra } }),
   string: (s) => ({ kind: "value", value: s }),
   error: (message) => ({ kind: "throw", message }),
-  sse: (chunks) => ({ kind: "sse", chunks }),
+  sse: (chunks, more = {}) => ({ kind: "sse", chunks, ...more }),
+  /** An event stream of Workers AI tokens (`{"response": t}`), then [DONE]. */
+  tokens: (tokens, more = {}) => ({
+    kind: "sse",
+    chunks: [...tokens.map((t) => `data: ${JSON.stringify({ response: t })}\n\n`), "data: [DONE]\n\n"],
+    ...more,
+  }),
   slow: (ms, s) => ({ ...s, delayMs: ms }),
   hang: () => ({ kind: "hang" }),
 };
@@ -142,6 +191,13 @@ class SimAi {
     this.calls = [];
     this.refused = [];
     this.scripts = new Map();
+    this.cancelled = 0;
+    this.gate = {};
+    this.gate.promise = new Promise((resolve) => (this.gate.resolve = resolve));
+  }
+  /** Lets a gated stream (`gateAfter`) go on. */
+  openGate() {
+    this.gate.resolve();
   }
   /** Steps for `model` ("*" for any), taken in order; the last one repeats. */
   script(model, ...steps) {
@@ -151,7 +207,16 @@ class SimAi {
     return this.calls.filter((c) => c.model === model);
   }
   async handle(request) {
-    if (new URL(request.url).pathname === "/log") {
+    const path = new URL(request.url).pathname;
+    if (path === "/gate") {
+      await this.gate.promise;
+      return new Response("open");
+    }
+    if (path === "/cancelled") {
+      this.cancelled += 1;
+      return new Response("ok");
+    }
+    if (path === "/log") {
       // Refused calls are recorded here (`refused` says why); the others when they ask for a step.
       const entry = await request.json();
       if (entry.refused) {
