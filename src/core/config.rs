@@ -2,6 +2,7 @@
 //! into one typed struct. A bad value is reported by name (to the operator's
 //! log), never guessed around.
 
+use super::auth::TokenDigest;
 use super::models::{ModelSettings, Registry};
 use super::text::comma_list;
 use super::time::EpochMillis;
@@ -54,12 +55,14 @@ pub struct Config {
     pub model_timeout_ms: u64,
     pub deadline_ms: u64,
     pub max_retries: u32,
-    pub api_tokens: Vec<String>,
+    /// `API_TOKENS`, kept only as digests.
+    pub api_tokens: Vec<TokenDigest>,
     /// Guards the `/admin/tokens` routes; unset disables them.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<TokenDigest>,
+    /// Counted in KV unless the `CALLER_MINUTE_LIMITER` binding counts it.
     pub rate_per_minute: u32,
-    pub rate_per_day: u32,
-    pub auth_failures_per_minute: u32,
+    /// `None` (`RATE_LIMIT_PER_DAY = "off"`): no daily quota by default.
+    pub rate_per_day: Option<u32>,
     pub origins: Origins,
     pub kv_failure: KvFailurePolicy,
 }
@@ -125,14 +128,16 @@ impl Config {
         )?;
         let max_retries = number(get, "MODEL_RETRIES", 2u32, |n| *n <= 5, "from 0 to 5")?;
         let rate_per_minute = number(get, "RATE_LIMIT_PER_MINUTE", 30u32, |n| *n >= 1, "of at least 1")?;
-        let rate_per_day = number(get, "RATE_LIMIT_PER_DAY", 5_000u32, |n| *n >= 1, "of at least 1")?;
-        let auth_failures_per_minute = number(
-            get,
-            "AUTH_FAILURES_PER_MINUTE",
-            10u32,
-            |n| *n >= 1,
-            "of at least 1",
-        )?;
+        let rate_per_day = match get("RATE_LIMIT_PER_DAY").as_deref().map(str::trim) {
+            Some("off") => None,
+            _ => Some(number(
+                get,
+                "RATE_LIMIT_PER_DAY",
+                5_000u32,
+                |n| *n >= 1,
+                "of at least 1 (or off)",
+            )?),
+        };
         let origins = match get("ALLOWED_ORIGINS").map(|s| s.trim().to_string()) {
             Some(s) if s == "*" => Origins::Any,
             other => {
@@ -159,13 +164,16 @@ impl Config {
             model_timeout_ms,
             deadline_ms,
             max_retries,
-            api_tokens: list(get("API_TOKENS")),
+            api_tokens: list(get("API_TOKENS"))
+                .iter()
+                .map(|t| TokenDigest::of(t))
+                .collect(),
             admin_token: get("ADMIN_TOKEN")
                 .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty()),
+                .filter(|t| !t.is_empty())
+                .map(|t| TokenDigest::of(&t)),
             rate_per_minute,
             rate_per_day,
-            auth_failures_per_minute,
             origins,
             kv_failure,
         })
@@ -214,8 +222,13 @@ mod tests {
             ("RULES_FALLBACK", "false"),
         ])
         .unwrap();
-        assert_eq!(c.api_tokens, ["a", "b"]);
+        assert_eq!(c.api_tokens, [TokenDigest::of("a"), TokenDigest::of("b")]);
         assert_eq!(c.rate_per_minute, 3);
+        assert_eq!(c.rate_per_day, Some(5_000));
+        assert_eq!(
+            config(&[("RATE_LIMIT_PER_DAY", " off ")]).unwrap().rate_per_day,
+            None
+        );
         assert_eq!(
             c.origins.allow("http://localhost:5173").as_deref(),
             Some("http://localhost:5173")
