@@ -10,6 +10,12 @@ use super::time::EpochMillis;
 /// the rules coach and the network.
 pub const MAX_DEADLINE_MS: u64 = 14_000;
 
+/// Default of `MODEL_MIN_CALL_MS`: what a suggestion (one short JSON object,
+/// well under 200 tokens) from the default 8B "-fast" model plausibly needs,
+/// queueing included. A judgment, not a measurement: the request log's
+/// `ms` per model call is how an operator tunes it.
+pub const DEFAULT_MODEL_MIN_CALL_MS: u64 = 1_500;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origins {
     Any,
@@ -53,6 +59,10 @@ pub struct Config {
     /// Answer from the rules coach when every model fails (else 503).
     pub rules_fallback: bool,
     pub model_timeout_ms: u64,
+    /// No model call starts with less time than this left before the
+    /// deadline: it could not plausibly answer, and would only delay the
+    /// rules fallback.
+    pub model_min_call_ms: u64,
     pub deadline_ms: u64,
     pub max_retries: u32,
     /// `API_TOKENS`, kept only as digests.
@@ -126,6 +136,13 @@ impl Config {
             |n| (100..=MAX_DEADLINE_MS).contains(n),
             "from 100 to 14000",
         )?;
+        let model_min_call_ms = number(
+            get,
+            "MODEL_MIN_CALL_MS",
+            DEFAULT_MODEL_MIN_CALL_MS.min(model_timeout_ms),
+            |n| (100..=model_timeout_ms).contains(n),
+            "from 100 to MODEL_TIMEOUT_MS",
+        )?;
         let max_retries = number(get, "MODEL_RETRIES", 2u32, |n| *n <= 5, "from 0 to 5")?;
         let rate_per_minute = number(get, "RATE_LIMIT_PER_MINUTE", 30u32, |n| *n >= 1, "of at least 1")?;
         let rate_per_day = match get("RATE_LIMIT_PER_DAY").as_deref().map(str::trim) {
@@ -162,6 +179,7 @@ impl Config {
             registry,
             rules_fallback,
             model_timeout_ms,
+            model_min_call_ms,
             deadline_ms,
             max_retries,
             api_tokens: list(get("API_TOKENS"))
@@ -206,6 +224,17 @@ mod tests {
         assert_eq!(c.origins, Origins::List(vec![]));
         assert!(c.deadline_ms <= MAX_DEADLINE_MS);
         assert!(c.api_tokens.is_empty());
+        assert_eq!(c.model_min_call_ms, DEFAULT_MODEL_MIN_CALL_MS);
+    }
+
+    #[test]
+    fn the_minimum_call_time_fits_the_model_timeout() {
+        let c = config(&[("MODEL_TIMEOUT_MS", "1000")]).unwrap();
+        assert_eq!(c.model_min_call_ms, 1000, "the default never exceeds the timeout");
+        let c = config(&[("MODEL_MIN_CALL_MS", "2500")]).unwrap();
+        assert_eq!(c.model_min_call_ms, 2500);
+        let err = config(&[("MODEL_TIMEOUT_MS", "1000"), ("MODEL_MIN_CALL_MS", "2000")]).unwrap_err();
+        assert!(err.contains("MODEL_MIN_CALL_MS"), "{err}");
     }
 
     #[test]

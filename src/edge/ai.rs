@@ -15,7 +15,7 @@ use std::time::Duration;
 use worker::js_sys::{self, Function, Promise, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{console_warn, web_sys, Delay, Env};
+use worker::{console_warn, web_sys, AbortController, Delay, Env};
 
 /// `Some(output)` if `fut` finishes within `ms`, `None` if the timer wins.
 pub async fn with_timeout<F: Future>(fut: F, ms: u64) -> Option<F::Output> {
@@ -87,11 +87,22 @@ async fn read_output(output: JsValue) -> Result<ModelReply, ModelFailure> {
 impl ModelBackend for WorkersAi {
     async fn run(&self, model: &str, input: &Value, timeout_ms: u64) -> Result<ModelReply, ModelFailure> {
         let js_input = js_sys::JSON::parse(&input.to_string()).map_err(|_| ModelFailure::unusable())?;
+        // Aborted when the call is abandoned at its timeout, so the runtime
+        // can stop the inference instead of letting it run unread. The binding
+        // takes `{ signal }` as its third argument, as Cloudflare's own
+        // workers-ai-provider passes it (cloudflare/ai PR #457, merged 2026-03-22).
+        let controller = AbortController::default();
+        let options = js_sys::Object::new();
+        let _ = Reflect::set(
+            &options,
+            &JsValue::from_str("signal"),
+            &JsValue::from((*controller.signal()).clone()),
+        );
         let call = async {
-            // `call2` catches a synchronous throw; the promise catches the rest.
+            // `call3` catches a synchronous throw; the promise catches the rest.
             let promise = self
                 .run
-                .call2(&self.binding, &JsValue::from_str(model), &js_input)
+                .call3(&self.binding, &JsValue::from_str(model), &js_input, &options)
                 .map(|p| Promise::resolve(&p));
             let output = match promise {
                 Ok(p) => JsFuture::from(p).await,
@@ -113,6 +124,7 @@ impl ModelBackend for WorkersAi {
         match with_timeout(call, timeout_ms).await {
             Some(result) => result,
             None => {
+                controller.abort();
                 console_warn!(
                     "{}",
                     serde_json::json!({"event": "model_timeout", "model": model, "timeout_ms": timeout_ms})

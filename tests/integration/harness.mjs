@@ -70,7 +70,11 @@ class Ai {
     }
     return null;
   }
-  async run(model, input) {
+  async run(model, input, options) {
+    // Record when the Worker abandons the call through its signal.
+    options?.signal?.addEventListener("abort", () => {
+      this.env.CONTROL.fetch("http://sim/aborted", { method: "POST", body: JSON.stringify({ model }) });
+    });
     const refused = this.refuse(model, input);
     await this.env.CONTROL.fetch("http://sim/log", {
       method: "POST",
@@ -177,6 +181,8 @@ class SimAi {
   reset() {
     this.calls = [];
     this.refused = [];
+    /** Models whose call the Worker aborted, in order. */
+    this.aborted = [];
     this.scripts = new Map();
   }
   /** Steps for `model` ("*" for any), taken in order; the last one repeats. */
@@ -187,6 +193,10 @@ class SimAi {
     return this.calls.filter((c) => c.model === model);
   }
   async handle(request) {
+    if (new URL(request.url).pathname === "/aborted") {
+      this.aborted.push((await request.json()).model);
+      return new Response("ok");
+    }
     if (new URL(request.url).pathname === "/log") {
       // Refused calls are recorded here (`refused` says why); the others when they ask for a step.
       const entry = await request.json();
