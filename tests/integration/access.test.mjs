@@ -362,6 +362,46 @@ describe("request bodies", () => {
   });
 });
 
+describe("the minute window through CALLER_MINUTE_LIMITER", () => {
+  test("the binding counts the minute; with the daily quota off nothing is written to KV", async () => {
+    const w = await startWorker({
+      vars: { RATE_LIMIT_PER_DAY: "off" },
+      ratelimits: { CALLER_MINUTE_LIMITER: { simple: { limit: 3, period: 60 } } },
+    });
+    try {
+      const statuses = [];
+      for (let i = 0; i < 8; i++) statuses.push((await post(w, {})).status);
+      assert.deepEqual(statuses.slice(0, 3), [200, 200, 200]);
+      assert.ok(statuses.includes(429), statuses.join(","));
+      // Miniflare counts in fixed windows: one boundary may fall inside the loop.
+      assert.ok(statuses.filter((s) => s === 200).length <= 6, statuses.join(","));
+      assert.equal((await post(w, { token: "second-token-abcdef" })).status, 200, "each caller has its own window");
+      await sleep(100);
+      assert.deepEqual((await w.kv.list()).keys, [], "no counter in KV");
+    } finally {
+      await w.dispose();
+    }
+  });
+
+  test("the daily quota stays in KV beside the binding", async () => {
+    const w = await startWorker({
+      vars: { RATE_LIMIT_PER_DAY: "2" },
+      ratelimits: { CALLER_MINUTE_LIMITER: { simple: { limit: 100, period: 60 } } },
+    });
+    try {
+      for (let i = 1; i <= 2; i++) {
+        const resp = await post(w, {});
+        assert.equal(resp.status, 200);
+        assert.equal(resp.headers.get("ratelimit-limit"), "2", "the day is the window KV reports");
+        await settle(w, TOKEN, i);
+      }
+      await expectError(await post(w, {}), 429, "rate_limited");
+    } finally {
+      await w.dispose();
+    }
+  });
+});
+
 describe("CORS", () => {
   let w;
   before(async () => (w = await startWorker()));
