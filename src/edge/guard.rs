@@ -20,7 +20,9 @@ use crate::core::auth::{
 };
 use crate::core::config::{Config, KvFailurePolicy};
 use crate::core::error::ApiError;
-use crate::core::ratelimit::{counter_key, decide, Decision, Limits, Quota, BINDING_RETRY_AFTER_SECS};
+use crate::core::ratelimit::{
+    counter_key, decide, Counter, Decision, Limits, Quota, BINDING_RETRY_AFTER_SECS,
+};
 use serde_json::json;
 use worker::{console_warn, Context, Env, KvStore, Request};
 
@@ -60,8 +62,8 @@ pub async fn admit_api(
     now_ms: u64,
 ) -> Result<Admitted, Rejection> {
     let caller = match identify(req, env, config).await? {
-        Ok(caller) => caller,
-        Err(failure) => return Err(count_failure(req, env, failure).await),
+        Identity::Caller(caller) => caller,
+        Identity::Failed(failure) => return Err(count_failure(req, env, failure).await),
     };
     let quota = count_request(&caller, env, ctx, config, now_ms).await?;
     Ok(Admitted { caller, quota })
@@ -94,17 +96,23 @@ fn authorization(req: &Request) -> Option<String> {
     req.headers().get("Authorization").ok().flatten()
 }
 
-/// The caller, or the authentication failure to count (`Ok(Err(_))`), or a
-/// 503 when a per-user token cannot be checked.
-async fn identify(req: &Request, env: &Env, config: &Config) -> Result<Result<Caller, ApiError>, ApiError> {
+/// What the credentials of a request say.
+enum Identity {
+    Caller(Caller),
+    /// An authentication failure, to be counted: the 401 or 403 to answer.
+    Failed(ApiError),
+}
+
+/// Who is calling; `Err` (503) when a per-user token cannot be checked.
+async fn identify(req: &Request, env: &Env, config: &Config) -> Result<Identity, ApiError> {
     let header = authorization(req);
     let token = match parse_bearer(header.as_deref()) {
         Ok(token) => token,
-        Err(problem) => return Ok(Err(ApiError::Unauthorized(problem.message()))),
+        Err(problem) => return Ok(Identity::Failed(ApiError::Unauthorized(problem.message()))),
     };
     let digest = TokenDigest::of(token);
     if let Some(i) = match_static(&digest, &config.api_tokens) {
-        return Ok(Ok(Caller {
+        return Ok(Identity::Caller(Caller {
             name: format!("static-{}", i + 1),
             id: digest.id(),
             per_minute: None,
@@ -112,7 +120,7 @@ async fn identify(req: &Request, env: &Env, config: &Config) -> Result<Result<Ca
         }));
     }
     if !looks_issued(token) {
-        return Ok(Err(ApiError::Unauthorized(UNKNOWN)));
+        return Ok(Identity::Failed(ApiError::Unauthorized(UNKNOWN)));
     }
     // Without KV a per-user token cannot be checked, whatever the policy.
     let kv = store::open(env).map_err(|e| {
@@ -125,14 +133,14 @@ async fn identify(req: &Request, env: &Env, config: &Config) -> Result<Result<Ca
         .json::<TokenRecord>()
         .await;
     match lookup {
-        Ok(Some(record)) if record.revoked => Ok(Err(ApiError::Forbidden(REVOKED))),
-        Ok(Some(record)) => Ok(Ok(Caller {
+        Ok(Some(record)) if record.revoked => Ok(Identity::Failed(ApiError::Forbidden(REVOKED))),
+        Ok(Some(record)) => Ok(Identity::Caller(Caller {
             name: record.name,
             id: digest.id(),
             per_minute: record.per_minute,
             per_day: record.per_day,
         })),
-        Ok(None) => Ok(Err(ApiError::Unauthorized(UNKNOWN))),
+        Ok(None) => Ok(Identity::Failed(ApiError::Unauthorized(UNKNOWN))),
         Err(e) => {
             store::log_failure("token lookup", e, Consequence::Failed);
             Err(ApiError::StorageUnavailable)
@@ -246,38 +254,42 @@ async fn count_request(
             quota,
             counter,
             ttl_secs,
-        } => {
-            let put = kv.put(&key, counter).map(|put| put.expiration_ttl(ttl_secs));
-            match config.kv_failure {
-                // Closed: the request is served only once it is counted.
-                KvFailurePolicy::Closed => {
-                    let written = match put {
-                        Ok(put) => put.execute().await,
-                        Err(e) => Err(e),
-                    };
-                    match written {
-                        Ok(()) => Ok(Some(quota)),
-                        Err(e) => kv_failed(config, "rate limit write", e),
-                    }
+        } => write_counter(kv, &key, counter, ttl_secs, ctx, config)
+            .await
+            .map(|()| Some(quota)),
+    }
+}
+
+/// Writes an allowed request's counter as `KV_FAILURE_MODE` says: `closed`
+/// serves the request only once it is counted; `open` writes off the
+/// response path and only logs a failure.
+async fn write_counter(
+    kv: KvStore,
+    key: &str,
+    counter: Counter,
+    ttl_secs: u64,
+    ctx: &Context,
+    config: &Config,
+) -> Result<(), Rejection> {
+    let put = kv.put(key, counter).map(|put| put.expiration_ttl(ttl_secs));
+    let write = async move {
+        match put {
+            Ok(put) => put.execute().await,
+            Err(e) => Err(e),
+        }
+    };
+    match config.kv_failure {
+        KvFailurePolicy::Closed => match write.await {
+            Ok(()) => Ok(()),
+            Err(e) => kv_failed(config, "rate limit write", e).map(|_| ()),
+        },
+        KvFailurePolicy::Open => {
+            ctx.wait_until(async move {
+                if let Err(e) = write.await {
+                    store::log_failure("rate limit write", e, Consequence::Policy(KvFailurePolicy::Open));
                 }
-                // Open: written off the response path; a failure is only logged.
-                KvFailurePolicy::Open => {
-                    ctx.wait_until(async move {
-                        let written = match put {
-                            Ok(put) => put.execute().await,
-                            Err(e) => Err(e),
-                        };
-                        if let Err(e) = written {
-                            store::log_failure(
-                                "rate limit write",
-                                e,
-                                Consequence::Policy(KvFailurePolicy::Open),
-                            );
-                        }
-                    });
-                    Ok(Some(quota))
-                }
-            }
+            });
+            Ok(())
         }
     }
 }

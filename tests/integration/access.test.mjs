@@ -156,7 +156,7 @@ describe("rate limits", () => {
     assert.equal(again.headers.get("ratelimit-remaining"), "2");
   });
 
-  test("every /api/* response carries RateLimit headers, errors included", async () => {
+  test("every authenticated /api/* response carries RateLimit headers, errors included; a 401 none", async () => {
     const bad = await post(w, { token: "second-token-abcdef", body: { broadcaster: "B" } });
     assert.equal(bad.status, 400);
     assert.ok(bad.headers.get("ratelimit-limit"));
