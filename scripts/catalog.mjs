@@ -104,6 +104,8 @@ export function entryOf(model, { jsonMode, retirements, file }) {
     id: model.name,
     context_window: number(property(model, "context_window")),
     json_mode: jsonMode.has(model.name),
+    // The schema takes `stream: true` (the answer then comes as server-sent events).
+    streams: branch.properties.stream?.type === "boolean",
     answer: answerShape(model.schema?.output),
     reasoning: property(model, "reasoning") === "true" || outputHasReasoning(model.schema?.output),
     beta: property(model, "beta") === "true",
@@ -129,7 +131,7 @@ export function buildCatalog({ models, jsonModeDoc, retirementsDoc, date }) {
   for (const r of retirementsDoc.retired) {
     if (!entries.some((e) => e.id === r.id)) {
       entries.push({
-        id: r.id, context_window: null, json_mode: false, answer: null, reasoning: false, beta: false,
+        id: r.id, context_window: null, json_mode: false, streams: false, answer: null, reasoning: false, beta: false,
         retires_on: r.on, retired_by_notice: true, successor: r.successor ?? null, options: {}, price: null,
         source: r.source ?? "retirement notice",
       });

@@ -4,7 +4,7 @@
 //! this free of extra crates and reproducible (fixed seeds).
 
 use coach_worker::core::output::{parse_answer, Action, HARD_MAX_WORDS};
-use coach_worker::core::prompt::{build_messages, MAX_PROMPT_CHARS};
+use coach_worker::core::prompt::{build_messages, AnswerFormat, MAX_PROMPT_CHARS};
 use coach_worker::core::request::CoachRequest;
 use coach_worker::core::resilience::classify_error;
 use coach_worker::core::text::{neutralize_untrusted, speakable, spoken_name, FENCE_CLOSE};
@@ -168,7 +168,7 @@ fn request_parsing_never_panics_and_prompts_stay_bounded() {
         let body = random_request(&mut rng);
         if let Ok(req) = CoachRequest::from_json(body.to_string().as_bytes()) {
             accepted += 1;
-            let prompt: String = build_messages(&req, None, MAX_PROMPT_CHARS)
+            let prompt: String = build_messages(&req, None, MAX_PROMPT_CHARS, AnswerFormat::Json)
                 .iter()
                 .map(|m| m.content.as_str())
                 .collect();

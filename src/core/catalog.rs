@@ -46,6 +46,10 @@ pub struct Entry {
     pub id: String,
     pub context_window: Option<u32>,
     pub json_mode: bool,
+    /// Its schema takes `stream: true`: the answer then arrives as
+    /// server-sent events (JSON mode never streams, per json-mode.mdx).
+    #[serde(default)]
+    pub streams: bool,
     /// `None`: the published output schema is one the Worker cannot read.
     pub answer: Option<AnswerShape>,
     /// The model may return reasoning text, which is never spoken.

@@ -5,13 +5,15 @@
 //! account is refused, and end with the rules coach, so a broadcaster always
 //! gets an answer in time. The model and the clock are traits, so the whole
 //! loop runs natively in tests; the edge supplies the `AI` binding and timers.
+//! The loop over the chain ([`run_chain`]) is shared with the streaming coach
+//! ([`super::streaming`]): only what one attempt at a model does differs.
 
 use super::checks::names_are_known;
 use super::config::Config;
 use super::error::ApiError;
 use super::models::Model;
 use super::output::{parse_answer, Suggestion};
-use super::prompt::{build_messages, prompt_budget_chars};
+use super::prompt::{build_messages, prompt_budget_chars, AnswerFormat, Message};
 use super::request::CoachRequest;
 use super::resilience::{backoff_ms, FailureKind, ModelFailure};
 use super::rules;
@@ -28,8 +30,28 @@ const UNKNOWN_ERROR_RETRIES: u32 = 1;
 /// A model, as the loop needs it.
 #[allow(async_fn_in_trait)]
 pub trait ModelBackend {
+    type Stream: ModelStream;
     /// Runs `model` on `input`, giving up after `timeout_ms`.
     async fn run(&self, model: &str, input: &Value, timeout_ms: u64) -> Result<ModelReply, ModelFailure>;
+    /// Starts a streamed call of `model` (its input asks for `stream`):
+    /// `Ok` once the model has accepted it, within `timeout_ms`.
+    async fn stream(&self, model: &str, input: &Value, timeout_ms: u64)
+        -> Result<Self::Stream, ModelFailure>;
+}
+
+/// What a streamed call gives back, piece by piece.
+pub enum Chunk {
+    /// The next bytes of a server-sent event stream, cut anywhere.
+    Bytes(Vec<u8>),
+    /// The model answered whole instead of streaming.
+    Whole(ModelReply),
+}
+
+/// A streamed call in progress. Dropping it stops reading the upstream.
+#[allow(async_fn_in_trait)]
+pub trait ModelStream {
+    /// The next chunk, `None` at the end, or a failure (a timeout after `timeout_ms`).
+    async fn next(&mut self, timeout_ms: u64) -> Result<Option<Chunk>, ModelFailure>;
 }
 
 /// Time, as the loop needs it.
@@ -87,32 +109,30 @@ fn next_step(kind: FailureKind, retries: u32, max_retries: u32, json_mode: bool)
     }
 }
 
-/// The coaching loop over `chain` (the first model, then the fallbacks).
-/// `backend` is `None` when no `AI` binding is configured (local
-/// development): the rules coach answers, and that is not a fallback.
-/// `arrived_ms` is when the request arrived: the deadline counts from there.
-#[allow(clippy::too_many_arguments)]
-pub async fn coach<B: ModelBackend, C: Clock>(
-    arrived_ms: u64,
-    req: &CoachRequest,
+/// One attempt at one model, as [`run_chain`] sees it.
+#[allow(async_fn_in_trait)]
+pub(crate) trait Attempt {
+    type Output;
+    async fn call(
+        &mut self,
+        model: &Model,
+        json_mode: bool,
+        timeout_ms: u64,
+    ) -> Result<Self::Output, ModelFailure>;
+}
+
+/// The loop over `chain` (the first model, then the fallbacks) until `deadline`:
+/// the first success and the index of the model that gave it, or `None` when
+/// every model failed, the account was refused or time ran out. Every failed
+/// call is pushed to `failures`.
+pub(crate) async fn run_chain<A: Attempt, C: Clock>(
     chain: &[&Model],
     config: &Config,
-    backend: Option<&B>,
     clock: &C,
+    deadline: u64,
     failures: &mut Vec<FailedCall>,
-) -> Result<Answer, ApiError> {
-    let now = Some(clock.now_ms() as EpochMillis);
-    let Some(backend) = backend else {
-        return Ok(rules_answer(req, now, false));
-    };
-    let deadline = arrived_ms + config.deadline_ms;
-    // One prompt for the whole chain, within the smallest context window.
-    let window = chain
-        .iter()
-        .map(|m| m.entry().context_window())
-        .min()
-        .unwrap_or(0);
-    let messages = build_messages(req, now, prompt_budget_chars(window, req.options.max_tokens()));
+    attempt: &mut A,
+) -> Option<(usize, A::Output)> {
     'models: for (index, candidate) in chain.iter().enumerate() {
         let mut json_mode = true;
         let mut retries = 0;
@@ -121,25 +141,9 @@ pub async fn coach<B: ModelBackend, C: Clock>(
             if left < config.model_min_call_ms {
                 break 'models;
             }
-            let input = model_input(candidate.entry(), &messages, &req.options, json_mode);
             let timeout = config.model_timeout_ms.min(left);
-            let failure = match backend.run(candidate.id(), &input, timeout).await {
-                Ok(reply) => match parse_answer(&reply.response) {
-                    Some(suggestion) if !names_are_known(suggestion.content(), req) => {
-                        ModelFailure::unknown_person()
-                    }
-                    Some(suggestion) => {
-                        return Ok(Answer {
-                            suggestion,
-                            model: candidate.id().to_string(),
-                            fallback: index > 0,
-                            retired_model: None,
-                            usage: reply.usage,
-                            finish_reason: reply.finish_reason,
-                        })
-                    }
-                    None => ModelFailure::unusable(),
-                },
+            let failure = match attempt.call(candidate, json_mode, timeout).await {
+                Ok(output) => return Some((index, output)),
                 Err(f) => f,
             };
             let kind = failure.kind;
@@ -167,16 +171,109 @@ pub async fn coach<B: ModelBackend, C: Clock>(
             }
         }
     }
-    if config.rules_fallback {
-        Ok(rules_answer(req, Some(clock.now_ms() as EpochMillis), true))
+    None
+}
+
+/// A model's answer, as a suggestion that may be spoken, or the failure that
+/// sends the loop on: unreadable, or about a person who is not in the room.
+pub(crate) fn vet(response: &Value, req: &CoachRequest) -> Result<Suggestion, ModelFailure> {
+    parse_answer(response)
+        .ok_or_else(ModelFailure::unusable)
+        .and_then(|s| check(s, req))
+}
+
+/// A parsed suggestion, if it may be spoken.
+pub(crate) fn check(suggestion: Suggestion, req: &CoachRequest) -> Result<Suggestion, ModelFailure> {
+    if names_are_known(suggestion.content(), req) {
+        Ok(suggestion)
     } else {
-        Err(ApiError::ModelUnavailable)
+        Err(ModelFailure::unknown_person())
     }
 }
 
-fn rules_answer(req: &CoachRequest, now: Option<EpochMillis>, fallback: bool) -> Answer {
+/// The prompt for the whole chain, within its smallest context window.
+pub(crate) fn chain_messages(
+    req: &CoachRequest,
+    chain: &[&Model],
+    now_ms: u64,
+    format: AnswerFormat,
+) -> Vec<Message> {
+    let window = chain
+        .iter()
+        .map(|m| m.entry().context_window())
+        .min()
+        .unwrap_or(0);
+    let budget = prompt_budget_chars(window, req.options.max_tokens());
+    build_messages(req, Some(now_ms as EpochMillis), budget, format)
+}
+
+/// One plain (non-streaming) call: JSON mode where the model has it.
+struct PlainCall<'a, B> {
+    backend: &'a B,
+    messages: &'a [Message],
+    req: &'a CoachRequest,
+}
+
+impl<B: ModelBackend> Attempt for PlainCall<'_, B> {
+    type Output = (Suggestion, ModelReply);
+
+    async fn call(
+        &mut self,
+        model: &Model,
+        json_mode: bool,
+        timeout_ms: u64,
+    ) -> Result<Self::Output, ModelFailure> {
+        let input = model_input(model.entry(), self.messages, &self.req.options, json_mode);
+        let reply = self.backend.run(model.id(), &input, timeout_ms).await?;
+        Ok((vet(&reply.response, self.req)?, reply))
+    }
+}
+
+/// The coaching loop over `chain` (the first model, then the fallbacks).
+/// `backend` is `None` when no `AI` binding is configured (local
+/// development): the rules coach answers, and that is not a fallback.
+/// `arrived_ms` is when the request arrived: the deadline counts from there.
+pub async fn coach<B: ModelBackend, C: Clock>(
+    arrived_ms: u64,
+    req: &CoachRequest,
+    chain: &[&Model],
+    config: &Config,
+    backend: Option<&B>,
+    clock: &C,
+    failures: &mut Vec<FailedCall>,
+) -> Result<Answer, ApiError> {
+    let Some(backend) = backend else {
+        return Ok(rules_answer(req, clock, false));
+    };
+    let messages = chain_messages(req, chain, clock.now_ms(), AnswerFormat::Json);
+    let mut call = PlainCall {
+        backend,
+        messages: &messages,
+        req,
+    };
+    let deadline = arrived_ms + config.deadline_ms;
+    match run_chain(chain, config, clock, deadline, failures, &mut call).await {
+        Some((index, (suggestion, reply))) => Ok(Answer {
+            suggestion,
+            model: chain[index].id().to_string(),
+            fallback: index > 0,
+            retired_model: None,
+            usage: reply.usage,
+            finish_reason: reply.finish_reason,
+        }),
+        None if config.rules_fallback => Ok(rules_answer(req, clock, true)),
+        None => Err(ApiError::ModelUnavailable),
+    }
+}
+
+/// The rules coach's answer; `fallback` when it stands in for failed models.
+pub(crate) fn rules_answer<C: Clock>(req: &CoachRequest, clock: &C, fallback: bool) -> Answer {
     Answer {
-        suggestion: rules::suggest(&req.context, &req.broadcaster, now),
+        suggestion: rules::suggest(
+            &req.context,
+            &req.broadcaster,
+            Some(clock.now_ms() as EpochMillis),
+        ),
         model: "rules".to_string(),
         fallback,
         retired_model: None,
@@ -185,21 +282,17 @@ fn rules_answer(req: &CoachRequest, now: Option<EpochMillis>, fallback: bool) ->
     }
 }
 
+/// Fakes shared by the coach's and the streaming coach's tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fakes {
     use super::*;
-    use crate::core::output::Action;
-    use crate::core::resilience::classify_error;
-    use crate::core::workers_ai::reply_from_value;
-    use serde_json::json;
-    use std::cell::{Cell, RefCell};
-    use std::collections::HashMap;
+    use std::cell::Cell;
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
     /// Runs a future whose awaits all complete at once (the fakes below).
-    fn block_on<F: Future>(f: F) -> F::Output {
+    pub fn block_on<F: Future>(f: F) -> F::Output {
         let mut f = pin!(f);
         let mut cx = Context::from_waker(Waker::noop());
         loop {
@@ -209,9 +302,22 @@ mod tests {
         }
     }
 
-    struct FakeClock {
-        now: Cell<u64>,
-        slept: Cell<u64>,
+    /// Time that passes only when a fake says so.
+    pub struct FakeClock {
+        pub now: Cell<u64>,
+        pub slept: Cell<u64>,
+    }
+
+    impl FakeClock {
+        pub fn at(now: u64) -> FakeClock {
+            FakeClock {
+                now: Cell::new(now),
+                slept: Cell::new(0),
+            }
+        }
+        pub fn advance(&self, ms: u64) {
+            self.now.set(self.now.get() + ms);
+        }
     }
 
     impl Clock for FakeClock {
@@ -219,13 +325,34 @@ mod tests {
             self.now.get()
         }
         async fn sleep(&self, ms: u64) {
-            self.now.set(self.now.get() + ms);
+            self.advance(ms);
             self.slept.set(self.slept.get() + ms);
         }
         fn jitter(&self) -> f64 {
             0.5
         }
     }
+
+    /// For fakes that never stream.
+    pub struct NoStream;
+
+    impl ModelStream for NoStream {
+        async fn next(&mut self, _timeout_ms: u64) -> Result<Option<Chunk>, ModelFailure> {
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fakes::{block_on, FakeClock, NoStream};
+    use super::*;
+    use crate::core::output::Action;
+    use crate::core::resilience::classify_error;
+    use crate::core::workers_ai::reply_from_value;
+    use serde_json::json;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
 
     type Script = Vec<Result<Value, (&'static str, u64)>>;
 
@@ -253,6 +380,12 @@ mod tests {
     }
 
     impl ModelBackend for FakeModels<'_> {
+        type Stream = NoStream;
+
+        async fn stream(&self, _: &str, _: &Value, _: u64) -> Result<NoStream, ModelFailure> {
+            Err(ModelFailure::unusable())
+        }
+
         async fn run(&self, model: &str, input: &Value, timeout_ms: u64) -> Result<ModelReply, ModelFailure> {
             self.calls.borrow_mut().push((model.to_string(), input.clone()));
             let clock = self.clock;
@@ -309,10 +442,7 @@ mod tests {
         extra: &[(&str, &str)],
     ) -> (Result<Answer, ApiError>, Calls, u64, u64) {
         let (req, config) = setup(extra);
-        let clock = FakeClock {
-            now: Cell::new(NOW),
-            slept: Cell::new(0),
-        };
+        let clock = FakeClock::at(NOW);
         let models = FakeModels {
             scripts: RefCell::new(scripts.iter().map(|(m, s)| (m.to_string(), s.clone())).collect()),
             calls: RefCell::new(Vec::new()),

@@ -32,6 +32,13 @@ pub enum ApiError {
     UnknownModel(String),
     /// Every model failed and the operator turned the rules fallback off.
     ModelUnavailable,
+    /// Stream only: the model failed after its first words were sent.
+    StreamBroken,
+    /// Stream only: the request deadline passed before the model finished.
+    DeadlineExceeded,
+    /// Stream only: the finished suggestion failed the checks a whole answer
+    /// must pass, after some of it was sent.
+    SuggestionWithdrawn,
     /// The deployment is missing a binding or has an unusable setting.
     Misconfigured,
     /// A storage backend failed and the fail-closed policy applies.
@@ -61,6 +68,8 @@ impl ApiError {
             ApiError::RateLimited { .. } => 429,
             ApiError::Misconfigured | ApiError::Internal => 500,
             ApiError::ModelUnavailable | ApiError::StorageUnavailable => 503,
+            ApiError::StreamBroken | ApiError::SuggestionWithdrawn => 502,
+            ApiError::DeadlineExceeded => 504,
         }
     }
 
@@ -77,6 +86,9 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::UnknownModel(_) => "unknown_model",
             ApiError::ModelUnavailable => "model_unavailable",
+            ApiError::StreamBroken => "stream_broken",
+            ApiError::DeadlineExceeded => "deadline_exceeded",
+            ApiError::SuggestionWithdrawn => "suggestion_withdrawn",
             ApiError::Misconfigured => "server_misconfigured",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::Internal => "internal_error",
@@ -115,6 +127,18 @@ impl ApiError {
                 "No model could produce a suggestion right now; try again in a few seconds."
                     .to_string()
             }
+            ApiError::StreamBroken => {
+                "The model stopped before finishing this suggestion; drop what was said and ask again."
+                    .to_string()
+            }
+            ApiError::DeadlineExceeded => {
+                "The suggestion was not finished within the request deadline; drop what was said and ask again."
+                    .to_string()
+            }
+            ApiError::SuggestionWithdrawn => {
+                "The finished suggestion failed the coach's checks; stop speaking it and ask again."
+                    .to_string()
+            }
             ApiError::Misconfigured => {
                 "The service is misconfigured; the operator has been told in the logs.".to_string()
             }
@@ -144,9 +168,13 @@ impl ApiError {
 
     /// The JSON body every error response carries.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({
-            "error": { "code": self.code(), "message": self.message() }
-        })
+        serde_json::json!({ "error": self.summary() })
+    }
+
+    /// `{"code", "message"}`: the error object of a body, and the data of a
+    /// stream's `error` event.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({ "code": self.code(), "message": self.message() })
     }
 }
 

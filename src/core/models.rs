@@ -322,6 +322,7 @@ impl Registry {
                     "alias": m.alias,
                     "default": Some(e.id.as_str()) == default_id,
                     "json_mode": e.json_mode,
+                    "streams": e.streams,
                     "context_window": e.context_window,
                     "retires_on": e.retires_on,
                     "options": options,

@@ -111,7 +111,7 @@ fn from_object(obj: &Map<String, Value>, depth: u8) -> Option<Suggestion> {
 /// The answer without a reasoning model's thinking: what follows the last
 /// `</think>`; an unclosed `<think>` (cut off by the token limit) leaves only
 /// what came before it. Reasoning is never spoken.
-fn without_reasoning(text: &str) -> &str {
+pub fn without_reasoning(text: &str) -> &str {
     if let Some(end) = text.rfind("</think>") {
         return &text[end + "</think>".len()..];
     }

@@ -40,6 +40,8 @@ pub struct CoachRequest {
     /// The model the caller asked for (an id or alias), not yet resolved.
     pub model: Option<String>,
     pub options: GenerationOptions,
+    /// The caller asked for server-sent events (`"stream": true`).
+    pub stream: bool,
 }
 
 impl CoachRequest {
@@ -103,12 +105,18 @@ impl CoachRequest {
             Some(_) => return Err(ApiError::invalid("aimodel", "must be a string")),
         };
         let options = GenerationOptions::parse(obj.get("options"))?;
+        let stream = match obj.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(ApiError::invalid("stream", "must be true or false")),
+        };
         Ok(CoachRequest {
             broadcaster,
             context,
             preferences,
             model,
             options,
+            stream,
         })
     }
 }
@@ -135,6 +143,9 @@ mod tests {
         assert_eq!(r.context.events().len(), 2);
         assert_eq!(r.preferences.unwrap().as_str(), "Engage more with tips.");
         assert_eq!(r.model.as_deref(), Some("@hf/mistral/mistral-7b-instruct-v0.2"));
+        assert!(!r.stream);
+        let streamed = CoachRequest::from_json(br#"{"broadcaster":"B","context":[],"stream":true}"#).unwrap();
+        assert!(streamed.stream);
     }
 
     #[test]
@@ -177,6 +188,10 @@ mod tests {
         assert_eq!(
             field_of(r#"{"broadcaster":"B","context":[],"options":{"top_k":-1}}"#),
             "options.top_k"
+        );
+        assert_eq!(
+            field_of(r#"{"broadcaster":"B","context":[],"stream":"yes"}"#),
+            "stream"
         );
     }
 

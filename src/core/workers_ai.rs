@@ -6,6 +6,7 @@
 
 use super::catalog::Entry;
 use super::prompt::Message;
+use super::sse::SseDecoder;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -55,6 +56,21 @@ pub fn model_input(
     input
 }
 
+/// The input of a streamed call: plain text (JSON mode does not stream),
+/// with `stream: true` where the model's schema takes it; a model that cannot
+/// stream answers whole.
+pub fn stream_input(
+    model: &Entry,
+    messages: &[Message],
+    options: &super::options::GenerationOptions,
+) -> Value {
+    let mut input = model_input(model, messages, options, false);
+    if model.streams {
+        input["stream"] = Value::Bool(true);
+    }
+    input
+}
+
 fn usage_of(v: &Value) -> Option<Usage> {
     let u = v.get("usage")?;
     Some(Usage {
@@ -97,38 +113,52 @@ pub fn reply_from_value(v: Value) -> Option<ModelReply> {
     }
 }
 
-/// A streamed Workers AI result: server-sent events whose `data:` lines carry
-/// `{"response": "<token>"}` (and, at the end, `usage`), closed by `[DONE]`.
-/// Bytes that are not SSE at all are read as the answer's text.
-pub fn reply_from_sse(bytes: &[u8]) -> Option<ModelReply> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut response = String::new();
-    let mut usage = None;
-    let mut finish_reason = None;
-    let mut saw_event = false;
-    for line in text.lines() {
-        let Some(data) = line.strip_prefix("data:") else {
-            continue;
-        };
-        saw_event = true;
-        let data = data.trim();
-        if data == "[DONE]" {
-            break;
-        }
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
-            continue;
-        };
-        if let Some(piece) = v
-            .get("response")
-            .and_then(Value::as_str)
-            .or_else(|| v.pointer("/choices/0/delta/content").and_then(Value::as_str))
-        {
-            response.push_str(piece);
-        }
-        usage = usage_of(&v).or(usage);
-        finish_reason = finish_reason_of(&v).or(finish_reason);
+/// What one streamed event carries: a piece of the answer's text (never
+/// reasoning), and, near the end, `usage` and `finish_reason`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamPiece {
+    pub text: String,
+    pub usage: Option<Usage>,
+    pub finish_reason: Option<String>,
+    /// `[DONE]`: nothing follows.
+    pub done: bool,
+}
+
+/// One `data:` payload of a streamed answer: Workers AI's `{"response":
+/// "<token>"}` or an OpenAI-style `{"choices": [{"delta": {"content"}}]}`;
+/// `None` for a payload that is neither (skipped, as a keep-alive would be).
+pub fn stream_piece(data: &str) -> Option<StreamPiece> {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return Some(StreamPiece {
+            done: true,
+            ..StreamPiece::default()
+        });
     }
-    if !saw_event {
+    let v: Value = serde_json::from_str(data).ok()?;
+    let text = v
+        .get("response")
+        .and_then(Value::as_str)
+        .or_else(|| v.pointer("/choices/0/delta/content").and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_string();
+    Some(StreamPiece {
+        text,
+        usage: usage_of(&v),
+        finish_reason: finish_reason_of(&v),
+        done: false,
+    })
+}
+
+/// A whole streamed Workers AI result, already received: server-sent events
+/// whose pieces join into the answer, closed by `[DONE]`. Bytes that are not
+/// SSE at all are read as the answer's text.
+pub fn reply_from_sse(bytes: &[u8]) -> Option<ModelReply> {
+    let mut decoder = SseDecoder::new();
+    let mut events = decoder.push(bytes);
+    events.extend(decoder.finish());
+    if events.is_empty() {
+        let text = String::from_utf8_lossy(bytes);
         let plain = text.trim();
         return (!plain.is_empty()).then(|| ModelReply {
             response: Value::String(plain.to_string()),
@@ -136,11 +166,22 @@ pub fn reply_from_sse(bytes: &[u8]) -> Option<ModelReply> {
             finish_reason: None,
         });
     }
-    Some(ModelReply {
-        response: Value::String(response),
-        usage,
-        finish_reason,
-    })
+    let mut reply = ModelReply {
+        response: Value::String(String::new()),
+        usage: None,
+        finish_reason: None,
+    };
+    let mut text = String::new();
+    for piece in events.iter().filter_map(|e| stream_piece(&e.data)) {
+        if piece.done {
+            break;
+        }
+        text.push_str(&piece.text);
+        reply.usage = piece.usage.or(reply.usage);
+        reply.finish_reason = piece.finish_reason.or(reply.finish_reason);
+    }
+    reply.response = Value::String(text);
+    Some(reply)
 }
 
 #[cfg(test)]

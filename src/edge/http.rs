@@ -37,6 +37,22 @@ pub fn error(e: &ApiError) -> worker::Result<Response> {
     Ok(resp)
 }
 
+/// A `text/event-stream` response whose body is `events`, sent as it is
+/// produced: no caching, and no buffering by proxies on the way.
+pub fn event_stream<S>(events: S) -> Result<Response, ApiError>
+where
+    S: futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static,
+{
+    let mut resp = Response::from_stream(events).map_err(|_| ApiError::Internal)?;
+    let h = resp.headers_mut();
+    h.set("Content-Type", "text/event-stream; charset=utf-8")
+        .and_then(|_| h.set("Cache-Control", "no-cache"))
+        .and_then(|_| h.set("X-Accel-Buffering", "no"))
+        .and_then(|_| h.set("X-Content-Type-Options", "nosniff"))
+        .map_err(|_| ApiError::Internal)?;
+    Ok(resp)
+}
+
 /// An empty response (preflight answers, HEAD-like replies).
 pub fn empty(status: u16) -> Result<Response, ApiError> {
     Response::empty()

@@ -14,6 +14,7 @@ use crate::core::cors;
 use crate::core::error::ApiError;
 use crate::core::ratelimit::Quota;
 use crate::core::request::CoachRequest;
+use crate::core::streaming::{open_stream, Opened, StreamEvent};
 use ai::{WorkersAi, WorkersClock};
 use serde_json::json;
 use worker::js_sys::Reflect;
@@ -42,6 +43,8 @@ struct Trace {
     /// The retired model the caller asked for, when a successor served it.
     retired_model: Option<String>,
     fallback: bool,
+    /// The answer went out as server-sent events.
+    streamed: bool,
     failures: Vec<FailedCall>,
 }
 
@@ -107,6 +110,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             "model": trace.model,
             "requested_model_retired": trace.retired_model,
             "fallback": trace.fallback,
+            "stream": trace.streamed,
             "model_failures": failures,
             "ms": (worker::js_sys::Date::now() - started).round(),
         })
@@ -194,6 +198,27 @@ async fn generate_prompt(
         Backend::WorkersAi => WorkersAi::from_env(env),
         Backend::Rules => None,
     };
+    let retired = resolved.retired.map(str::to_string);
+    trace.retired_model = retired.clone();
+    if request.stream || accepts_event_stream(req) {
+        let mut opened = open_stream(
+            arrived_ms,
+            &request,
+            &chain,
+            config,
+            ai.as_ref(),
+            &WorkersClock,
+            &mut trace.failures,
+        )
+        .await?;
+        opened.set_retired_model(retired);
+        if let Some((model, fallback)) = opened.model() {
+            trace.model = Some(model.to_string());
+            trace.fallback = fallback;
+        }
+        trace.streamed = true;
+        return http::event_stream(stream_body(opened, arrived_ms));
+    }
     let mut answer: Answer = coach(
         arrived_ms,
         &request,
@@ -204,9 +229,50 @@ async fn generate_prompt(
         &mut trace.failures,
     )
     .await?;
-    answer.retired_model = resolved.retired.map(str::to_string);
-    trace.retired_model = answer.retired_model.clone();
+    answer.retired_model = retired;
     trace.model = Some(answer.model.clone());
     trace.fallback = answer.fallback;
     http::json(200, &answer)
+}
+
+fn accepts_event_stream(req: &Request) -> bool {
+    req.headers()
+        .get("Accept")
+        .ok()
+        .flatten()
+        .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/event-stream"))
+}
+
+/// The body of a streamed answer: the events known at once, then the live
+/// model's, as they come. When the stream ends early a `stream_end` line
+/// tells the operator why (the request line went out with the headers).
+fn stream_body(
+    opened: Opened<ai::WorkersAiStream>,
+    arrived_ms: u64,
+) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
+    let first: String = opened.first.iter().map(StreamEvent::to_sse).collect();
+    let state = (Some(first), opened.rest);
+    futures_util::stream::unfold(state, move |(first, mut rest)| async move {
+        if let Some(first) = first {
+            return Some((Ok(first.into_bytes()), (None, rest)));
+        }
+        let live = rest.as_mut()?;
+        match live.next(&WorkersClock).await {
+            Some(events) => {
+                let bytes: String = events.iter().map(StreamEvent::to_sse).collect();
+                Some((Ok(bytes.into_bytes()), (None, rest)))
+            }
+            None => {
+                console_log!(
+                    "{}",
+                    json!({
+                        "event": "stream_end",
+                        "failure": live.failure().map(|f| json!({"model": f.model, "kind": f.failure.label, "code": f.failure.code})),
+                        "ms": (worker::js_sys::Date::now() as u64).saturating_sub(arrived_ms),
+                    })
+                );
+                None
+            }
+        }
+    })
 }

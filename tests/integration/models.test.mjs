@@ -130,7 +130,7 @@ describe("the model registry", () => {
       assert.equal(typeof m.alias, "string");
       assert.equal(typeof m.json_mode, "boolean");
       assert.equal(typeof m.options, "object");
-      assert.equal(m.streams, undefined, "nothing streams yet, so nothing says so");
+      assert.equal(m.streams, CATALOG.models.find((c) => c.id === m.id).streams, `${m.id} streams as published`);
     }
     assert.deepEqual(list.models.filter((m) => m.default).map((m) => m.id), [DEFAULT]);
     assert.equal(list.default, DEFAULT);

@@ -1,0 +1,304 @@
+//! Relays a model's streamed text to the earpiece: pieces of text in (cut
+//! anywhere, even inside a word), speakable deltas out, and at the end the
+//! same [`Suggestion`] a non-streaming call would give for the whole text.
+//!
+//! What is held back, so that nothing is spoken that would not survive the
+//! final parse: reasoning (`<think>`), the form marker (`SAY:`, `DO:`,
+//! `WAIT`), an answer that turns out to be JSON (JSON mode cannot stream, but
+//! a model may answer in JSON anyway), anything after the first line, and the
+//! first few words until they show the answer is not a refusal or a
+//! preamble. Deltas are cut from the cleaned text at word boundaries, so
+//! their concatenation is a prefix of the final `content`.
+
+use super::output::{parse_answer, without_reasoning, Suggestion, HARD_MAX_WORDS};
+use super::text::speakable;
+use serde_json::Value;
+
+/// Words seen before the first delta, to tell a suggestion from a refusal.
+pub const HOLD_WORDS: usize = 3;
+/// Text beyond this many bytes is not relayed (a one-sentence answer is a
+/// few hundred bytes); the final parse still reads it.
+const MAX_RELAYED_BYTES: usize = 4 * 1024;
+
+/// Openings of answers that are not suggestions: nothing after them is
+/// relayed, and the final parse decides.
+const NON_ANSWER_OPENINGS: &[&str] = &[
+    "i'm sorry",
+    "i am sorry",
+    "sorry,",
+    "i can't",
+    "i cannot",
+    "i can not",
+    "i won't",
+    "i'm unable",
+    "i am unable",
+    "as an ai",
+    "as a language model",
+    "here is",
+    "here's",
+    "sure",
+    "certainly",
+    "okay,",
+    "suggestion:",
+    "null",
+];
+
+/// Form markers the streaming prompt asks for, and the openings of markup to
+/// hold; an answer that so far is a prefix of one of them is undecided.
+const MARKERS: &[&str] = &["wait", "do:", "say:", "<think>", "```"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// Not enough text yet to know.
+    Undecided,
+    /// Speakable text after `skip` bytes of marker.
+    Spoken { skip: usize },
+    /// Nothing is relayed; the final parse decides (JSON, `WAIT`, a refusal).
+    Held,
+}
+
+#[derive(Debug)]
+pub struct Relay {
+    raw: String,
+    form: Form,
+    sent: String,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Relay::new()
+    }
+}
+
+impl Relay {
+    pub fn new() -> Relay {
+        Relay {
+            raw: String::new(),
+            form: Form::Undecided,
+            sent: String::new(),
+        }
+    }
+
+    /// What the deltas have said so far.
+    pub fn sent(&self) -> &str {
+        &self.sent
+    }
+
+    /// Nothing more the model says can change the answer: the first line
+    /// of spoken text has ended, or it already has more words than are spoken.
+    pub fn has_all_it_needs(&self) -> bool {
+        let Form::Spoken { skip } = self.form else {
+            return false;
+        };
+        let body = without_reasoning(&self.raw)
+            .trim_start()
+            .get(skip..)
+            .unwrap_or("")
+            .trim_start();
+        body.contains('\n') || body.split_whitespace().count() > HARD_MAX_WORDS
+    }
+
+    /// Feeds the next piece of text; returns the delta it makes speakable, if any.
+    pub fn push(&mut self, piece: &str) -> Option<String> {
+        if self.raw.len() >= MAX_RELAYED_BYTES {
+            self.raw.push_str(piece);
+            return None;
+        }
+        self.raw.push_str(piece);
+        self.next_delta(false)
+    }
+
+    /// The whole answer: the final suggestion (`None` if the text is not
+    /// one) and the last delta, if the end released words still held.
+    pub fn finish(mut self) -> (Option<Suggestion>, Option<String>) {
+        let last = self.next_delta(true);
+        let suggestion = parse_answer(&Value::String(self.raw.clone()));
+        (suggestion, last)
+    }
+
+    fn next_delta(&mut self, at_end: bool) -> Option<String> {
+        if self.form == Form::Undecided {
+            self.form = decide(&self.raw, at_end);
+        }
+        let Form::Spoken { skip } = self.form else {
+            return None;
+        };
+        let visible = without_reasoning(&self.raw);
+        let body = visible.trim_start().get(skip..).unwrap_or("").trim_start();
+        // The first line only: the final parse reads no more.
+        let (body, line_ended) = match body.find('\n') {
+            Some(i) => (&body[..i], true),
+            None => (body, false),
+        };
+        // Complete words only, unless nothing more can come.
+        let stable = if at_end || line_ended {
+            body
+        } else {
+            match body.rfind(char::is_whitespace) {
+                Some(i) => &body[..i],
+                None => "",
+            }
+        };
+        if self.sent.is_empty() {
+            if !at_end && !line_ended && stable.split_whitespace().count() < HOLD_WORDS {
+                return None;
+            }
+            if opens_like_a_non_answer(stable) {
+                self.form = Form::Held;
+                return None;
+            }
+        }
+        let cleaned = speakable(stable, HARD_MAX_WORDS);
+        let delta = cleaned.strip_prefix(self.sent.as_str())?;
+        if delta.is_empty() {
+            return None;
+        }
+        let delta = delta.to_string();
+        self.sent = cleaned;
+        Some(delta)
+    }
+}
+
+/// The form of an answer from its opening.
+fn decide(raw: &str, at_end: bool) -> Form {
+    let visible = without_reasoning(raw);
+    let start = visible.trim_start();
+    // An open `<think>` hides everything after it.
+    if raw.contains("<think>") && !raw.contains("</think>") {
+        return if at_end { Form::Held } else { Form::Undecided };
+    }
+    if start.is_empty() {
+        return if at_end { Form::Held } else { Form::Undecided };
+    }
+    let lower = start.to_ascii_lowercase();
+    if !at_end && MARKERS.iter().any(|m| m.starts_with(&lower)) {
+        return Form::Undecided;
+    }
+    let wait = lower
+        .strip_prefix("wait")
+        .is_some_and(|rest| !rest.starts_with(char::is_alphabetic));
+    if lower.starts_with(['{', '[', '`']) || wait {
+        return Form::Held;
+    }
+    for marker in ["say:", "do:"] {
+        if lower.starts_with(marker) {
+            return Form::Spoken { skip: marker.len() };
+        }
+    }
+    Form::Spoken { skip: 0 }
+}
+
+fn opens_like_a_non_answer(text: &str) -> bool {
+    let lower = text
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    let lower = lower.replace('\u{2019}', "'");
+    NON_ANSWER_OPENINGS.iter().any(|o| lower.starts_with(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::output::Action;
+
+    /// Feeds `text` in pieces of `n` characters; returns the deltas and the final suggestion.
+    fn relay(text: &str, n: usize) -> (Vec<String>, Option<Suggestion>) {
+        let mut r = Relay::new();
+        let chars: Vec<char> = text.chars().collect();
+        let mut deltas: Vec<String> = chars
+            .chunks(n)
+            .filter_map(|c| r.push(&c.iter().collect::<String>()))
+            .collect();
+        let (s, last) = r.finish();
+        deltas.extend(last);
+        (deltas, s)
+    }
+
+    #[test]
+    fn deltas_say_the_final_content_at_every_piece_size() {
+        let text = "SAY: Thanks Max for the 40 tokens, you are a star!";
+        for n in 1..text.len() {
+            let (deltas, s) = relay(text, n);
+            let s = s.unwrap();
+            assert_eq!(s.action(), Action::Say);
+            assert_eq!(deltas.concat(), s.content(), "pieces of {n}");
+            assert!(deltas.iter().all(|d| !d.contains("SAY")), "{deltas:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_delta_waits_for_a_few_words_then_words_flow() {
+        let mut r = Relay::new();
+        assert_eq!(r.push("Thanks "), None);
+        assert_eq!(r.push("Max for"), None);
+        assert_eq!(r.push(" the tip"), Some("Thanks Max for the".to_string()));
+        assert_eq!(r.push("!"), None);
+        assert_eq!(r.push(" Wave"), Some(" tip!".to_string()));
+        let (s, last) = r.finish();
+        assert_eq!(last.as_deref(), Some(" Wave"));
+        assert_eq!(s.unwrap().content(), "Thanks Max for the tip! Wave");
+    }
+
+    #[test]
+    fn do_and_wait_markers() {
+        let (deltas, s) = relay("DO: Wave at the camera and smile", 3);
+        let s = s.unwrap();
+        assert_eq!(
+            (s.action(), s.content()),
+            (Action::Do, "Wave at the camera and smile")
+        );
+        assert_eq!(deltas.concat(), "Wave at the camera and smile");
+        let (deltas, s) = relay("WAIT", 1);
+        assert!(deltas.is_empty());
+        assert_eq!(s.unwrap().action(), Action::Wait);
+        let (deltas, s) = relay("Waiting viewers love a shout-out, greet chat", 4);
+        assert!(!deltas.is_empty(), "a word that only starts like WAIT is spoken");
+        assert_eq!(deltas.concat(), s.unwrap().content());
+    }
+
+    #[test]
+    fn json_reasoning_and_refusals_are_never_relayed() {
+        let (deltas, s) = relay(r#"{"action":"say","content":"Thanks Max for the tip!"}"#, 2);
+        assert!(deltas.is_empty(), "{deltas:?}");
+        assert_eq!(s.unwrap().content(), "Thanks Max for the tip!");
+        let (deltas, s) = relay(
+            "<think>Max tipped, so thank Max warmly</think>Thanks Max, you rock!",
+            3,
+        );
+        assert!(deltas.iter().all(|d| !d.contains("warmly")), "{deltas:?}");
+        assert_eq!(deltas.concat(), "Thanks Max, you rock!");
+        assert_eq!(s.unwrap().content(), "Thanks Max, you rock!");
+        for refusal in [
+            "I'm sorry, but I can't help with that request.",
+            "As an AI language model I do not have opinions.",
+            "Here is a suggestion:\nThank Max for the tip",
+        ] {
+            let (deltas, _) = relay(refusal, 2);
+            assert!(deltas.is_empty(), "{refusal}: {deltas:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_first_line_is_relayed() {
+        let (deltas, s) = relay("Thanks Max for the tip!\nAlso ask chat about music.", 5);
+        assert_eq!(deltas.concat(), "Thanks Max for the tip!");
+        assert_eq!(s.unwrap().content(), "Thanks Max for the tip!");
+    }
+
+    #[test]
+    fn a_long_answer_is_cut_like_the_final_content() {
+        let long = "word ".repeat(60);
+        let (deltas, s) = relay(&long, 7);
+        let s = s.unwrap();
+        assert_eq!(deltas.concat(), s.content());
+        assert!(s.content().split_whitespace().count() <= HARD_MAX_WORDS);
+    }
+
+    #[test]
+    fn empty_answers_give_nothing() {
+        let (deltas, s) = relay("", 1);
+        assert!(deltas.is_empty() && s.is_none());
+        let (deltas, s) = relay("<think>only thoughts, cut off", 4);
+        assert!(deltas.is_empty() && s.is_none());
+    }
+}
