@@ -11,7 +11,8 @@
 //! 3. **A caller is counted**: the minute window by the `CALLER_MINUTE_LIMITER`
 //!    binding when it is configured, else in KV with the day; at most one KV
 //!    write per allowed request. When KV fails, `KV_FAILURE_MODE` decides,
-//!    for the write as for the read (see README).
+//!    for the write as for the read (see README): under `closed` the write
+//!    runs beside the handler and must succeed before the response is sent.
 
 use super::store::{self, Consequence};
 use crate::core::address::ClientNetwork;
@@ -24,6 +25,8 @@ use crate::core::ratelimit::{
     counter_key, decide, Counter, Decision, Limits, Quota, BINDING_RETRY_AFTER_SECS,
 };
 use serde_json::json;
+use std::future::Future;
+use std::pin::Pin;
 use worker::{console_warn, Context, Env, KvStore, Request};
 
 /// Rate Limiting binding counting failed authentications (`[[ratelimits]]`).
@@ -47,10 +50,33 @@ impl From<ApiError> for Rejection {
     }
 }
 
-/// A caller let through, with its quota (absent when nothing was counted in KV).
+/// A caller let through, with its quota (absent when nothing was counted in
+/// KV) and the counter write still to confirm.
 pub struct Admitted {
     pub caller: Caller,
     pub quota: Option<Quota>,
+    pub counting: Counting,
+}
+
+/// The counter write of an admitted request under `KV_FAILURE_MODE=closed`:
+/// it runs beside the handler (so the model call does not wait for KV), and
+/// the response is sent only if it succeeded. Nothing to confirm otherwise.
+pub struct Counting(Option<PendingWrite>);
+
+type PendingWrite = Pin<Box<dyn Future<Output = Result<(), ApiError>>>>;
+
+impl Counting {
+    fn nothing() -> Counting {
+        Counting(None)
+    }
+
+    /// `Err(StorageUnavailable)` if the closed-policy write failed (logged).
+    pub async fn confirmed(self) -> Result<(), ApiError> {
+        match self.0 {
+            Some(write) => write.await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// Authenticates and rate-limits a `/api/*` request.
@@ -65,8 +91,12 @@ pub async fn admit_api(
         Identity::Caller(caller) => caller,
         Identity::Failed(failure) => return Err(count_failure(req, env, failure).await),
     };
-    let quota = count_request(&caller, env, ctx, config, now_ms).await?;
-    Ok(Admitted { caller, quota })
+    let (quota, counting) = count_request(&caller, env, ctx, config, now_ms).await?;
+    Ok(Admitted {
+        caller,
+        quota,
+        counting,
+    })
 }
 
 /// Authenticates an `/admin/*` request against `ADMIN_TOKEN`, under the same
@@ -186,11 +216,14 @@ async fn count_failure(req: &Request, env: &Env, failure: ApiError) -> Rejection
     }
 }
 
-/// Applies `KV_FAILURE_MODE` to a failed KV step of the counting.
-fn kv_failed(config: &Config, during: &str, err: impl std::fmt::Display) -> Result<Option<Quota>, Rejection> {
+/// What counting found: the quota to report, and the write to confirm.
+type Counted = (Option<Quota>, Counting);
+
+/// Applies `KV_FAILURE_MODE` to a failed KV read of the counting.
+fn kv_failed(config: &Config, during: &str, err: impl std::fmt::Display) -> Result<Counted, Rejection> {
     store::log_failure(during, err, Consequence::Policy(config.kv_failure));
     match config.kv_failure {
-        KvFailurePolicy::Open => Ok(None),
+        KvFailurePolicy::Open => Ok((None, Counting::nothing())),
         KvFailurePolicy::Closed => Err(ApiError::StorageUnavailable.into()),
     }
 }
@@ -202,7 +235,7 @@ async fn count_request(
     ctx: &Context,
     config: &Config,
     now_ms: u64,
-) -> Result<Option<Quota>, Rejection> {
+) -> Result<Counted, Rejection> {
     // A token's own per-minute limit is counted in KV: the binding's limit is one number for all.
     let minute_limiter = match caller.per_minute {
         Some(_) => None,
@@ -231,7 +264,7 @@ async fn count_request(
         per_day: caller.per_day.or(config.rate_per_day),
     };
     if !limits.any() {
-        return Ok(None);
+        return Ok((None, Counting::nothing()));
     }
     let kv = match store::open(env) {
         Ok(kv) => kv,
@@ -254,42 +287,42 @@ async fn count_request(
             quota,
             counter,
             ttl_secs,
-        } => write_counter(kv, &key, counter, ttl_secs, ctx, config)
-            .await
-            .map(|()| Some(quota)),
+        } => Ok((
+            Some(quota),
+            write_counter(kv, &key, counter, ttl_secs, ctx, config),
+        )),
     }
 }
 
-/// Writes an allowed request's counter as `KV_FAILURE_MODE` says: `closed`
-/// serves the request only once it is counted; `open` writes off the
-/// response path and only logs a failure.
-async fn write_counter(
+/// Starts writing an allowed request's counter as `KV_FAILURE_MODE` says:
+/// `closed` hands the write back to be confirmed before the response; `open`
+/// writes off the response path (`waitUntil`) and only logs a failure.
+fn write_counter(
     kv: KvStore,
     key: &str,
     counter: Counter,
     ttl_secs: u64,
     ctx: &Context,
     config: &Config,
-) -> Result<(), Rejection> {
+) -> Counting {
     let put = kv.put(key, counter).map(|put| put.expiration_ttl(ttl_secs));
+    let policy = config.kv_failure;
     let write = async move {
-        match put {
+        let written = match put {
             Ok(put) => put.execute().await,
             Err(e) => Err(e),
-        }
+        };
+        written.map_err(|e| store::log_failure("rate limit write", e, Consequence::Policy(policy)))
     };
-    match config.kv_failure {
-        KvFailurePolicy::Closed => match write.await {
-            Ok(()) => Ok(()),
-            Err(e) => kv_failed(config, "rate limit write", e).map(|_| ()),
-        },
+    match policy {
+        KvFailurePolicy::Closed => Counting(Some(Box::pin(async move {
+            write.await.map_err(|()| ApiError::StorageUnavailable)
+        }))),
         KvFailurePolicy::Open => {
             ctx.wait_until(async move {
-                if let Err(e) = write.await {
-                    store::log_failure("rate limit write", e, Consequence::Policy(KvFailurePolicy::Open));
-                }
+                let _ = write.await;
             });
-            Ok(())
+            Counting::nothing()
         }
     }
 }

@@ -167,17 +167,22 @@ async fn route(
         .map_err(|r| trace.rejected(r))?;
     trace.rate = admitted.quota;
     trace.caller = Some(format!("{} ({})", admitted.caller.name, admitted.caller.id));
-    match (path.as_str(), req.method()) {
-        ("/api/generate-prompt", Method::Post) => generate_prompt(req, env, config, now_ms, trace).await,
-        ("/api/generate-prompt", _) => Err(ApiError::MethodNotAllowed {
-            allow: "POST, OPTIONS",
-        }),
-        ("/api/models", Method::Get) => http::json(200, &config.registry.listing()),
-        ("/api/models", _) => Err(ApiError::MethodNotAllowed {
-            allow: "GET, OPTIONS",
-        }),
-        _ => Err(ApiError::NotFound),
-    }
+    let handled = async {
+        match (path.as_str(), req.method()) {
+            ("/api/generate-prompt", Method::Post) => generate_prompt(req, env, config, now_ms, trace).await,
+            ("/api/generate-prompt", _) => Err(ApiError::MethodNotAllowed {
+                allow: "POST, OPTIONS",
+            }),
+            ("/api/models", Method::Get) => http::json(200, &config.registry.listing()),
+            ("/api/models", _) => Err(ApiError::MethodNotAllowed {
+                allow: "GET, OPTIONS",
+            }),
+            _ => Err(ApiError::NotFound),
+        }
+    };
+    // The counter write (KV_FAILURE_MODE=closed) runs beside the handler; a failed one refuses the request.
+    let (counted, response) = futures_util::future::join(admitted.counting.confirmed(), handled).await;
+    counted.and(response)
 }
 
 /// `POST /api/generate-prompt`: JSON body in, one suggestion out, within the

@@ -259,7 +259,8 @@ describe("KV failing on writes only", () => {
         const resp = await post(w, {});
         assert.equal(resp.status, status, await resp.clone().text());
         if (status === 503) await expectError(resp, 503, "storage_unavailable");
-        assert.equal(w.sim.calls.length, mode === "open" ? 1 : 0, "closed refuses before any model call");
+        // Closed: the write runs beside the model call, and its failure refuses the answer.
+        assert.equal(w.sim.calls.length, 1);
         await sleep(100);
         const line = w.logs.join("").split("\n").find((l) => l.includes('"kv_error"'));
         assert.ok(line, w.logs.join(""));
@@ -271,6 +272,22 @@ describe("KV failing on writes only", () => {
       }
     });
   }
+});
+
+describe("KV_FAILURE_MODE=closed counts before it answers", () => {
+  test("an answered request's counter is already in KV when the response arrives", async () => {
+    const w = await startWorker({ vars: { KV_FAILURE_MODE: "closed" } });
+    try {
+      for (let i = 1; i <= 3; i++) {
+        assert.equal((await post(w, {})).status, 200);
+        const { keys } = await w.kv.list({ prefix: `rl:${sha256(TOKEN).slice(0, 12)}:` });
+        assert.equal(keys.length, 1);
+        assert.equal(JSON.parse(await w.kv.get(keys[0].name)).day_count, i, "no waiting for waitUntil");
+      }
+    } finally {
+      await w.dispose();
+    }
+  });
 });
 
 describe("admin listing", () => {
