@@ -1,10 +1,14 @@
-//! Who is calling: the `Authorization: Bearer` header parsed strictly,
-//! constant-time comparison with the static `API_TOKENS`, SHA-256 (tokens are
-//! stored in KV only as their hash), and the KV token record.
+//! Who is calling: the `Authorization: Bearer` header parsed strictly, token
+//! digests (SHA-256 from `sha2`, compared in constant time with `subtle`;
+//! tokens are stored and compared only as digests), token ids, and the KV
+//! token record with its list metadata.
 
 use super::error::ApiError;
 use super::text::{char_len, collapse_whitespace};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use subtle::ConstantTimeEq;
 
 /// Longest token accepted; anything longer is not one of ours.
 pub const MAX_TOKEN_LEN: usize = 256;
@@ -52,106 +56,123 @@ pub fn parse_bearer(header: Option<&str>) -> Result<&str, BearerProblem> {
     }
 }
 
-/// Equality whose time depends only on the lengths, not on where the inputs
-/// first differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let len = a.len().max(b.len());
-    let mut diff = a.len() ^ b.len();
-    for i in 0..len {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0xFF);
-        diff |= usize::from(x ^ y);
+/// SHA-256 of a token: what is compared and what is stored, never the token.
+///
+/// Static tokens are compared as digests, so the comparison has a fixed
+/// length (32 bytes) whatever was presented: neither the content nor the
+/// length of a configured token shows in the time it takes.
+#[derive(Clone, Copy)]
+pub struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    pub fn of(token: &str) -> TokenDigest {
+        TokenDigest(Sha256::digest(token.as_bytes()).into())
     }
-    diff == 0
+
+    /// Constant-time equality (`subtle`), for checking a presented token.
+    pub fn matches(&self, other: &TokenDigest) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+
+    /// 64 lowercase hex digits: the suffix of the token's KV key.
+    pub fn hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// The token's public id (see [`TokenId`]).
+    pub fn id(&self) -> TokenId {
+        TokenId::from_hash(&self.hex())
+    }
 }
 
-/// Index of `token` in the static list, comparing against every entry.
-pub fn match_static(token: &str, tokens: &[String]) -> Option<usize> {
+impl PartialEq for TokenDigest {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(other)
+    }
+}
+
+impl Eq for TokenDigest {}
+
+impl fmt::Debug for TokenDigest {
+    /// Only the id: a configured token's full digest stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenDigest({})", self.id())
+    }
+}
+
+/// A token's public name in logs, rate-limit keys and the admin routes: the
+/// first 12 hex digits of its SHA-256. The one place that rule is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenId(String);
+
+impl TokenId {
+    const HEX_DIGITS: usize = 12;
+
+    /// From a full hex hash (a KV key suffix); a shorter string is kept whole.
+    pub fn from_hash(hash: &str) -> TokenId {
+        TokenId(hash.get(..Self::HEX_DIGITS).unwrap_or(hash).to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for TokenId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// Index of the presented token among the configured digests, comparing
+/// against every entry (no early exit).
+pub fn match_static(presented: &TokenDigest, configured: &[TokenDigest]) -> Option<usize> {
     let mut found = None;
-    for (i, t) in tokens.iter().enumerate() {
-        if constant_time_eq(token.as_bytes(), t.as_bytes()) && found.is_none() {
+    for (i, digest) in configured.iter().enumerate() {
+        if digest.matches(presented) && found.is_none() {
             found = Some(i);
         }
     }
     found
 }
 
-/// SHA-256 (FIPS 180-4) of `data`.
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-    ];
-    let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-    ];
-    let mut msg = data.to_vec();
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bit_len.to_be_bytes());
-    for block in msg.chunks_exact(64) {
-        let mut w = [0u32; 64];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
-        for i in 0..64 {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = hh
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(K[i])
-                .wrapping_add(w[i]);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            hh = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(t2);
-        }
-        for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-            *x = x.wrapping_add(y);
-        }
-    }
-    let mut out = [0u8; 32];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(h) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    out
+/// Prefix of the tokens `POST /admin/tokens` issues: `ck_` and 64 hex digits.
+pub const ISSUED_PREFIX: &str = "ck_";
+
+/// A new per-user token from 32 random bytes.
+pub fn issued_token(secret: &[u8; 32]) -> String {
+    format!("{ISSUED_PREFIX}{}", hex(secret))
+}
+
+/// Whether `token` has the shape of an issued token; nothing else can be in
+/// KV, so nothing else costs a KV read.
+pub fn looks_issued(token: &str) -> bool {
+    token
+        .strip_prefix(ISSUED_PREFIX)
+        .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The hex SHA-256 of a token: its KV key suffix and, shortened, its name in logs.
-pub fn token_hash(token: &str) -> String {
-    hex(&sha256(token.as_bytes()))
-}
+/// Prefix of every per-user token record in KV: `token:<sha256 hex>`.
+pub const TOKEN_KEY_PREFIX: &str = "token:";
 
 /// KV key of a per-user token record.
-pub fn token_key(hash: &str) -> String {
-    format!("token:{hash}")
+pub fn token_key(digest: &TokenDigest) -> String {
+    format!("{TOKEN_KEY_PREFIX}{}", digest.hex())
+}
+
+/// The hex hash in a token record's KV key, if it is one.
+pub fn hash_of_key(key: &str) -> Option<&str> {
+    key.strip_prefix(TOKEN_KEY_PREFIX)
 }
 
 /// A per-user token as stored in KV under `token:<sha256 hex>`. The token
@@ -174,8 +195,8 @@ pub struct TokenRecord {
 pub struct Caller {
     /// Token name (KV tokens) or `static-N` (the N-th of `API_TOKENS`).
     pub name: String,
-    /// First 12 hex digits of the token's SHA-256: the rate-limit key.
-    pub id: String,
+    /// The rate-limit key and the name in logs.
+    pub id: TokenId,
     pub per_minute: Option<u32>,
     pub per_day: Option<u32>,
 }
@@ -270,49 +291,87 @@ mod tests {
         );
     }
 
-    #[test]
-    fn constant_time_equality() {
-        assert!(constant_time_eq(b"secret-token", b"secret-token"));
-        assert!(!constant_time_eq(b"secret-token", b"secret-tokeN"));
-        assert!(
-            !constant_time_eq(b"secret", b"secret-token"),
-            "a prefix is not equal"
-        );
-        assert!(!constant_time_eq(b"secret-token", b"secret"));
-        assert!(!constant_time_eq(b"", b"x"));
-        assert!(constant_time_eq(b"", b""));
-        // Lengths differing by a multiple of 256 must not cancel out.
-        assert!(!constant_time_eq(&[0u8; 0], &[0u8; 256]));
+    fn digests(tokens: &[&str]) -> Vec<TokenDigest> {
+        tokens.iter().map(|t| TokenDigest::of(t)).collect()
     }
 
     #[test]
-    fn static_tokens() {
-        let tokens = vec!["one".to_string(), "two".to_string()];
-        assert_eq!(match_static("two", &tokens), Some(1));
-        assert_eq!(match_static("tw", &tokens), None);
-        assert_eq!(match_static("", &tokens), None);
+    fn digest_comparison() {
+        let secret = TokenDigest::of("secret-token");
+        assert!(secret.matches(&TokenDigest::of("secret-token")));
+        for other in [
+            "secret-tokeN",
+            "secret",
+            "secret-token-",
+            "",
+            "ecret-token",
+            " secret-token",
+        ] {
+            assert!(!secret.matches(&TokenDigest::of(other)), "{other:?}");
+            assert_ne!(secret, TokenDigest::of(other));
+        }
+        assert!(TokenDigest::of("").matches(&TokenDigest::of("")));
+    }
+
+    #[test]
+    fn static_tokens_are_matched_by_digest() {
+        let configured = digests(&["one", "two", "two"]);
+        assert_eq!(match_static(&TokenDigest::of("two"), &configured), Some(1));
+        for wrong in ["tw", "twoo", "", "TWO", "one "] {
+            assert_eq!(
+                match_static(&TokenDigest::of(wrong), &configured),
+                None,
+                "{wrong}"
+            );
+        }
+        assert_eq!(match_static(&TokenDigest::of("one"), &[]), None);
     }
 
     #[test]
     fn sha256_known_vectors() {
+        // FIPS 180-2 appendix B and the empty string.
         assert_eq!(
-            hex(&sha256(b"")),
+            TokenDigest::of("").hex(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(
-            hex(&sha256(b"abc")),
+            TokenDigest::of("abc").hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(
-            hex(&sha256(
-                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
-            )),
+            TokenDigest::of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").hex(),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
         );
-        assert_eq!(
-            hex(&sha256(&vec![b'a'; 1_000_000])),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
-        );
+    }
+
+    #[test]
+    fn issued_tokens_have_one_shape() {
+        let token = issued_token(&[0xab; 32]);
+        assert!(looks_issued(&token));
+        assert_eq!(token.len(), 67);
+        for other in [
+            "ck_",
+            "test-token-0123456789",
+            &token[..66],
+            &format!("{token}0"),
+            &token.to_uppercase(),
+            &token.replacen("ck_", "ct_", 1),
+        ] {
+            assert!(!looks_issued(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn ids_keys_and_debug_output() {
+        let d = TokenDigest::of("abc");
+        assert_eq!(d.id().as_str(), "ba7816bf8f01");
+        assert_eq!(TokenId::from_hash("ab12").as_str(), "ab12");
+        let key = token_key(&d);
+        assert_eq!(key, format!("token:{}", d.hex()));
+        assert_eq!(hash_of_key(&key), Some(d.hex().as_str()));
+        assert_eq!(TokenId::from_hash(hash_of_key(&key).unwrap()), d.id());
+        assert_eq!(hash_of_key("rl:abc"), None);
+        assert_eq!(format!("{d:?}"), "TokenDigest(ba7816bf8f01)");
     }
 
     #[test]
@@ -321,6 +380,5 @@ mod tests {
             serde_json::from_str(r#"{"name":"luna","created_at":"2025-03-13T03:15:45Z"}"#).unwrap();
         assert!(!r.revoked);
         assert_eq!(r.per_minute, None);
-        assert_eq!(token_key("ab"), "token:ab");
     }
 }

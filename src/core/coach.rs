@@ -22,8 +22,6 @@ use super::workers_ai::{model_input, ModelReply, Usage};
 use serde::Serialize;
 use serde_json::Value;
 
-/// Below this many milliseconds left, no new model call starts.
-const MIN_CALL_MS: u64 = 500;
 const BACKOFF_BASE_MS: u64 = 250;
 const BACKOFF_MAX_MS: u64 = 2_000;
 /// Retries of an error the published table does not list.
@@ -140,7 +138,7 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
         let mut retries = 0;
         loop {
             let left = deadline.saturating_sub(clock.now_ms());
-            if left < MIN_CALL_MS {
+            if left < config.model_min_call_ms {
                 break 'models;
             }
             let timeout = config.model_timeout_ms.min(left);
@@ -162,7 +160,7 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
                 Step::Backoff => {
                     let wait = backoff_ms(retries, BACKOFF_BASE_MS, BACKOFF_MAX_MS, clock.jitter());
                     retries += 1;
-                    if clock.now_ms() + wait + MIN_CALL_MS > deadline {
+                    if clock.now_ms() + wait + config.model_min_call_ms > deadline {
                         continue 'models;
                     }
                     clock.sleep(wait).await;

@@ -2,12 +2,19 @@
 //! into one typed struct. A bad value is reported by name (to the operator's
 //! log), never guessed around.
 
+use super::auth::TokenDigest;
 use super::models::{ModelSettings, Registry};
 use super::text::comma_list;
 use super::time::EpochMillis;
 /// The client must have its answer within 15 s; the deadline leaves room for
 /// the rules coach and the network.
 pub const MAX_DEADLINE_MS: u64 = 14_000;
+
+/// Default of `MODEL_MIN_CALL_MS`: what a suggestion (one short JSON object,
+/// well under 200 tokens) from the default 8B "-fast" model plausibly needs,
+/// queueing included. A judgment, not a measurement: the request log's
+/// `ms` per model call is how an operator tunes it.
+pub const DEFAULT_MODEL_MIN_CALL_MS: u64 = 1_500;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origins {
@@ -52,14 +59,20 @@ pub struct Config {
     /// Answer from the rules coach when every model fails (else 503).
     pub rules_fallback: bool,
     pub model_timeout_ms: u64,
+    /// No model call starts with less time than this left before the
+    /// deadline: it could not plausibly answer, and would only delay the
+    /// rules fallback.
+    pub model_min_call_ms: u64,
     pub deadline_ms: u64,
     pub max_retries: u32,
-    pub api_tokens: Vec<String>,
+    /// `API_TOKENS`, kept only as digests.
+    pub api_tokens: Vec<TokenDigest>,
     /// Guards the `/admin/tokens` routes; unset disables them.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<TokenDigest>,
+    /// Counted in KV unless the `CALLER_MINUTE_LIMITER` binding counts it.
     pub rate_per_minute: u32,
-    pub rate_per_day: u32,
-    pub auth_failures_per_minute: u32,
+    /// `None` (`RATE_LIMIT_PER_DAY = "off"`): no daily quota by default.
+    pub rate_per_day: Option<u32>,
     pub origins: Origins,
     pub kv_failure: KvFailurePolicy,
 }
@@ -123,16 +136,25 @@ impl Config {
             |n| (100..=MAX_DEADLINE_MS).contains(n),
             "from 100 to 14000",
         )?;
+        let model_min_call_ms = number(
+            get,
+            "MODEL_MIN_CALL_MS",
+            DEFAULT_MODEL_MIN_CALL_MS.min(model_timeout_ms),
+            |n| (100..=model_timeout_ms).contains(n),
+            "from 100 to MODEL_TIMEOUT_MS",
+        )?;
         let max_retries = number(get, "MODEL_RETRIES", 2u32, |n| *n <= 5, "from 0 to 5")?;
         let rate_per_minute = number(get, "RATE_LIMIT_PER_MINUTE", 30u32, |n| *n >= 1, "of at least 1")?;
-        let rate_per_day = number(get, "RATE_LIMIT_PER_DAY", 5_000u32, |n| *n >= 1, "of at least 1")?;
-        let auth_failures_per_minute = number(
-            get,
-            "AUTH_FAILURES_PER_MINUTE",
-            10u32,
-            |n| *n >= 1,
-            "of at least 1",
-        )?;
+        let rate_per_day = match get("RATE_LIMIT_PER_DAY").as_deref().map(str::trim) {
+            Some("off") => None,
+            _ => Some(number(
+                get,
+                "RATE_LIMIT_PER_DAY",
+                5_000u32,
+                |n| *n >= 1,
+                "of at least 1 (or off)",
+            )?),
+        };
         let origins = match get("ALLOWED_ORIGINS").map(|s| s.trim().to_string()) {
             Some(s) if s == "*" => Origins::Any,
             other => {
@@ -157,15 +179,19 @@ impl Config {
             registry,
             rules_fallback,
             model_timeout_ms,
+            model_min_call_ms,
             deadline_ms,
             max_retries,
-            api_tokens: list(get("API_TOKENS")),
+            api_tokens: list(get("API_TOKENS"))
+                .iter()
+                .map(|t| TokenDigest::of(t))
+                .collect(),
             admin_token: get("ADMIN_TOKEN")
                 .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty()),
+                .filter(|t| !t.is_empty())
+                .map(|t| TokenDigest::of(&t)),
             rate_per_minute,
             rate_per_day,
-            auth_failures_per_minute,
             origins,
             kv_failure,
         })
@@ -198,6 +224,17 @@ mod tests {
         assert_eq!(c.origins, Origins::List(vec![]));
         assert!(c.deadline_ms <= MAX_DEADLINE_MS);
         assert!(c.api_tokens.is_empty());
+        assert_eq!(c.model_min_call_ms, DEFAULT_MODEL_MIN_CALL_MS);
+    }
+
+    #[test]
+    fn the_minimum_call_time_fits_the_model_timeout() {
+        let c = config(&[("MODEL_TIMEOUT_MS", "1000")]).unwrap();
+        assert_eq!(c.model_min_call_ms, 1000, "the default never exceeds the timeout");
+        let c = config(&[("MODEL_MIN_CALL_MS", "2500")]).unwrap();
+        assert_eq!(c.model_min_call_ms, 2500);
+        let err = config(&[("MODEL_TIMEOUT_MS", "1000"), ("MODEL_MIN_CALL_MS", "2000")]).unwrap_err();
+        assert!(err.contains("MODEL_MIN_CALL_MS"), "{err}");
     }
 
     #[test]
@@ -214,8 +251,13 @@ mod tests {
             ("RULES_FALLBACK", "false"),
         ])
         .unwrap();
-        assert_eq!(c.api_tokens, ["a", "b"]);
+        assert_eq!(c.api_tokens, [TokenDigest::of("a"), TokenDigest::of("b")]);
         assert_eq!(c.rate_per_minute, 3);
+        assert_eq!(c.rate_per_day, Some(5_000));
+        assert_eq!(
+            config(&[("RATE_LIMIT_PER_DAY", " off ")]).unwrap().rate_per_day,
+            None
+        );
         assert_eq!(
             c.origins.allow("http://localhost:5173").as_deref(),
             Some("http://localhost:5173")

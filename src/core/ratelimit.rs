@@ -1,7 +1,13 @@
 //! Rate-limit arithmetic over fixed windows, shaped for Workers KV: one key per
 //! caller per day holding both the day's and the current minute's count, so
 //! an allowed request costs one KV write and a rejected one none; the key
-//! expires on its own a minute after its day ends.
+//! expires on its own a minute after its day ends. Either window may be left
+//! out: the minute when the Rate Limiting binding counts it, the day when the
+//! operator turns the daily quota off.
+//!
+//! Counts kept by the Workers Rate Limiting binding (failed authentications,
+//! and the minute window when configured) are not here: the binding answers
+//! only allowed or not, per Cloudflare location.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,15 +25,29 @@ pub struct Counter {
     pub day_count: u32,
 }
 
+/// The windows counted in KV for one caller; `None` is not counted here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    pub per_minute: u32,
-    pub per_day: u32,
+    pub per_minute: Option<u32>,
+    pub per_day: Option<u32>,
 }
 
-/// The `RateLimit-*` header values.
+impl Limits {
+    /// Whether KV has anything to count (else no read and no write).
+    pub fn any(&self) -> bool {
+        self.per_minute.is_some() || self.per_day.is_some()
+    }
+}
+
+/// `Retry-After` for a refusal by a Rate Limiting binding, which does not say
+/// when its window ends: its period, 60 s as shipped in `wrangler.toml`
+/// (a period is 10 or 60 s, so 60 is never too short).
+pub const BINDING_RETRY_AFTER_SECS: u64 = 60;
+
+/// Where a caller stands against its tightest window: the `RateLimit-*`
+/// header values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Status {
+pub struct Quota {
     pub limit: u32,
     pub remaining: u32,
     /// Whole seconds until the reported window resets (at least 1).
@@ -38,12 +58,12 @@ pub struct Status {
 pub enum Decision {
     /// Serve it; write `counter` to `key` with `ttl_secs`.
     Allow {
-        status: Status,
+        quota: Quota,
         counter: Counter,
         ttl_secs: u64,
     },
     /// 429 with `Retry-After: retry_after_secs`; write nothing.
-    Reject { status: Status, retry_after_secs: u64 },
+    Reject { quota: Quota, retry_after_secs: u64 },
 }
 
 fn secs_until(now_ms: u64, window_ms: u64) -> u64 {
@@ -56,7 +76,8 @@ pub fn counter_key(caller_id: &str, now_ms: u64) -> String {
     format!("rl:{caller_id}:{}", now_ms / DAY_MS)
 }
 
-/// Decides one request of a caller whose stored counter (for today's key) is `stored`.
+/// Decides one request of a caller whose stored counter (for today's key) is
+/// `stored`. At least one window of `limits` is set.
 pub fn decide(stored: Option<Counter>, now_ms: u64, limits: Limits) -> Decision {
     let minute = now_ms / MINUTE_MS;
     let stored = stored.unwrap_or_default();
@@ -68,17 +89,18 @@ pub fn decide(stored: Option<Counter>, now_ms: u64, limits: Limits) -> Decision 
     };
     let minute_reset = secs_until(now_ms, MINUTE_MS);
     let day_reset = secs_until(now_ms, DAY_MS);
-    let over_minute = minute_count >= limits.per_minute;
-    let over_day = day_count >= limits.per_day;
+    let over = |limit: Option<u32>, count: u32| limit.is_some_and(|l| count >= l);
+    let over_minute = over(limits.per_minute, minute_count);
+    let over_day = over(limits.per_day, day_count);
     if over_minute || over_day {
         // The wait is until every exhausted window has reset.
-        let (limit, reset) = if over_day {
-            (limits.per_day, day_reset)
-        } else {
-            (limits.per_minute, minute_reset)
+        let (limit, reset) = match (over_day, limits.per_day, limits.per_minute) {
+            (true, Some(day), _) => (day, day_reset),
+            (_, _, Some(minute)) => (minute, minute_reset),
+            _ => (0, minute_reset),
         };
         return Decision::Reject {
-            status: Status {
+            quota: Quota {
                 limit,
                 remaining: 0,
                 reset_secs: reset,
@@ -91,42 +113,32 @@ pub fn decide(stored: Option<Counter>, now_ms: u64, limits: Limits) -> Decision 
         minute_count: minute_count + 1,
         day_count: day_count + 1,
     };
-    let minute_left = limits.per_minute - counter.minute_count;
-    let day_left = limits.per_day - counter.day_count;
+    let minute_quota = limits.per_minute.map(|l| Quota {
+        limit: l,
+        remaining: l - counter.minute_count,
+        reset_secs: minute_reset,
+    });
+    let day_quota = limits.per_day.map(|l| Quota {
+        limit: l,
+        remaining: l - counter.day_count,
+        reset_secs: day_reset,
+    });
     // Report whichever window is closer to running out.
-    let status = if day_left < minute_left {
-        Status {
-            limit: limits.per_day,
-            remaining: day_left,
-            reset_secs: day_reset,
-        }
-    } else {
-        Status {
-            limit: limits.per_minute,
-            remaining: minute_left,
+    let quota = match (minute_quota, day_quota) {
+        (Some(m), Some(d)) if d.remaining < m.remaining => d,
+        (Some(m), _) => m,
+        (None, Some(d)) => d,
+        (None, None) => Quota {
+            limit: 0,
+            remaining: 0,
             reset_secs: minute_reset,
-        }
+        },
     };
     Decision::Allow {
-        status,
+        quota,
         counter,
         ttl_secs: day_reset + MIN_TTL_SECS,
     }
-}
-
-/// KV key counting failed authentications from one address in the current minute.
-pub fn auth_failure_key(ip: &str, now_ms: u64) -> String {
-    format!("af:{ip}:{}", now_ms / MINUTE_MS)
-}
-
-/// TTL of an auth-failure counter: past the end of its minute, and at least KV's minimum.
-pub fn auth_failure_ttl(now_ms: u64) -> u64 {
-    secs_until(now_ms, MINUTE_MS) + MIN_TTL_SECS
-}
-
-/// Seconds an address over its failure budget must wait.
-pub fn auth_failure_retry_after(now_ms: u64) -> u64 {
-    secs_until(now_ms, MINUTE_MS)
 }
 
 #[cfg(test)]
@@ -134,8 +146,8 @@ mod tests {
     use super::*;
 
     const LIMITS: Limits = Limits {
-        per_minute: 3,
-        per_day: 10,
+        per_minute: Some(3),
+        per_day: Some(10),
     };
     // 2025-03-13T03:15:45Z
     const NOW: u64 = 1_741_835_745_000;
@@ -161,11 +173,11 @@ mod tests {
         match decide(stored, NOW, LIMITS) {
             Decision::Reject {
                 retry_after_secs,
-                status,
+                quota,
             } => {
                 assert_eq!(retry_after_secs, 15, "03:15:45 -> 03:16:00");
-                assert_eq!(status.remaining, 0);
-                assert_eq!(status.limit, 3);
+                assert_eq!(quota.remaining, 0);
+                assert_eq!(quota.limit, 3);
             }
             other => panic!("{other:?}"),
         }
@@ -176,10 +188,10 @@ mod tests {
         let (_, stored) = run(None, NOW, 3);
         let next_minute = NOW + 15_000;
         match decide(stored, next_minute, LIMITS) {
-            Decision::Allow { counter, status, .. } => {
+            Decision::Allow { counter, quota, .. } => {
                 assert_eq!(counter.minute_count, 1);
                 assert_eq!(counter.day_count, 4);
-                assert_eq!(status.remaining, 2);
+                assert_eq!(quota.remaining, 2);
             }
             other => panic!("{other:?}"),
         }
@@ -198,10 +210,10 @@ mod tests {
         }
         match decide(stored, now, LIMITS) {
             Decision::Reject {
-                status,
+                quota,
                 retry_after_secs,
             } => {
-                assert_eq!(status.limit, 10);
+                assert_eq!(quota.limit, 10);
                 assert!(
                     retry_after_secs > 60 && retry_after_secs <= 86_400,
                     "{retry_after_secs}"
@@ -214,8 +226,8 @@ mod tests {
     #[test]
     fn headers_count_down_and_ttl_outlives_the_day() {
         match decide(None, NOW, LIMITS) {
-            Decision::Allow { status, ttl_secs, .. } => {
-                assert_eq!((status.limit, status.remaining, status.reset_secs), (3, 2, 15));
+            Decision::Allow { quota, ttl_secs, .. } => {
+                assert_eq!((quota.limit, quota.remaining, quota.reset_secs), (3, 2, 15));
                 assert!(ttl_secs > MIN_TTL_SECS);
                 // 03:15:45 -> midnight is 74,655 s.
                 assert_eq!(ttl_secs, 74_655 + MIN_TTL_SECS);
@@ -236,10 +248,56 @@ mod tests {
         assert_eq!(secs_until(119_000, MINUTE_MS), 1);
         assert_eq!(secs_until(118_999, MINUTE_MS), 2);
         assert_ne!(counter_key("abc", DAY_MS - 1), counter_key("abc", DAY_MS));
-        assert_eq!(
-            auth_failure_key("203.0.113.7", NOW),
-            auth_failure_key("203.0.113.7", NOW + 14_000)
-        );
-        assert!(auth_failure_ttl(NOW) >= MIN_TTL_SECS);
+    }
+
+    #[test]
+    fn only_the_day_is_counted_when_the_binding_has_the_minute() {
+        let day_only = Limits {
+            per_minute: None,
+            per_day: Some(2),
+        };
+        let mut stored = None;
+        for remaining in [1, 0] {
+            match decide(stored, NOW, day_only) {
+                Decision::Allow { counter, quota, .. } => {
+                    assert_eq!((quota.limit, quota.remaining), (2, remaining));
+                    stored = Some(counter);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        match decide(stored, NOW, day_only) {
+            Decision::Reject { quota, .. } => assert_eq!(quota.limit, 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_the_minute_is_counted_when_the_day_is_off() {
+        let minute_only = Limits {
+            per_minute: Some(1),
+            per_day: None,
+        };
+        assert!(minute_only.any());
+        assert!(!Limits {
+            per_minute: None,
+            per_day: None
+        }
+        .any());
+        let Decision::Allow { counter, .. } = decide(
+            Some(Counter {
+                minute: 0,
+                minute_count: 0,
+                day_count: 1_000_000,
+            }),
+            NOW,
+            minute_only,
+        ) else {
+            panic!("no day limit, whatever the day count");
+        };
+        match decide(Some(counter), NOW, minute_only) {
+            Decision::Reject { retry_after_secs, .. } => assert_eq!(retry_after_secs, 15),
+            other => panic!("{other:?}"),
+        }
     }
 }

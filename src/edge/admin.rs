@@ -1,28 +1,38 @@
 //! Token administration for the operator, behind `ADMIN_TOKEN`:
 //! `POST /admin/tokens` issues a per-user token (shown once, stored only as its
 //! SHA-256), `GET /admin/tokens` lists them, `DELETE /admin/tokens/<id>`
-//! revokes one.
+//! revokes one. Each record is also its key's KV metadata, so the listing
+//! reads names and limits from `list()` alone, with no read per token.
 
 use super::http;
-use crate::core::auth::{hex, token_hash, token_key, NewToken, TokenRecord};
+use super::store::{self, Consequence};
+use crate::core::auth::{
+    hash_of_key, issued_token, token_key, NewToken, TokenDigest, TokenId, TokenRecord, TOKEN_KEY_PREFIX,
+};
 use crate::core::error::ApiError;
 use crate::core::time::format_rfc3339;
 use serde_json::{json, Value};
-use worker::{console_log, console_warn, KvStore, Method, Request, Response};
-
-const PREFIX: &str = "token:";
+use worker::{console_log, KvStore, Method, Request, Response};
 
 fn storage(e: impl std::fmt::Display) -> ApiError {
-    console_warn!(
-        "{}",
-        json!({"event": "kv_error", "during": "admin", "detail": e.to_string()})
-    );
+    store::log_failure("admin", e, Consequence::Failed);
     ApiError::StorageUnavailable
 }
 
-fn describe(hash: &str, r: &TokenRecord) -> Value {
+/// Writes a token record as the value and as the key's list metadata.
+async fn save(kv: &KvStore, key: &str, record: &TokenRecord) -> Result<(), ApiError> {
+    kv.put(key, record)
+        .and_then(|put| put.metadata(record))
+        .map_err(storage)?
+        .execute()
+        .await
+        .map_err(storage)
+}
+
+/// The admin view of a token record (what `GET /admin/tokens` lists).
+fn token_view(id: &TokenId, r: &TokenRecord) -> Value {
     json!({
-        "id": hash.get(..12).unwrap_or(hash),
+        "id": id,
         "name": r.name,
         "created_at": r.created_at,
         "per_minute": r.per_minute,
@@ -49,8 +59,8 @@ async fn issue(req: &mut Request, kv: &KvStore, now_ms: u64) -> Result<Response,
     let new = NewToken::from_json(&body)?;
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|_| ApiError::Internal)?;
-    let token = format!("ck_{}", hex(&secret));
-    let hash = token_hash(&token);
+    let token = issued_token(&secret);
+    let digest = TokenDigest::of(&token);
     let record = TokenRecord {
         name: new.name,
         created_at: format_rfc3339(now_ms as i64),
@@ -58,16 +68,12 @@ async fn issue(req: &mut Request, kv: &KvStore, now_ms: u64) -> Result<Response,
         per_day: new.per_day,
         revoked: false,
     };
-    kv.put(&token_key(&hash), &record)
-        .map_err(storage)?
-        .execute()
-        .await
-        .map_err(storage)?;
+    save(kv, &token_key(&digest), &record).await?;
     console_log!(
         "{}",
-        json!({"event": "token_issued", "name": record.name, "id": &hash[..12]})
+        json!({"event": "token_issued", "name": record.name, "id": digest.id()})
     );
-    let mut body = describe(&hash, &record);
+    let mut body = token_view(&digest.id(), &record);
     body["token"] = json!(token);
     http::json(201, &body)
 }
@@ -76,15 +82,26 @@ async fn list(kv: &KvStore) -> Result<Response, ApiError> {
     let mut tokens = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut query = kv.list().prefix(PREFIX.to_string());
+        let mut query = kv.list().prefix(TOKEN_KEY_PREFIX.to_string());
         if let Some(c) = cursor.take() {
             query = query.cursor(c);
         }
         let page = query.execute().await.map_err(storage)?;
         for key in &page.keys {
-            let hash = &key.name[PREFIX.len()..];
-            if let Some(record) = kv.get(&key.name).json::<TokenRecord>().await.map_err(storage)? {
-                tokens.push(describe(hash, &record));
+            let Some(hash) = hash_of_key(&key.name) else {
+                continue;
+            };
+            let from_metadata = key
+                .metadata
+                .clone()
+                .and_then(|m| serde_json::from_value::<TokenRecord>(m).ok());
+            let record = match from_metadata {
+                Some(record) => Some(record),
+                // Written before records carried metadata: one read.
+                None => kv.get(&key.name).json::<TokenRecord>().await.map_err(storage)?,
+            };
+            if let Some(record) = record {
+                tokens.push(token_view(&TokenId::from_hash(hash), &record));
             }
         }
         match page.cursor {
@@ -104,7 +121,7 @@ async fn revoke(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
     }
     let page = kv
         .list()
-        .prefix(format!("{PREFIX}{}", id.to_ascii_lowercase()))
+        .prefix(format!("{TOKEN_KEY_PREFIX}{}", id.to_ascii_lowercase()))
         .limit(2)
         .execute()
         .await
@@ -126,15 +143,11 @@ async fn revoke(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
         .map_err(storage)?
         .ok_or(ApiError::NoSuchToken)?;
     record.revoked = true;
-    kv.put(&key, &record)
-        .map_err(storage)?
-        .execute()
-        .await
-        .map_err(storage)?;
-    let hash = &key[PREFIX.len()..];
+    save(kv, &key, &record).await?;
+    let id = TokenId::from_hash(hash_of_key(&key).unwrap_or_default());
     console_log!(
         "{}",
-        json!({"event": "token_revoked", "name": record.name, "id": hash.get(..12).unwrap_or(hash)})
+        json!({"event": "token_revoked", "name": record.name, "id": id})
     );
-    http::json(200, &describe(hash, &record))
+    http::json(200, &token_view(&id, &record))
 }

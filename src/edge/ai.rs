@@ -16,7 +16,7 @@ use std::time::Duration;
 use worker::js_sys::{self, Function, Promise, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{console_warn, web_sys, Delay, Env};
+use worker::{console_warn, web_sys, AbortController, Delay, Env};
 
 /// `Some(output)` if `fut` finishes within `ms`, `None` if the timer wins.
 pub async fn with_timeout<F: Future>(fut: F, ms: u64) -> Option<F::Output> {
@@ -87,12 +87,27 @@ async fn read_output(output: JsValue) -> Result<ModelReply, ModelFailure> {
 
 impl WorkersAi {
     /// Calls the binding: its output, or the classified failure (logged).
-    async fn invoke(&self, model: &str, input: &Value) -> Result<JsValue, ModelFailure> {
+    /// `abort` is aborted when the call is abandoned at its timeout, so the
+    /// runtime can stop the inference instead of letting it run unread: the
+    /// binding takes `{ signal }` as its third argument, as Cloudflare's own
+    /// workers-ai-provider passes it (cloudflare/ai PR #457, merged 2026-03-22).
+    async fn invoke(
+        &self,
+        model: &str,
+        input: &Value,
+        abort: &AbortController,
+    ) -> Result<JsValue, ModelFailure> {
         let js_input = js_sys::JSON::parse(&input.to_string()).map_err(|_| ModelFailure::unusable())?;
-        // `call2` catches a synchronous throw; the promise catches the rest.
+        let options = js_sys::Object::new();
+        let _ = Reflect::set(
+            &options,
+            &JsValue::from_str("signal"),
+            &JsValue::from((*abort.signal()).clone()),
+        );
+        // `call3` catches a synchronous throw; the promise catches the rest.
         let promise = self
             .run
-            .call2(&self.binding, &JsValue::from_str(model), &js_input)
+            .call3(&self.binding, &JsValue::from_str(model), &js_input, &options)
             .map(|p| Promise::resolve(&p));
         let output = match promise {
             Ok(p) => JsFuture::from(p).await,
@@ -122,10 +137,15 @@ impl ModelBackend for WorkersAi {
     type Stream = WorkersAiStream;
 
     async fn run(&self, model: &str, input: &Value, timeout_ms: u64) -> Result<ModelReply, ModelFailure> {
-        let call = async { read_output(self.invoke(model, input).await?).await };
-        with_timeout(call, timeout_ms)
-            .await
-            .unwrap_or_else(|| Err(timed_out(model, timeout_ms)))
+        let abort = AbortController::default();
+        let call = async { read_output(self.invoke(model, input, &abort).await?).await };
+        match with_timeout(call, timeout_ms).await {
+            Some(result) => result,
+            None => {
+                abort.abort();
+                Err(timed_out(model, timeout_ms))
+            }
+        }
     }
 
     async fn stream(
@@ -134,9 +154,14 @@ impl ModelBackend for WorkersAi {
         input: &Value,
         timeout_ms: u64,
     ) -> Result<WorkersAiStream, ModelFailure> {
-        let output = with_timeout(self.invoke(model, input), timeout_ms)
-            .await
-            .unwrap_or_else(|| Err(timed_out(model, timeout_ms)))?;
+        let abort = AbortController::default();
+        let output = match with_timeout(self.invoke(model, input, &abort), timeout_ms).await {
+            Some(output) => output?,
+            None => {
+                abort.abort();
+                return Err(timed_out(model, timeout_ms));
+            }
+        };
         let model = model.to_string();
         if let Some(stream) = output.dyn_ref::<web_sys::ReadableStream>() {
             let reader = stream

@@ -1,145 +1,81 @@
-//! The gate in front of `/api/*` and `/admin/*`: per-address limits on failed
-//! authentication, bearer tokens (static `API_TOKENS` or per-user records in
-//! KV), and per-caller rate limits in KV. Counter writes go through
-//! `ctx.wait_until`, off the response path; a rejected request writes nothing.
-//! When KV fails, `KV_FAILURE_MODE` decides (see README).
+//! The gate in front of `/api/*` and `/admin/*`, in three steps:
+//!
+//! 1. **Who is calling**: the bearer token, compared as a digest with the
+//!    static `API_TOKENS`, or looked up in KV (through its edge cache) when
+//!    it has the shape of an issued token. A valid token is let through
+//!    whoever else has failed from the same address.
+//! 2. **A failure is counted**, per IPv4 address or IPv6 /64, by the Workers
+//!    Rate Limiting binding `AUTH_FAILURE_LIMITER`: no KV write, so
+//!    unauthenticated traffic cannot spend the account's KV writes. Over the
+//!    budget, a failure is answered 429 instead of 401/403.
+//! 3. **A caller is counted**: the minute window by the `CALLER_MINUTE_LIMITER`
+//!    binding when it is configured, else in KV with the day; at most one KV
+//!    write per allowed request. When KV fails, `KV_FAILURE_MODE` decides,
+//!    for the write as for the read (see README): under `closed` the write
+//!    runs beside the handler and must succeed before the response is sent.
 
+use super::store::{self, Consequence};
+use crate::core::address::ClientNetwork;
 use crate::core::auth::{
-    match_static, parse_bearer, token_hash, token_key, Caller, TokenRecord, REVOKED, UNKNOWN,
+    looks_issued, match_static, parse_bearer, token_key, Caller, TokenDigest, TokenRecord, REVOKED, UNKNOWN,
 };
 use crate::core::config::{Config, KvFailurePolicy};
 use crate::core::error::ApiError;
 use crate::core::ratelimit::{
-    auth_failure_key, auth_failure_retry_after, auth_failure_ttl, counter_key, decide, Counter, Decision,
-    Limits, Status,
+    counter_key, decide, Counter, Decision, Limits, Quota, BINDING_RETRY_AFTER_SECS,
 };
 use serde_json::json;
+use std::future::Future;
+use std::pin::Pin;
 use worker::{console_warn, Context, Env, KvStore, Request};
 
-/// A request turned away, with the `RateLimit-*` status to report if known.
+/// Rate Limiting binding counting failed authentications (`[[ratelimits]]`).
+const AUTH_FAILURE_LIMITER: &str = "AUTH_FAILURE_LIMITER";
+/// Optional Rate Limiting binding counting each caller's minute window.
+const CALLER_MINUTE_LIMITER: &str = "CALLER_MINUTE_LIMITER";
+/// Seconds a token record is served from KV's edge cache: KV's minimum
+/// `cacheTtl`, 60 s (cloudflare-docs `src/content/docs/kv/platform/limits.mdx`
+/// @ a87e389585ea, read 2026-11-21). A revoked token may work that much longer.
+const TOKEN_CACHE_TTL_SECS: u64 = 60;
+
+/// A request turned away, with the `RateLimit-*` quota to report if known.
 pub struct Rejection {
     pub error: ApiError,
-    pub status: Option<Status>,
+    pub quota: Option<Quota>,
 }
 
 impl From<ApiError> for Rejection {
     fn from(error: ApiError) -> Self {
-        Rejection { error, status: None }
+        Rejection { error, quota: None }
     }
 }
 
-/// A caller let through, with its rate-limit status (absent when KV failed
-/// open and nothing was counted).
+/// A caller let through, with its quota (absent when nothing was counted in
+/// KV) and the counter write still to confirm.
 pub struct Admitted {
     pub caller: Caller,
-    pub status: Option<Status>,
+    pub quota: Option<Quota>,
+    pub counting: Counting,
 }
 
-fn client_ip(req: &Request) -> String {
-    req.headers()
-        .get("CF-Connecting-IP")
-        .ok()
-        .flatten()
-        .filter(|ip| !ip.is_empty() && ip.len() <= 64)
-        .unwrap_or_else(|| "unknown".to_string())
-}
+/// The counter write of an admitted request under `KV_FAILURE_MODE=closed`:
+/// it runs beside the handler (so the model call does not wait for KV), and
+/// the response is sent only if it succeeded. Nothing to confirm otherwise.
+pub struct Counting(Option<PendingWrite>);
 
-fn kv_failed(what: &str, err: impl std::fmt::Display) {
-    console_warn!(
-        "{}",
-        json!({"event": "kv_error", "during": what, "detail": err.to_string()})
-    );
-}
+type PendingWrite = Pin<Box<dyn Future<Output = Result<(), ApiError>>>>;
 
-/// Per-address budget of failed authentications.
-struct FailureBudget {
-    key: String,
-    count: u32,
-    limit: u32,
-    now_ms: u64,
-}
+impl Counting {
+    fn nothing() -> Counting {
+        Counting(None)
+    }
 
-impl FailureBudget {
-    fn status(&self) -> Status {
-        Status {
-            limit: self.limit,
-            remaining: self.limit.saturating_sub(self.count),
-            reset_secs: auth_failure_retry_after(self.now_ms),
+    /// `Err(StorageUnavailable)` if the closed-policy write failed (logged).
+    pub async fn confirmed(self) -> Result<(), ApiError> {
+        match self.0 {
+            Some(write) => write.await,
+            None => Ok(()),
         }
-    }
-
-    /// Counts one failure (off the response path) and returns the rejection.
-    fn fail(&self, kv: &KvStore, ctx: &Context, error: ApiError) -> Rejection {
-        let next = self.count.saturating_add(1);
-        if let Ok(put) = kv.put(&self.key, next.to_string()) {
-            let put = put.expiration_ttl(auth_failure_ttl(self.now_ms));
-            ctx.wait_until(async move {
-                if let Err(e) = put.execute().await {
-                    kv_failed("auth failure count", e);
-                }
-            });
-        }
-        Rejection {
-            error,
-            status: Some(Status {
-                remaining: self.limit.saturating_sub(next),
-                ..self.status()
-            }),
-        }
-    }
-}
-
-fn storage_failure(config: &Config, what: &str, err: impl std::fmt::Display) -> Result<(), Rejection> {
-    kv_failed(what, err);
-    match config.kv_failure {
-        KvFailurePolicy::Open => Ok(()),
-        KvFailurePolicy::Closed => Err(ApiError::StorageUnavailable.into()),
-    }
-}
-
-async fn failure_budget(
-    kv: &KvStore,
-    req: &Request,
-    config: &Config,
-    now_ms: u64,
-) -> Result<Option<FailureBudget>, Rejection> {
-    let key = auth_failure_key(&client_ip(req), now_ms);
-    let count = match kv.get(&key).text().await {
-        Ok(v) => v.and_then(|s| s.parse::<u32>().ok()).unwrap_or(0),
-        Err(e) => {
-            storage_failure(config, "auth failure read", e)?;
-            return Ok(None);
-        }
-    };
-    let budget = FailureBudget {
-        key,
-        count,
-        limit: config.auth_failures_per_minute,
-        now_ms,
-    };
-    if count >= budget.limit {
-        return Err(Rejection {
-            error: ApiError::RateLimited {
-                retry_after_secs: auth_failure_retry_after(now_ms),
-            },
-            status: Some(budget.status()),
-        });
-    }
-    Ok(Some(budget))
-}
-
-/// Rejects with `error`, counting the failure against the address when KV works.
-fn reject(budget: &Option<FailureBudget>, kv: &Option<KvStore>, ctx: &Context, error: ApiError) -> Rejection {
-    match (budget, kv) {
-        (Some(b), Some(kv)) => b.fail(kv, ctx, error),
-        _ => error.into(),
-    }
-}
-
-fn open_kv(env: &Env, config: &Config) -> Result<Option<KvStore>, Rejection> {
-    match env.kv("COACH_KV") {
-        Ok(kv) => Ok(Some(kv)),
-        Err(e) => storage_failure(config, "binding", e).map(|_| None),
     }
 }
 
@@ -151,128 +87,242 @@ pub async fn admit_api(
     config: &Config,
     now_ms: u64,
 ) -> Result<Admitted, Rejection> {
-    let kv = open_kv(env, config)?;
-    let budget = match &kv {
-        Some(kv) => failure_budget(kv, req, config, now_ms).await?,
-        None => None,
+    let caller = match identify(req, env, config).await? {
+        Identity::Caller(caller) => caller,
+        Identity::Failed(failure) => return Err(count_failure(req, env, failure).await),
     };
-    let header = req.headers().get("Authorization").ok().flatten();
-    let token = match parse_bearer(header.as_deref()) {
-        Ok(t) => t,
-        Err(problem) => {
-            return Err(reject(
-                &budget,
-                &kv,
-                ctx,
-                ApiError::Unauthorized(problem.message()),
-            ))
-        }
-    };
-    let hash = token_hash(token);
-    let id = hash[..12].to_string();
-    let caller = if let Some(i) = match_static(token, &config.api_tokens) {
-        Caller {
-            name: format!("static-{}", i + 1),
-            id,
-            per_minute: None,
-            per_day: None,
-        }
-    } else {
-        let Some(store) = &kv else {
-            // Without KV a per-user token cannot be checked, whatever the policy.
-            return Err(ApiError::StorageUnavailable.into());
-        };
-        match store.get(&token_key(&hash)).json::<TokenRecord>().await {
-            Ok(Some(record)) if record.revoked => return Err(ApiError::Forbidden(REVOKED).into()),
-            Ok(Some(record)) => Caller {
-                name: record.name,
-                id,
-                per_minute: record.per_minute,
-                per_day: record.per_day,
-            },
-            Ok(None) => return Err(reject(&budget, &kv, ctx, ApiError::Unauthorized(UNKNOWN))),
-            Err(e) => {
-                kv_failed("token lookup", e);
-                return Err(ApiError::StorageUnavailable.into());
-            }
-        }
-    };
-    let Some(store) = kv else {
-        return Ok(Admitted { caller, status: None });
-    };
-    let limits = Limits {
-        per_minute: caller.per_minute.unwrap_or(config.rate_per_minute),
-        per_day: caller.per_day.unwrap_or(config.rate_per_day),
-    };
-    let key = counter_key(&caller.id, now_ms);
-    let stored = match store.get(&key).json::<Counter>().await {
-        Ok(c) => c,
-        Err(e) => {
-            storage_failure(config, "rate limit read", e)?;
-            return Ok(Admitted { caller, status: None });
-        }
-    };
-    match decide(stored, now_ms, limits) {
-        Decision::Reject {
-            status,
-            retry_after_secs,
-        } => Err(Rejection {
-            error: ApiError::RateLimited { retry_after_secs },
-            status: Some(status),
-        }),
-        Decision::Allow {
-            status,
-            counter,
-            ttl_secs,
-        } => {
-            if let Ok(put) = store.put(&key, counter) {
-                let put = put.expiration_ttl(ttl_secs);
-                ctx.wait_until(async move {
-                    if let Err(e) = put.execute().await {
-                        kv_failed("rate limit write", e);
-                    }
-                });
-            }
-            Ok(Admitted {
-                caller,
-                status: Some(status),
-            })
-        }
-    }
+    let (quota, counting) = count_request(&caller, env, ctx, config, now_ms).await?;
+    Ok(Admitted {
+        caller,
+        quota,
+        counting,
+    })
 }
 
 /// Authenticates an `/admin/*` request against `ADMIN_TOKEN`, under the same
-/// per-address failure budget.
-pub async fn admit_admin(
-    req: &Request,
-    env: &Env,
-    ctx: &Context,
-    config: &Config,
-    now_ms: u64,
-) -> Result<KvStore, Rejection> {
+/// failure budget, and opens KV for the admin routes.
+pub async fn admit_admin(req: &Request, env: &Env, config: &Config) -> Result<KvStore, Rejection> {
     let Some(admin) = &config.admin_token else {
         return Err(ApiError::Forbidden(
             "The admin routes are disabled: the operator has not set ADMIN_TOKEN.",
         )
         .into());
     };
-    let kv = env.kv("COACH_KV").map_err(|e| {
-        kv_failed("binding", e);
-        Rejection::from(ApiError::StorageUnavailable)
+    let failure = match parse_bearer(authorization(req).as_deref()) {
+        Err(problem) => Some(ApiError::Unauthorized(problem.message())),
+        Ok(token) if TokenDigest::of(token).matches(admin) => None,
+        Ok(_) => Some(ApiError::Unauthorized(UNKNOWN)),
+    };
+    if let Some(failure) = failure {
+        return Err(count_failure(req, env, failure).await);
+    }
+    store::open(env).map_err(|e| {
+        store::log_failure("binding", e, Consequence::Failed);
+        ApiError::StorageUnavailable.into()
+    })
+}
+
+fn authorization(req: &Request) -> Option<String> {
+    req.headers().get("Authorization").ok().flatten()
+}
+
+/// What the credentials of a request say.
+enum Identity {
+    Caller(Caller),
+    /// An authentication failure, to be counted: the 401 or 403 to answer.
+    Failed(ApiError),
+}
+
+/// Who is calling; `Err` (503) when a per-user token cannot be checked.
+async fn identify(req: &Request, env: &Env, config: &Config) -> Result<Identity, ApiError> {
+    let header = authorization(req);
+    let token = match parse_bearer(header.as_deref()) {
+        Ok(token) => token,
+        Err(problem) => return Ok(Identity::Failed(ApiError::Unauthorized(problem.message()))),
+    };
+    let digest = TokenDigest::of(token);
+    if let Some(i) = match_static(&digest, &config.api_tokens) {
+        return Ok(Identity::Caller(Caller {
+            name: format!("static-{}", i + 1),
+            id: digest.id(),
+            per_minute: None,
+            per_day: None,
+        }));
+    }
+    if !looks_issued(token) {
+        return Ok(Identity::Failed(ApiError::Unauthorized(UNKNOWN)));
+    }
+    // Without KV a per-user token cannot be checked, whatever the policy.
+    let kv = store::open(env).map_err(|e| {
+        store::log_failure("binding", e, Consequence::Failed);
+        ApiError::StorageUnavailable
     })?;
-    let budget = failure_budget(&kv, req, config, now_ms).await?;
-    let kv = Some(kv);
-    let header = req.headers().get("Authorization").ok().flatten();
-    match parse_bearer(header.as_deref()) {
-        Err(problem) => Err(reject(
-            &budget,
-            &kv,
-            ctx,
-            ApiError::Unauthorized(problem.message()),
-        )),
-        Ok(token) if match_static(token, std::slice::from_ref(admin)).is_some() => {
-            kv.ok_or_else(|| ApiError::StorageUnavailable.into())
+    let lookup = kv
+        .get(&token_key(&digest))
+        .cache_ttl(TOKEN_CACHE_TTL_SECS)
+        .json::<TokenRecord>()
+        .await;
+    match lookup {
+        Ok(Some(record)) if record.revoked => Ok(Identity::Failed(ApiError::Forbidden(REVOKED))),
+        Ok(Some(record)) => Ok(Identity::Caller(Caller {
+            name: record.name,
+            id: digest.id(),
+            per_minute: record.per_minute,
+            per_day: record.per_day,
+        })),
+        Ok(None) => Ok(Identity::Failed(ApiError::Unauthorized(UNKNOWN))),
+        Err(e) => {
+            store::log_failure("token lookup", e, Consequence::Failed);
+            Err(ApiError::StorageUnavailable)
         }
-        Ok(_) => Err(reject(&budget, &kv, ctx, ApiError::Unauthorized(UNKNOWN))),
+    }
+}
+
+/// Logs, once per isolate, that a Rate Limiting binding is missing.
+fn report_missing_limiter(name: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if !REPORTED.swap(true, Ordering::Relaxed) {
+        console_warn!(
+            "{}",
+            json!({"event": "config_warning", "problem": format!("no {name} binding: failed authentications are not limited; see wrangler.toml [[ratelimits]]")})
+        );
+    }
+}
+
+/// Counts a failed authentication against the caller's network and returns
+/// what to answer: `failure` itself, or 429 once the budget is spent.
+async fn count_failure(req: &Request, env: &Env, failure: ApiError) -> Rejection {
+    let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
+    let network = ClientNetwork::from_header(ip.as_deref());
+    let Ok(limiter) = env.rate_limiter(AUTH_FAILURE_LIMITER) else {
+        report_missing_limiter(AUTH_FAILURE_LIMITER);
+        return failure.into();
+    };
+    match limiter.limit(network.key()).await {
+        Ok(outcome) if outcome.success => failure.into(),
+        Ok(_) => ApiError::RateLimited {
+            retry_after_secs: BINDING_RETRY_AFTER_SECS,
+        }
+        .into(),
+        Err(e) => {
+            // The request is refused either way; only the 429 is lost.
+            console_warn!(
+                "{}",
+                json!({"event": "rate_limiter_error", "binding": AUTH_FAILURE_LIMITER, "detail": e.to_string()})
+            );
+            failure.into()
+        }
+    }
+}
+
+/// What counting found: the quota to report, and the write to confirm.
+type Counted = (Option<Quota>, Counting);
+
+/// Applies `KV_FAILURE_MODE` to a failed KV read of the counting.
+fn kv_failed(config: &Config, during: &str, err: impl std::fmt::Display) -> Result<Counted, Rejection> {
+    store::log_failure(during, err, Consequence::Policy(config.kv_failure));
+    match config.kv_failure {
+        KvFailurePolicy::Open => Ok((None, Counting::nothing())),
+        KvFailurePolicy::Closed => Err(ApiError::StorageUnavailable.into()),
+    }
+}
+
+/// Counts one request of an authenticated caller against its limits.
+async fn count_request(
+    caller: &Caller,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    now_ms: u64,
+) -> Result<Counted, Rejection> {
+    // A token's own per-minute limit is counted in KV: the binding's limit is one number for all.
+    let minute_limiter = match caller.per_minute {
+        Some(_) => None,
+        None => env.rate_limiter(CALLER_MINUTE_LIMITER).ok(),
+    };
+    if let Some(limiter) = &minute_limiter {
+        match limiter.limit(format!("caller:{}", caller.id)).await {
+            Ok(outcome) if !outcome.success => {
+                return Err(ApiError::RateLimited {
+                    retry_after_secs: BINDING_RETRY_AFTER_SECS,
+                }
+                .into())
+            }
+            Ok(_) => {}
+            Err(e) => console_warn!(
+                "{}",
+                json!({"event": "rate_limiter_error", "binding": CALLER_MINUTE_LIMITER, "detail": e.to_string()})
+            ),
+        }
+    }
+    let limits = Limits {
+        per_minute: match minute_limiter {
+            Some(_) => None,
+            None => Some(caller.per_minute.unwrap_or(config.rate_per_minute)),
+        },
+        per_day: caller.per_day.or(config.rate_per_day),
+    };
+    if !limits.any() {
+        return Ok((None, Counting::nothing()));
+    }
+    let kv = match store::open(env) {
+        Ok(kv) => kv,
+        Err(e) => return kv_failed(config, "binding", e),
+    };
+    let key = counter_key(caller.id.as_str(), now_ms);
+    let stored = match kv.get(&key).json().await {
+        Ok(stored) => stored,
+        Err(e) => return kv_failed(config, "rate limit read", e),
+    };
+    match decide(stored, now_ms, limits) {
+        Decision::Reject {
+            quota,
+            retry_after_secs,
+        } => Err(Rejection {
+            error: ApiError::RateLimited { retry_after_secs },
+            quota: Some(quota),
+        }),
+        Decision::Allow {
+            quota,
+            counter,
+            ttl_secs,
+        } => Ok((
+            Some(quota),
+            write_counter(kv, &key, counter, ttl_secs, ctx, config),
+        )),
+    }
+}
+
+/// Starts writing an allowed request's counter as `KV_FAILURE_MODE` says:
+/// `closed` hands the write back to be confirmed before the response; `open`
+/// writes off the response path (`waitUntil`) and only logs a failure.
+fn write_counter(
+    kv: KvStore,
+    key: &str,
+    counter: Counter,
+    ttl_secs: u64,
+    ctx: &Context,
+    config: &Config,
+) -> Counting {
+    let put = kv.put(key, counter).map(|put| put.expiration_ttl(ttl_secs));
+    let policy = config.kv_failure;
+    let write = async move {
+        let written = match put {
+            Ok(put) => put.execute().await,
+            Err(e) => Err(e),
+        };
+        written.map_err(|e| store::log_failure("rate limit write", e, Consequence::Policy(policy)))
+    };
+    match policy {
+        KvFailurePolicy::Closed => Counting(Some(Box::pin(async move {
+            write.await.map_err(|()| ApiError::StorageUnavailable)
+        }))),
+        KvFailurePolicy::Open => {
+            ctx.wait_until(async move {
+                let _ = write.await;
+            });
+            Counting::nothing()
+        }
     }
 }

@@ -3,6 +3,10 @@
 
 use crate::core::error::ApiError;
 use serde::Serialize;
+use worker::js_sys::{Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::ReadableStreamDefaultReader;
 use worker::{Request, Response};
 
 /// Largest request body accepted.
@@ -66,7 +70,11 @@ fn is_json_media_type(content_type: &str) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// The request body, if it is JSON and at most [`MAX_BODY_BYTES`].
+/// The request body, if it is JSON and at most [`MAX_BODY_BYTES`]. A declared
+/// `Content-Length` over the limit is refused before reading; otherwise the
+/// body is read chunk by chunk and reading stops at the first byte past the
+/// limit, so a body without `Content-Length` (chunked) or with a false one is
+/// never held whole.
 pub async fn json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     let too_large = ApiError::PayloadTooLarge {
         limit_bytes: MAX_BODY_BYTES,
@@ -89,9 +97,33 @@ pub async fn json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     if !is_json_media_type(&content_type) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let body = req.bytes().await.map_err(|_| ApiError::Internal)?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(too_large);
+    let Some(stream) = req.inner().body() else {
+        return Ok(Vec::new());
+    };
+    let reader: ReadableStreamDefaultReader =
+        stream.get_reader().dyn_into().map_err(|_| ApiError::Internal)?;
+    let mut body = Vec::new();
+    loop {
+        let step = JsFuture::from(reader.read())
+            .await
+            .map_err(|_| ApiError::Internal)?;
+        let done = Reflect::get(&step, &JsValue::from_str("done"))
+            .map(|d| d.is_truthy())
+            .unwrap_or(true);
+        if done {
+            return Ok(body);
+        }
+        let chunk: Uint8Array = Reflect::get(&step, &JsValue::from_str("value"))
+            .and_then(|v| v.dyn_into())
+            .map_err(|_| ApiError::Internal)?;
+        // Copy no more than one byte past the limit out of the chunk.
+        let room = (MAX_BODY_BYTES + 1 - body.len()) as u32;
+        let take = chunk.length().min(room);
+        body.extend_from_slice(&chunk.subarray(0, take).to_vec());
+        if body.len() > MAX_BODY_BYTES {
+            // Stop the upload: nothing more is read.
+            let _ = reader.cancel();
+            return Err(too_large);
+        }
     }
-    Ok(body)
 }

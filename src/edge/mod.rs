@@ -6,12 +6,13 @@ mod admin;
 mod ai;
 mod guard;
 mod http;
+mod store;
 
 use crate::core::coach::{coach, Answer, FailedCall};
 use crate::core::config::{Backend, Config};
 use crate::core::cors;
 use crate::core::error::ApiError;
-use crate::core::ratelimit::Status;
+use crate::core::ratelimit::Quota;
 use crate::core::request::CoachRequest;
 use crate::core::streaming::{open_stream, Opened, StreamEvent};
 use ai::{WorkersAi, WorkersClock};
@@ -37,7 +38,7 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
 #[derive(Default)]
 struct Trace {
     caller: Option<String>,
-    rate: Option<Status>,
+    rate: Option<Quota>,
     model: Option<String>,
     /// The retired model the caller asked for, when a successor served it.
     retired_model: Option<String>,
@@ -50,7 +51,7 @@ struct Trace {
 impl Trace {
     /// Keeps a rejection's rate-limit status for the response headers.
     fn rejected(&mut self, r: guard::Rejection) -> ApiError {
-        self.rate = r.status;
+        self.rate = r.quota;
         r.error
     }
 }
@@ -148,7 +149,7 @@ async fn route(
         };
     }
     if path.starts_with("/admin/") {
-        let kv = guard::admit_admin(req, env, ctx, config, now_ms)
+        let kv = guard::admit_admin(req, env, config)
             .await
             .map_err(|r| trace.rejected(r))?;
         trace.caller = Some("admin".to_string());
@@ -164,19 +165,24 @@ async fn route(
     let admitted = guard::admit_api(req, env, ctx, config, now_ms)
         .await
         .map_err(|r| trace.rejected(r))?;
-    trace.rate = admitted.status;
+    trace.rate = admitted.quota;
     trace.caller = Some(format!("{} ({})", admitted.caller.name, admitted.caller.id));
-    match (path.as_str(), req.method()) {
-        ("/api/generate-prompt", Method::Post) => generate_prompt(req, env, config, now_ms, trace).await,
-        ("/api/generate-prompt", _) => Err(ApiError::MethodNotAllowed {
-            allow: "POST, OPTIONS",
-        }),
-        ("/api/models", Method::Get) => http::json(200, &config.registry.listing()),
-        ("/api/models", _) => Err(ApiError::MethodNotAllowed {
-            allow: "GET, OPTIONS",
-        }),
-        _ => Err(ApiError::NotFound),
-    }
+    let handled = async {
+        match (path.as_str(), req.method()) {
+            ("/api/generate-prompt", Method::Post) => generate_prompt(req, env, config, now_ms, trace).await,
+            ("/api/generate-prompt", _) => Err(ApiError::MethodNotAllowed {
+                allow: "POST, OPTIONS",
+            }),
+            ("/api/models", Method::Get) => http::json(200, &config.registry.listing()),
+            ("/api/models", _) => Err(ApiError::MethodNotAllowed {
+                allow: "GET, OPTIONS",
+            }),
+            _ => Err(ApiError::NotFound),
+        }
+    };
+    // The counter write (KV_FAILURE_MODE=closed) runs beside the handler; a failed one refuses the request.
+    let (counted, response) = futures_util::future::join(admitted.counting.confirmed(), handled).await;
+    counted.and(response)
 }
 
 /// `POST /api/generate-prompt`: JSON body in, one suggestion out, within the

@@ -1,9 +1,10 @@
 // Who may call it, and how often: bearer tokens (static and KV-issued),
-// KV-backed rate limits, CORS and abuse limits, in workerd with real local KV.
+// KV-backed rate limits, CORS and abuse limits, in workerd with real local KV
+// and Miniflare's Rate Limiting bindings.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { EXAMPLE, ORIGIN, TOKEN, expectError, startWorker } from "./harness.mjs";
 
 const ADMIN = "admin-token-0123456789";
@@ -155,7 +156,7 @@ describe("rate limits", () => {
     assert.equal(again.headers.get("ratelimit-remaining"), "2");
   });
 
-  test("every /api/* response carries RateLimit headers, errors included", async () => {
+  test("every authenticated /api/* response carries RateLimit headers, errors included; a 401 none", async () => {
     const bad = await post(w, { token: "second-token-abcdef", body: { broadcaster: "B" } });
     assert.equal(bad.status, 400);
     assert.ok(bad.headers.get("ratelimit-limit"));
@@ -164,7 +165,7 @@ describe("rate limits", () => {
     assert.ok(models.headers.get("ratelimit-remaining"));
     const unauthorized = await post(w, { token: "wrong-token" });
     assert.equal(unauthorized.status, 401);
-    assert.ok(unauthorized.headers.get("ratelimit-limit"));
+    assert.equal(unauthorized.headers.get("ratelimit-limit"), null, "a failure is not counted in KV");
   });
 
   test("per-token limits from the KV record override the vars", async () => {
@@ -180,23 +181,241 @@ describe("rate limits", () => {
   });
 });
 
-describe("failed authentication per address", () => {
+describe("failed authentication per network", () => {
+  const LIMIT = 5;
   let w;
-  before(async () => (w = await startWorker({ vars: { AUTH_FAILURES_PER_MINUTE: "5" } })));
+  before(async () => (w = await startWorker({ ratelimits: { AUTH_FAILURE_LIMITER: { simple: { limit: LIMIT, period: 60 } } } })));
   after(() => w.dispose());
 
-  test("a burst of bad tokens from one address turns into 429s; other addresses are unaffected", async () => {
+  test("40 wrong tokens from 40 addresses of one IPv6 /64 reach 429", async () => {
     const statuses = [];
-    for (let i = 0; i < 8; i++) {
-      statuses.push((await post(w, { token: `guess-${i}`, ip: "198.51.100.66" })).status);
-      await sleep(20); // let the failure count land
+    for (let i = 1; i <= 40; i++) {
+      const resp = await post(w, { token: `guess-${i}`, ip: `2001:db8:aa:1:${i.toString(16)}::${i}` });
+      statuses.push(resp.status);
+      if (resp.status === 429) assert.ok(Number(resp.headers.get("retry-after")) >= 1);
     }
-    assert.deepEqual(statuses.slice(0, 5), [401, 401, 401, 401, 401]);
-    assert.deepEqual(statuses.slice(5), [429, 429, 429]);
-    const blocked = await post(w, { ip: "198.51.100.66" });
-    assert.equal(blocked.status, 429, "even a valid token waits out the window from that address");
-    assert.ok(Number(blocked.headers.get("retry-after")) >= 1);
-    assert.equal((await post(w, { ip: "198.51.100.67" })).status, 200);
+    assert.deepEqual(statuses.slice(0, LIMIT), Array(LIMIT).fill(401));
+    assert.ok(statuses.includes(429), statuses.join(","));
+    // Miniflare counts in fixed windows: one window boundary may fall inside the loop.
+    assert.ok(statuses.filter((s) => s === 401).length <= 2 * LIMIT, statuses.join(","));
+    assert.equal((await post(w, { token: "guess-x", ip: "2001:db8:aa:2::1" })).status, 401, "the next /64 has its own budget");
+  });
+
+  test("IPv4 addresses are counted one by one", async () => {
+    for (let i = 0; i < LIMIT + 3; i++) await post(w, { token: `guess-${i}`, ip: "198.51.100.66" });
+    assert.equal((await post(w, { token: "guess", ip: "198.51.100.66" })).status, 429);
+    assert.equal((await post(w, { token: "guess", ip: "198.51.100.67" })).status, 401);
+  });
+
+  test("a valid token from an address others used for 30 wrong tokens is served", async () => {
+    const shared = "203.0.113.99";
+    const statuses = [];
+    for (let i = 0; i < 30; i++) statuses.push((await post(w, { token: `wrong-${i}`, ip: shared })).status);
+    assert.ok(statuses.includes(429), "the address is over its failure budget");
+    assert.equal((await post(w, { token: "wrong-again", ip: shared })).status, 429);
+    const ok = await post(w, { ip: shared });
+    assert.equal(ok.status, 200, await ok.clone().text());
+    const { token } = await (await admin(w, "POST", "", { name: "studio" })).json();
+    assert.equal((await post(w, { token, ip: shared })).status, 200, "an issued token too");
+  });
+});
+
+describe("unauthenticated traffic and KV", () => {
+  let w;
+  before(async () => (w = await startWorker({ ratelimits: { AUTH_FAILURE_LIMITER: { simple: { limit: 3, period: 60 } } } })));
+  after(() => w.dispose());
+
+  test("no KV key is written by unauthenticated requests, refused or over budget", async () => {
+    const attempts = [
+      { token: null },
+      { auth: "Basic dXNlcjpwYXNz" },
+      { token: "not-a-token" },
+      { token: "ck_" + "0".repeat(64) },
+      { token: TOKEN.slice(0, -1) },
+    ];
+    const statuses = new Set();
+    for (let round = 0; round < 3; round++) {
+      for (const [i, a] of attempts.entries()) {
+        statuses.add((await post(w, { ...a, ip: `192.0.2.${i + 1}` })).status);
+        statuses.add((await admin(w, "GET", "", undefined, "wrong-admin-token")).status);
+      }
+    }
+    assert.deepEqual([...statuses].sort(), [401, 429]);
+    await sleep(100); // anything sent to waitUntil has landed
+    const { keys } = await w.kv.list();
+    assert.deepEqual(keys, []);
+  });
+});
+
+describe("KV failing on writes only", () => {
+  for (const [mode, status] of [
+    ["closed", 503],
+    ["open", 200],
+  ]) {
+    test(`a failed counter write under KV_FAILURE_MODE=${mode}`, async () => {
+      const w = await startWorker({ kvProbe: true, vars: { KV_FAILURE_MODE: mode } });
+      try {
+        w.probe.failing.add("put");
+        const resp = await post(w, {});
+        assert.equal(resp.status, status, await resp.clone().text());
+        if (status === 503) await expectError(resp, 503, "storage_unavailable");
+        // Closed: the write runs beside the model call, and its failure refuses the answer.
+        assert.equal(w.sim.calls.length, 1);
+        await sleep(100);
+        const line = w.logs.join("").split("\n").find((l) => l.includes('"kv_error"'));
+        assert.ok(line, w.logs.join(""));
+        assert.match(line, /"during":"rate limit write"/);
+        assert.match(line, new RegExp(`"kv_failure_mode":"${mode}"`));
+        assert.match(line, mode === "closed" ? /refused with 503/ : /served without being counted/);
+      } finally {
+        await w.dispose();
+      }
+    });
+  }
+});
+
+describe("KV_FAILURE_MODE=closed counts before it answers", () => {
+  test("an answered request's counter is already in KV when the response arrives", async () => {
+    const w = await startWorker({ vars: { KV_FAILURE_MODE: "closed" } });
+    try {
+      for (let i = 1; i <= 3; i++) {
+        assert.equal((await post(w, {})).status, 200);
+        const { keys } = await w.kv.list({ prefix: `rl:${sha256(TOKEN).slice(0, 12)}:` });
+        assert.equal(keys.length, 1);
+        assert.equal(JSON.parse(await w.kv.get(keys[0].name)).day_count, i, "no waiting for waitUntil");
+      }
+    } finally {
+      await w.dispose();
+    }
+  });
+});
+
+describe("admin listing", () => {
+  test("500 tokens are listed from KV list metadata, with no read per token", async () => {
+    const w = await startWorker({ kvProbe: true });
+    try {
+      const issued = [];
+      for (let i = 0; i < 500; i++) {
+        const resp = await admin(w, "POST", "", { name: `broadcaster ${i}`, per_day: i + 1 });
+        assert.equal(resp.status, 201);
+        issued.push(await resp.json());
+      }
+      w.probe.ops.length = 0;
+      const listed = await (await admin(w, "GET")).json();
+      assert.equal(listed.tokens.length, 500);
+      const byId = new Map(listed.tokens.map((t) => [t.id, t]));
+      for (const t of issued) {
+        const seen = byId.get(t.id);
+        assert.deepEqual([seen.name, seen.per_day, seen.revoked], [t.name, t.per_day, false]);
+      }
+      assert.equal(w.probe.count("get"), 0, JSON.stringify(w.probe.ops.slice(0, 5)));
+      assert.ok(w.probe.count("list") >= 1);
+    } finally {
+      await w.dispose();
+    }
+  });
+});
+
+describe("request bodies", () => {
+  let w;
+  // A worker per test: an unfinished upload must not hold the next test's connection.
+  beforeEach(async () => (w = await startWorker()));
+  afterEach(() => w.dispose());
+
+  /** A 1 MB body in 16 KiB chunks, made only as it is pulled. */
+  function lazyBody(total) {
+    const chunk = new Uint8Array(16 * 1024).fill(0x20);
+    const stream = new ReadableStream({
+      pull(c) {
+        if (stream.pulled >= total) return c.close();
+        stream.pulled += chunk.length;
+        c.enqueue(chunk);
+      },
+    });
+    stream.pulled = 0;
+    return stream;
+  }
+
+  test("a chunked 1 MB body without Content-Length is refused with 413 before it is read whole", async () => {
+    const body = lazyBody(1024 * 1024);
+    const resp = await w.fetch("/api/generate-prompt", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${TOKEN}`, "CF-Connecting-IP": "203.0.113.7" },
+      body,
+      duplex: "half",
+    });
+    await expectError(resp, 413, "payload_too_large");
+    assert.equal(w.sim.calls.length, 0);
+  });
+
+  test("a chunked body that never ends is answered 413: reading stops at the limit", async () => {
+    const body = lazyBody(Infinity);
+    const resp = await w.fetch("/api/generate-prompt", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${TOKEN}` },
+      body,
+      duplex: "half",
+    });
+    await expectError(resp, 413, "payload_too_large");
+    await body.cancel().catch(() => {});
+  });
+
+  test("a chunked body within the limit is read", async () => {
+    const text = new TextEncoder().encode(JSON.stringify(EXAMPLE));
+    const body = new ReadableStream({
+      start(c) {
+        c.enqueue(text.slice(0, 10));
+        c.enqueue(text.slice(10));
+        c.close();
+      },
+    });
+    const resp = await w.fetch("/api/generate-prompt", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${TOKEN}` },
+      body,
+      duplex: "half",
+    });
+    assert.equal(resp.status, 200, await resp.clone().text());
+  });
+});
+
+describe("the minute window through CALLER_MINUTE_LIMITER", () => {
+  test("the binding counts the minute; with the daily quota off nothing is written to KV", async () => {
+    const w = await startWorker({
+      vars: { RATE_LIMIT_PER_DAY: "off" },
+      ratelimits: { CALLER_MINUTE_LIMITER: { simple: { limit: 3, period: 60 } } },
+    });
+    try {
+      const statuses = [];
+      for (let i = 0; i < 8; i++) statuses.push((await post(w, {})).status);
+      assert.deepEqual(statuses.slice(0, 3), [200, 200, 200]);
+      assert.ok(statuses.includes(429), statuses.join(","));
+      // Miniflare counts in fixed windows: one boundary may fall inside the loop.
+      assert.ok(statuses.filter((s) => s === 200).length <= 6, statuses.join(","));
+      assert.equal((await post(w, { token: "second-token-abcdef" })).status, 200, "each caller has its own window");
+      await sleep(100);
+      assert.deepEqual((await w.kv.list()).keys, [], "no counter in KV");
+    } finally {
+      await w.dispose();
+    }
+  });
+
+  test("the daily quota stays in KV beside the binding", async () => {
+    const w = await startWorker({
+      vars: { RATE_LIMIT_PER_DAY: "2" },
+      ratelimits: { CALLER_MINUTE_LIMITER: { simple: { limit: 100, period: 60 } } },
+    });
+    try {
+      for (let i = 1; i <= 2; i++) {
+        const resp = await post(w, {});
+        assert.equal(resp.status, 200);
+        assert.equal(resp.headers.get("ratelimit-limit"), "2", "the day is the window KV reports");
+        await settle(w, TOKEN, i);
+      }
+      await expectError(await post(w, {}), 429, "rate_limited");
+    } finally {
+      await w.dispose();
+    }
   });
 });
 

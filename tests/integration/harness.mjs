@@ -1,5 +1,6 @@
 // Runs the built Worker (build/index.js + wasm) in workerd through Miniflare,
-// with real local KV and a simulated `AI` binding scripted from the test.
+// with real local KV, Miniflare's Rate Limiting bindings (exact in-memory
+// counts per fixed window) and a simulated `AI` binding scripted from the test.
 //
 // The simulated binding is a wrapped binding: module `sim-ai` returns an
 // instance of a class named `Ai` (workers-rs checks the constructor name).
@@ -39,7 +40,6 @@ export const BASE_VARS = {
   ADMIN_TOKEN: "admin-token-0123456789",
   RATE_LIMIT_PER_MINUTE: "1000",
   RATE_LIMIT_PER_DAY: "100000",
-  AUTH_FAILURES_PER_MINUTE: "1000",
   ALLOWED_ORIGINS: ORIGIN,
   KV_FAILURE_MODE: "closed",
 };
@@ -77,7 +77,11 @@ class Ai {
     }
     return null;
   }
-  async run(model, input) {
+  async run(model, input, options) {
+    // Record when the Worker abandons the call through its signal.
+    options?.signal?.addEventListener("abort", () => {
+      this.env.CONTROL.fetch("http://sim/aborted", { method: "POST", body: JSON.stringify({ model }) });
+    });
     const refused = this.refuse(model, input);
     await this.env.CONTROL.fetch("http://sim/log", {
       method: "POST",
@@ -166,6 +170,42 @@ class BrokenKv {
 export default function () { return new BrokenKv(); }
 `;
 
+// Real local KV behind a probe: every operation is reported to the Node test
+// (which may answer "fail"), so tests can count reads per key and make writes
+// fail while reads work.
+const KV_PROBE = `
+class ProbedKv {
+  constructor(env) { this.env = env; }
+  async probe(op, key) {
+    const res = await this.env.CONTROL.fetch("http://probe/op", { method: "POST", body: JSON.stringify({ op, key }) });
+    const { fail } = await res.json();
+    if (fail) throw new Error("KV " + op.toUpperCase() + " failed: 503 Service Unavailable");
+  }
+  async get(key, options) { await this.probe("get", key); return this.env.REAL.get(key, options); }
+  async getWithMetadata(key, options) { await this.probe("get", key); return this.env.REAL.getWithMetadata(key, options); }
+  async put(key, value, options) { await this.probe("put", key); return this.env.REAL.put(key, value, options); }
+  async list(options) { await this.probe("list", options?.prefix ?? ""); return this.env.REAL.list(options); }
+  async delete(key) { await this.probe("delete", key); return this.env.REAL.delete(key); }
+}
+export default function (env) { return new ProbedKv(env); }
+`;
+
+class KvProbe {
+  constructor() {
+    this.ops = [];
+    /** Operations (`get`, `put`, `list`, `delete`) that fail from now on. */
+    this.failing = new Set();
+  }
+  count(op) {
+    return this.ops.filter((o) => o.op === op).length;
+  }
+  async handle(request) {
+    const { op, key } = await request.json();
+    this.ops.push({ op, key });
+    return Response.json({ fail: this.failing.has(op) });
+  }
+}
+
 /** Steps the simulated model can take. */
 export const step = {
   object: (value) => ({ kind: "value", value }),
@@ -190,6 +230,8 @@ class SimAi {
   reset() {
     this.calls = [];
     this.refused = [];
+    /** Models whose call the Worker aborted, in order. */
+    this.aborted = [];
     this.scripts = new Map();
     this.cancelled = 0;
     this.gate = {};
@@ -214,6 +256,10 @@ class SimAi {
     }
     if (path === "/cancelled") {
       this.cancelled += 1;
+      return new Response("ok");
+    }
+    if (path === "/aborted") {
+      this.aborted.push((await request.json()).model);
       return new Response("ok");
     }
     if (path === "/log") {
@@ -244,9 +290,12 @@ class SimAi {
 /**
  * Starts the Worker. `vars` override BASE_VARS (undefined removes one);
  * `ai: false` leaves the AI binding out; `brokenKv: true` binds a COACH_KV
- * whose every operation throws. `logs` collects what the Worker logs.
+ * whose every operation throws; `kvProbe: true` binds real KV behind the
+ * probe (`w.probe`). `ratelimits` are Miniflare's Rate Limiting bindings
+ * (as `[[ratelimits]]` in wrangler.toml; null entries leave one out).
+ * `logs` collects what the Worker logs.
  */
-export async function startWorker({ vars = {}, ai = true, brokenKv = false } = {}) {
+export async function startWorker({ vars = {}, ai = true, brokenKv = false, kvProbe = false, ratelimits = {} } = {}) {
   const logs = [];
   const sim = new SimAi();
   const bindings = { ...BASE_VARS, ...vars };
@@ -254,6 +303,10 @@ export async function startWorker({ vars = {}, ai = true, brokenKv = false } = {
   const wrapped = {};
   if (ai) wrapped.AI = { scriptName: "sim-ai" };
   if (brokenKv) wrapped.COACH_KV = { scriptName: "broken-kv" };
+  const probe = new KvProbe();
+  if (kvProbe) wrapped.COACH_KV = { scriptName: "kv-probe" };
+  const limiters = { AUTH_FAILURE_LIMITER: { simple: { limit: 1000, period: 60 } }, ...ratelimits };
+  for (const k of Object.keys(limiters)) if (!limiters[k]) delete limiters[k];
   const mf = new Miniflare({
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) stream.on("data", (d) => logs.push(d.toString()));
@@ -265,12 +318,21 @@ export async function startWorker({ vars = {}, ai = true, brokenKv = false } = {
         scriptPath: "build/index.js",
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
         compatibilityDate: "2026-04-20",
-        kvNamespaces: brokenKv ? [] : ["COACH_KV"],
+        // With the probe, the test reads the same namespace as COACH_KV_DIRECT.
+        kvNamespaces: brokenKv ? [] : kvProbe ? { COACH_KV_DIRECT: "coach-kv" } : { COACH_KV: "coach-kv" },
         kvPersist: false,
+        ratelimits: limiters,
         bindings,
         wrappedBindings: wrapped,
       },
       { name: "broken-kv", modules: true, script: BROKEN_KV },
+      {
+        name: "kv-probe",
+        modules: true,
+        script: KV_PROBE,
+        kvNamespaces: { REAL: "coach-kv" },
+        serviceBindings: { CONTROL: (request) => probe.handle(request) },
+      },
       {
         name: "sim-ai",
         modules: true,
@@ -281,12 +343,13 @@ export async function startWorker({ vars = {}, ai = true, brokenKv = false } = {
     ],
   });
   await mf.ready;
-  const kv = brokenKv ? null : await mf.getKVNamespace("COACH_KV");
+  const kv = brokenKv ? null : await mf.getKVNamespace(kvProbe ? "COACH_KV_DIRECT" : "COACH_KV");
   const fetch = (path, init = {}) => mf.dispatchFetch(`http://localhost${path}`, init);
   return {
     mf,
     sim,
     kv,
+    probe,
     logs,
     fetch,
     /** POST a JSON body with the test token (headers may override). */
