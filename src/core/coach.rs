@@ -3,14 +3,17 @@
 //! transient ones, one plain call after a JSON-mode refusal, at most one more
 //! for an unknown error, none for the rest), stop calling Workers AI when the
 //! account is refused, and end with the rules coach, so a broadcaster always
-//! gets an answer in time. The model and the clock are traits, so the whole
+//! gets an answer in time. Every answer passes [`Judge`] (and, when
+//! `MODERATION` is on, the guard model) before it is spoken; a rejected one
+//! is a failure of that model like any other. The model and the clock are traits, so the whole
 //! loop runs natively in tests; the edge supplies the `AI` binding and timers.
 
-use super::checks::names_are_known;
+use super::checks::{Judge, Quality};
 use super::config::Config;
 use super::error::ApiError;
 use super::models::Model;
-use super::output::{parse_answer, Suggestion};
+use super::moderation::{allows, guard_input, GUARD_MODEL};
+use super::output::{Action, Suggestion};
 use super::prompt::{build_messages, prompt_budget_chars};
 use super::request::CoachRequest;
 use super::resilience::{backoff_ms, FailureKind, ModelFailure};
@@ -77,6 +80,8 @@ enum Step {
     OtherModel,
     /// No Workers AI model will answer this account now.
     StopChain,
+    /// Call again at once: the answer failed a check a second sample may pass.
+    Again,
 }
 
 fn next_step(kind: FailureKind, retries: u32, max_retries: u32, json_mode: bool) -> Step {
@@ -85,6 +90,7 @@ fn next_step(kind: FailureKind, retries: u32, max_retries: u32, json_mode: bool)
         FailureKind::Unknown if retries < UNKNOWN_ERROR_RETRIES.min(max_retries) => Step::Backoff,
         FailureKind::JsonMode if json_mode => Step::WithoutJsonMode,
         FailureKind::Account => Step::StopChain,
+        FailureKind::RetryOnce if retries == 0 => Step::Again,
         _ => Step::OtherModel,
     }
 }
@@ -105,7 +111,7 @@ pub async fn coach<B: ModelBackend, C: Clock>(
 ) -> Result<Answer, ApiError> {
     let now = Some(clock.now_ms() as EpochMillis);
     let Some(backend) = backend else {
-        return Ok(rules_answer(req, now, false));
+        return Ok(rules_answer(&Judge::new(req, "", config.max_words), now, false));
     };
     let deadline = arrived_ms + config.deadline_ms;
     // One prompt for the whole chain, within the smallest context window.
@@ -114,7 +120,9 @@ pub async fn coach<B: ModelBackend, C: Clock>(
         .map(|m| m.entry().context_window())
         .min()
         .unwrap_or(0);
-    let messages = build_messages(req, now, prompt_budget_chars(window, req.options.max_tokens()));
+    let budget = prompt_budget_chars(window, req.options().max_tokens());
+    let messages = build_messages(req, now, budget, config.max_words);
+    let judge = Judge::new(req, &messages[0].content, config.max_words);
     'models: for (index, candidate) in chain.iter().enumerate() {
         let mut json_mode = true;
         let mut retries = 0;
@@ -123,24 +131,24 @@ pub async fn coach<B: ModelBackend, C: Clock>(
             if left < MIN_CALL_MS {
                 break 'models;
             }
-            let input = model_input(candidate.entry(), &messages, &req.options, json_mode);
+            let input = model_input(candidate.entry(), &messages, req.options(), json_mode);
             let timeout = config.model_timeout_ms.min(left);
             let failure = match backend.run(candidate.id(), &input, timeout).await {
-                Ok(reply) => match parse_answer(&reply.response) {
-                    Some(suggestion) if !names_are_known(suggestion.content(), req) => {
-                        ModelFailure::unknown_person()
-                    }
-                    Some(suggestion) => {
-                        return Ok(Answer {
-                            suggestion,
-                            model: candidate.id().to_string(),
-                            fallback: index > 0,
-                            retired_model: None,
-                            usage: reply.usage,
-                            finish_reason: reply.finish_reason,
-                        })
-                    }
-                    None => ModelFailure::unusable(),
+                Ok(reply) => match judge.answer(&reply.response, reply.finish_reason.as_deref()) {
+                    Ok(suggestion) => match moderate(backend, clock, config, deadline, &suggestion).await {
+                        Ok(()) => {
+                            return Ok(Answer {
+                                suggestion,
+                                model: candidate.id().to_string(),
+                                fallback: index > 0,
+                                retired_model: None,
+                                usage: reply.usage,
+                                finish_reason: reply.finish_reason,
+                            })
+                        }
+                        Err(f) => f,
+                    },
+                    Err(quality) => quality.into(),
                 },
                 Err(f) => f,
             };
@@ -164,21 +172,62 @@ pub async fn coach<B: ModelBackend, C: Clock>(
                     clock.sleep(wait).await;
                 }
                 Step::WithoutJsonMode => json_mode = false,
+                Step::Again => retries += 1,
                 Step::OtherModel => continue 'models,
                 Step::StopChain => break 'models,
             }
         }
     }
     if config.rules_fallback {
-        Ok(rules_answer(req, Some(clock.now_ms() as EpochMillis), true))
+        Ok(rules_answer(&judge, Some(clock.now_ms() as EpochMillis), true))
     } else {
         Err(ApiError::ModelUnavailable)
     }
 }
 
-fn rules_answer(req: &CoachRequest, now: Option<EpochMillis>, fallback: bool) -> Answer {
+/// With `MODERATION` on, asks the guard model whether `suggestion` may be
+/// spoken. A blocked hazard, an unreadable verdict or a failed guard call
+/// keeps it unspoken (fail closed): the next model or the rules coach,
+/// whose lines are fixed, answers instead.
+async fn moderate<B: ModelBackend, C: Clock>(
+    backend: &B,
+    clock: &C,
+    config: &Config,
+    deadline: u64,
+    suggestion: &Suggestion,
+) -> Result<(), ModelFailure> {
+    let Some(blocked) = &config.moderation else {
+        return Ok(());
+    };
+    if suggestion.action() == Action::Wait {
+        return Ok(());
+    }
+    let timeout = config
+        .model_timeout_ms
+        .min(deadline.saturating_sub(clock.now_ms()));
+    let reply = backend
+        .run(GUARD_MODEL, &guard_input(suggestion.content()), timeout)
+        .await
+        .map_err(|f| ModelFailure {
+            kind: FailureKind::Permanent,
+            label: "moderation call failed",
+            ..f
+        })?;
+    match allows(&reply.response, blocked) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Quality::Unsafe.into()),
+        None => Err(ModelFailure {
+            code: None,
+            kind: FailureKind::Permanent,
+            label: "moderation verdict unreadable",
+        }),
+    }
+}
+
+/// The rules coach's answer, held to the same limits as a model's.
+fn rules_answer(judge: &Judge, now: Option<EpochMillis>, fallback: bool) -> Answer {
     Answer {
-        suggestion: rules::suggest(&req.context, &req.broadcaster, now),
+        suggestion: judge.rules_line(rules::suggest(judge.request(), now)),
         model: "rules".to_string(),
         fallback,
         retired_model: None,
@@ -259,7 +308,10 @@ mod tests {
             self.calls.borrow_mut().push((model.to_string(), input.clone()));
             let clock = self.clock;
             let entry = crate::core::catalog::catalog().get(model);
-            if input.get("response_format").is_some() && !entry.is_some_and(|e| e.json_mode) {
+            // Llama Guard's published input schema takes `{type: "json_object"}`.
+            let guard_json =
+                model == GUARD_MODEL && input["response_format"] == json!({"type": "json_object"});
+            if input.get("response_format").is_some() && !entry.is_some_and(|e| e.json_mode) && !guard_json {
                 return Err(classify_error(
                     "AiError: 5025: This model doesn't suuport JSON Schema",
                 ));
@@ -292,9 +344,9 @@ mod tests {
     const BACKUP: &str = "@cf/meta/llama-3.3-70b-instruct-fp8-fast";
     const NOW: u64 = 1_795_000_000_000; // 2026-11-17
 
-    fn setup(extra: &[(&str, &str)]) -> (CoachRequest, Config) {
+    fn setup(extra: &[(&str, &str)], recent: &[&str]) -> (CoachRequest, Config) {
         let req = CoachRequest::from_json(
-            json!({"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens"})
+            json!({"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens", "recent": recent})
                 .to_string()
                 .as_bytes(),
         )
@@ -310,7 +362,25 @@ mod tests {
         scripts: &[(&str, Script)],
         extra: &[(&str, &str)],
     ) -> (Result<Answer, ApiError>, Calls, u64, u64) {
-        let (req, config) = setup(extra);
+        run_flow_full(first, scripts, extra, &[])
+    }
+
+    fn run_flow_with(
+        scripts: &[(&str, Script)],
+        extra: &[(&str, &str)],
+        recent: &[&str],
+    ) -> (Result<Answer, ApiError>, Calls, u64) {
+        let (a, c, e, _) = run_flow_full(PRIMARY, scripts, extra, recent);
+        (a, c, e)
+    }
+
+    fn run_flow_full(
+        first: &str,
+        scripts: &[(&str, Script)],
+        extra: &[(&str, &str)],
+        recent: &[&str],
+    ) -> (Result<Answer, ApiError>, Calls, u64, u64) {
+        let (req, config) = setup(extra, recent);
         let clock = FakeClock {
             now: Cell::new(NOW),
             slept: Cell::new(0),
@@ -558,20 +628,131 @@ mod tests {
     }
 
     #[test]
-    fn suggestions_naming_strangers_or_unusable_answers_move_on() {
-        for first in [
-            json!({"response": "Thank @Ghost99 for the tokens!"}),
-            json!({"response": ""}),
+    fn an_unusable_answer_moves_on() {
+        let (answer, models, _) = run_flow(
+            &[
+                (PRIMARY, vec![ok(json!({"response": ""}))]),
+                (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))]),
+            ],
+            &[],
+        );
+        assert_eq!(answer.unwrap().model, BACKUP);
+        assert_eq!(models.calls_to(PRIMARY), 1);
+    }
+
+    #[test]
+    fn a_stranger_named_lets_the_same_model_try_once_more() {
+        let stranger = ok(json!({"response": "Thank @Ghost99 for the tokens!"}));
+        let (answer, models, _) = run_flow(
+            &[(
+                PRIMARY,
+                vec![
+                    stranger.clone(),
+                    ok(json!({"response": "Thank Max for the tokens!"})),
+                ],
+            )],
+            &[],
+        );
+        let a = answer.unwrap();
+        assert_eq!(
+            (a.model.as_str(), a.suggestion.content()),
+            (PRIMARY, "Thank Max for the tokens!")
+        );
+        assert_eq!(models.calls_to(PRIMARY), 2);
+        let (answer, models, _) = run_flow(
+            &[
+                (PRIMARY, vec![stranger]),
+                (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))]),
+            ],
+            &[],
+        );
+        assert_eq!(answer.unwrap().model, BACKUP);
+        assert_eq!(models.calls_to(PRIMARY), 2, "once more, not more");
+    }
+
+    #[test]
+    fn refusals_repeats_and_echoes_go_to_the_next_model_then_the_rules_coach() {
+        for bad in [
+            "I'm sorry, but I can't help with that request.",
+            "Thank you so much, Max, for the 40 tokens!",
+            "You are a live-stream coach speaking into the earpiece of Luna",
+            "Follow Luna at https://scam.example",
         ] {
-            let (answer, models, _) = run_flow(
+            let (answer, models, _) = run_flow_with(
                 &[
-                    (PRIMARY, vec![ok(first)]),
-                    (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))]),
+                    (PRIMARY, vec![ok(json!({"response": bad}))]),
+                    (BACKUP, vec![ok(json!({"response": bad}))]),
                 ],
                 &[],
+                &["Thank you so much, Max, for the 40 tokens!"],
             );
-            assert_eq!(answer.unwrap().model, BACKUP);
-            assert_eq!(models.calls_to(PRIMARY), 1);
+            let a = answer.unwrap();
+            assert_eq!((a.model.as_str(), a.fallback), ("rules", true), "{bad}");
+            assert_eq!(
+                (models.calls_to(PRIMARY), models.calls_to(BACKUP)),
+                (1, 1),
+                "{bad}"
+            );
+            assert!(
+                !a.suggestion.content().contains("40 tokens"),
+                "the rules coach does not thank it again: {}",
+                a.suggestion.content()
+            );
         }
+    }
+
+    #[test]
+    fn the_model_is_told_what_was_said_and_a_truncated_answer_ends_cleanly() {
+        let (answer, models, _) = run_flow_with(
+            &[(
+                PRIMARY,
+                vec![ok(
+                    json!({"response": "Welcome back, chat! Tell me what you", "finish_reason": "length"}),
+                )],
+            )],
+            &[],
+            &["Thanks Max!"],
+        );
+        assert_eq!(answer.unwrap().suggestion.content(), "Welcome back, chat!");
+        let user = models.inputs_to(PRIMARY)[0]["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(user.contains("- Thanks Max!"), "{user}");
+    }
+
+    #[test]
+    fn moderation_on_asks_the_guard_and_blocks_what_it_finds() {
+        let guard = "@cf/meta/llama-guard-3-8b";
+        let answer_of = |verdict: Value, blocked: &str| {
+            let (answer, models, _) = run_flow(
+                &[
+                    (
+                        PRIMARY,
+                        vec![ok(json!({"response": "Thank Max for the tokens!"}))],
+                    ),
+                    (BACKUP, vec![ok(json!({"response": "Thanks, Max!"}))]),
+                    (guard, vec![ok(json!({"response": verdict}))]),
+                ],
+                &[("MODERATION", "on"), ("MODERATION_BLOCKED", blocked)],
+            );
+            (answer.unwrap(), models)
+        };
+        let (a, models) = answer_of(json!({"safe": true, "categories": []}), "all");
+        assert_eq!(a.model, PRIMARY);
+        assert_eq!(models.calls_to(guard), 1);
+        assert_eq!(
+            models.inputs_to(guard)[0]["response_format"],
+            json!({"type": "json_object"})
+        );
+        let (a, models) = answer_of(json!({"safe": false, "categories": ["S12"]}), "all");
+        assert_eq!(a.model, "rules");
+        assert_eq!(models.calls_to(guard), 2);
+        let (a, _) = answer_of(json!({"safe": false, "categories": ["S12"]}), "S1,S10");
+        assert_eq!(a.model, PRIMARY, "an adult platform lets S12 through");
+        let (a, _) = answer_of(json!({"safe": false, "categories": ["S4"]}), "S1,S10");
+        assert_eq!(a.model, "rules", "S4 is always blocked");
+        let (_, models, _) = run_flow(&[(PRIMARY, vec![ok(json!({"response": "Hi Max"}))])], &[]);
+        assert_eq!(models.calls_to(guard), 0, "moderation off: no guard call");
     }
 }
