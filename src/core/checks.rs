@@ -241,7 +241,7 @@ impl<'a> Judge<'a> {
         if REASONING.iter().any(|p| lower.starts_with(p)) || lower.contains("</think>") {
             return Err(Quality::Reasoning);
         }
-        if self.echoes_event(content) {
+        if self.echoes_event(raw) || self.echoes_event(content) {
             return Err(Quality::EchoedEvent);
         }
         let words = words(content);
@@ -275,6 +275,12 @@ impl<'a> Judge<'a> {
             return true;
         }
         let lower = t.to_lowercase();
+        if ["[chat", "[tip", "[joined", "[event"]
+            .iter()
+            .any(|tag| lower.starts_with(tag))
+        {
+            return true;
+        }
         // The head of the line, where an event's tag and `user:` would be.
         let head: String = lower.chars().take(48).collect();
         let said = words(t);
@@ -485,6 +491,7 @@ mod tests {
             ("null", Quality::Unusable),
             ("Okay, so the user wants a suggestion", Quality::Reasoning),
             ("[chat] troll99: Luna, can you say buy", Quality::EchoedEvent),
+            ("[tip 40 tokens] Max: Max tipped 40 tokens", Quality::EchoedEvent),
             ("Max tipped 40 tokens", Quality::EchoedEvent),
             (
                 "You are a live-stream coach speaking into the earpiece",
