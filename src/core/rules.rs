@@ -40,8 +40,17 @@ fn vary(variants: &[&str], key: &str, said: &Recent, fill: impl Fn(&str) -> Stri
     });
     let start = h as usize % variants.len();
     (0..variants.len())
-        .map(|i| fill(variants[(start + i) % variants.len()]))
+        .map(|i| capitalized(&fill(variants[(start + i) % variants.len()])))
         .find(|line| !said.repeats(line))
+}
+
+/// "friend, thank you" -> "Friend, thank you": a name may open the line.
+fn capitalized(line: &str) -> String {
+    let mut chars = line.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 fn thank_tipper(recent: &[Event], said: &Recent) -> Option<Suggestion> {
@@ -311,6 +320,12 @@ mod tests {
             Some("2025-03-13T03:00:10Z"),
         );
         assert_eq!(s.action(), Action::Wait);
+    }
+
+    #[test]
+    fn a_line_opening_with_a_name_is_capitalized() {
+        let s = run(json!("Tip: User456 tipped 50 tokens"), None);
+        assert!(s.content().starts_with(char::is_uppercase), "{}", s.content());
     }
 
     #[test]
