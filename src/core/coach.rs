@@ -8,12 +8,12 @@
 //! is a failure of that model like any other. The model and the clock are traits, so the whole
 //! loop runs natively in tests; the edge supplies the `AI` binding and timers.
 
-use super::checks::{Judge, Quality};
+use super::checks::Judge;
 use super::config::Config;
 use super::error::ApiError;
 use super::models::Model;
-use super::moderation::{allows, guard_input, GUARD_MODEL};
-use super::output::{Action, Suggestion};
+use super::moderation;
+use super::output::Suggestion;
 use super::prompt::{build_messages, prompt_budget_chars};
 use super::request::CoachRequest;
 use super::resilience::{backoff_ms, FailureKind, ModelFailure};
@@ -135,7 +135,16 @@ pub async fn coach<B: ModelBackend, C: Clock>(
             let timeout = config.model_timeout_ms.min(left);
             let failure = match backend.run(candidate.id(), &input, timeout).await {
                 Ok(reply) => match judge.answer(&reply.response, reply.finish_reason.as_deref()) {
-                    Ok(suggestion) => match moderate(backend, clock, config, deadline, &suggestion).await {
+                    Ok(suggestion) => match moderation::check(
+                        backend,
+                        config.moderation.as_ref(),
+                        &suggestion,
+                        config
+                            .model_timeout_ms
+                            .min(deadline.saturating_sub(clock.now_ms())),
+                    )
+                    .await
+                    {
                         Ok(()) => {
                             return Ok(Answer {
                                 suggestion,
@@ -182,45 +191,6 @@ pub async fn coach<B: ModelBackend, C: Clock>(
         Ok(rules_answer(&judge, Some(clock.now_ms() as EpochMillis), true))
     } else {
         Err(ApiError::ModelUnavailable)
-    }
-}
-
-/// With `MODERATION` on, asks the guard model whether `suggestion` may be
-/// spoken. A blocked hazard, an unreadable verdict or a failed guard call
-/// keeps it unspoken (fail closed): the next model or the rules coach,
-/// whose lines are fixed, answers instead.
-async fn moderate<B: ModelBackend, C: Clock>(
-    backend: &B,
-    clock: &C,
-    config: &Config,
-    deadline: u64,
-    suggestion: &Suggestion,
-) -> Result<(), ModelFailure> {
-    let Some(blocked) = &config.moderation else {
-        return Ok(());
-    };
-    if suggestion.action() == Action::Wait {
-        return Ok(());
-    }
-    let timeout = config
-        .model_timeout_ms
-        .min(deadline.saturating_sub(clock.now_ms()));
-    let reply = backend
-        .run(GUARD_MODEL, &guard_input(suggestion.content()), timeout)
-        .await
-        .map_err(|f| ModelFailure {
-            kind: FailureKind::Permanent,
-            label: "moderation call failed",
-            ..f
-        })?;
-    match allows(&reply.response, blocked) {
-        Some(true) => Ok(()),
-        Some(false) => Err(Quality::Unsafe.into()),
-        None => Err(ModelFailure {
-            code: None,
-            kind: FailureKind::Permanent,
-            label: "moderation verdict unreadable",
-        }),
     }
 }
 
@@ -309,8 +279,8 @@ mod tests {
             let clock = self.clock;
             let entry = crate::core::catalog::catalog().get(model);
             // Llama Guard's published input schema takes `{type: "json_object"}`.
-            let guard_json =
-                model == GUARD_MODEL && input["response_format"] == json!({"type": "json_object"});
+            let guard_json = model == moderation::GUARD_MODEL
+                && input["response_format"] == json!({"type": "json_object"});
             if input.get("response_format").is_some() && !entry.is_some_and(|e| e.json_mode) && !guard_json {
                 return Err(classify_error(
                     "AiError: 5025: This model doesn't suuport JSON Schema",

@@ -1,5 +1,6 @@
 //! Optional moderation of a model's suggestion with Llama Guard 3 before it
-//! reaches the earpiece (`MODERATION=on`).
+//! reaches the earpiece (`MODERATION=on`): the guard is one more
+//! [`ModelBackend::run`] call, so no edge code is needed.
 //!
 //! Platform facts, from Cloudflare's model page for `@cf/meta/llama-guard-3-8b`
 //! (cloudflare/cloudflare-docs `src/content/workers-ai-models/llama-guard-3-8b.json`
@@ -11,6 +12,10 @@
 //! (meta-llama/PurpleLlama `Llama-Guard3/8B/MODEL_CARD.md`, the MLCommons
 //! taxonomy plus code-interpreter abuse).
 
+use super::checks::Quality;
+use super::coach::ModelBackend;
+use super::output::{Action, Suggestion};
+use super::resilience::{FailureKind, ModelFailure};
 use serde_json::{json, Value};
 
 /// The moderation model.
@@ -129,6 +134,42 @@ pub fn allows(response: &Value, blocked: &Blocked) -> Option<bool> {
         return Some(false);
     }
     Some(!categories.iter().any(|c| c.is_none_or(|n| blocked.blocks(n))))
+}
+
+/// Asks the guard model whether `suggestion` may be spoken; `blocked` is
+/// `None` when `MODERATION` is off. A blocked hazard, an unreadable verdict
+/// or a failed guard call keeps it unspoken (fail closed): the next model or
+/// the rules coach, whose lines are fixed, answers instead. The coaching loop
+/// calls this after the checks pass, the same way for a streamed answer.
+pub async fn check<B: ModelBackend>(
+    backend: &B,
+    blocked: Option<&Blocked>,
+    suggestion: &Suggestion,
+    timeout_ms: u64,
+) -> Result<(), ModelFailure> {
+    let Some(blocked) = blocked else {
+        return Ok(());
+    };
+    if suggestion.action() == Action::Wait {
+        return Ok(());
+    }
+    let reply = backend
+        .run(GUARD_MODEL, &guard_input(suggestion.content()), timeout_ms)
+        .await
+        .map_err(|f| ModelFailure {
+            kind: FailureKind::Permanent,
+            label: "moderation call failed",
+            ..f
+        })?;
+    match allows(&reply.response, blocked) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Quality::Unsafe.into()),
+        None => Err(ModelFailure {
+            code: None,
+            kind: FailureKind::Permanent,
+            label: "moderation verdict unreadable",
+        }),
+    }
 }
 
 #[cfg(test)]
