@@ -328,12 +328,26 @@ fn words_of(s: &str) -> Vec<String> {
     words(s)
 }
 
+/// Words too common to make a shared run a quote ("thank you so much for").
+const COMMON: &[&str] = &[
+    "a", "an", "the", "and", "or", "but", "to", "of", "in", "on", "at", "for", "with", "from", "by", "is",
+    "are", "was", "be", "it", "this", "that", "i", "you", "we", "me", "my", "your", "our", "so", "much",
+    "thank", "thanks", "what", "how", "do", "can", "have", "all", "everyone", "chat", "please", "just",
+    "really", "very", "here",
+];
+
+/// Runs of `n` words with at least three uncommon ones: a shared greeting is
+/// not a quote, a shared sentence is.
 fn ngrams(words: &[String], n: usize) -> HashSet<String> {
-    words.windows(n).map(|w| w.join(" ")).collect()
+    words
+        .windows(n)
+        .filter(|w| w.iter().filter(|x| !COMMON.contains(&x.as_str())).count() >= 3)
+        .map(|w| w.join(" "))
+        .collect()
 }
 
 fn shares_run(words: &[String], grams: &HashSet<String>, n: usize) -> bool {
-    words.windows(n).any(|w| grams.contains(&w.join(" ")))
+    !grams.is_empty() && words.windows(n).any(|w| grams.contains(&w.join(" ")))
 }
 
 /// What the preferences rule out: the words after "never mention", "no",
@@ -525,6 +539,25 @@ mod tests {
         let cut = json!(r#"{"action":"say","content":"Welcome back, chat and tell me"#);
         assert_eq!(judge.answer(&cut, Some("length")), Err(Quality::Truncated));
         assert!(judge.answer(&cut, Some("stop")).is_ok());
+    }
+
+    #[test]
+    fn a_shared_greeting_is_not_a_quote() {
+        let req = request(json!({
+            "broadcaster": "Luna",
+            "context": [
+                {"text": "kim: thank you so much for the stream, you are all so kind", "type": "chat"},
+                {"text": "kim: my cat knocked the lamp over during the storm", "type": "chat"}
+            ]
+        }));
+        let judge = Judge::new(&req, SYSTEM, 15);
+        assert!(judge
+            .answer(&json!("Thank you so much for the support, Kim!"), None)
+            .is_ok());
+        assert_eq!(
+            judge.answer(&json!("Tell chat: my cat knocked the lamp over!"), None),
+            Err(Quality::QuotesViewer)
+        );
     }
 
     #[test]
