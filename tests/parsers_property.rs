@@ -205,7 +205,7 @@ fn request_parsing_never_panics_and_prompts_stay_bounded() {
                 .map(|m| m.content.as_str())
                 .collect();
             assert!(prompt.chars().count() <= budget);
-            let _ = rules::suggest(&req, None);
+            let _ = rules::suggest(&req, None, |s| s);
             let system = system_message(&req, 15);
             let judge = Judge::new(&req, &system, 15);
             for _ in 0..3 {

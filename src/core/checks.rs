@@ -209,7 +209,8 @@ impl<'a> Judge<'a> {
     }
 
     /// The rules coach's line held to the same limits: cleaned, and `wait`
-    /// when the preferences rule it out or it was said recently.
+    /// when the preferences rule it out or it was said recently (the rules
+    /// coach then tries its next kind of line).
     pub fn rules_line(&self, s: Suggestion) -> Suggestion {
         if s.action() == Action::Wait {
             return s;

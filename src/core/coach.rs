@@ -197,7 +197,7 @@ pub async fn coach<B: ModelBackend, C: Clock>(
 /// The rules coach's answer, held to the same limits as a model's.
 fn rules_answer(judge: &Judge, now: Option<EpochMillis>, fallback: bool) -> Answer {
     Answer {
-        suggestion: judge.rules_line(rules::suggest(judge.request(), now)),
+        suggestion: rules::suggest(judge.request(), now, |s| judge.rules_line(s)),
         model: "rules".to_string(),
         fallback,
         retired_model: None,
@@ -689,6 +689,41 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(user.contains("- Thanks Max!"), "{user}");
+    }
+
+    #[test]
+    fn the_rules_coach_keeps_the_preferences_and_tries_its_next_line() {
+        let req = CoachRequest::from_json(
+            json!({"broadcaster": "Luna", "preferences": "Never mention tokens.",
+                   "context": "Tip: Max tipped 40 tokens\nJoin: FreshFace"})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let (_, config) = setup(&[], &[]);
+        let clock = FakeClock {
+            now: Cell::new(NOW),
+            slept: Cell::new(0),
+        };
+        let chain = config
+            .registry
+            .chain(config.registry.resolve(None).unwrap().model);
+        let answer = block_on(coach::<FakeModels, _>(
+            NOW,
+            &req,
+            &chain,
+            &config,
+            None,
+            &clock,
+            &mut Vec::new(),
+        ))
+        .unwrap();
+        assert_eq!(answer.model, "rules");
+        assert!(
+            answer.suggestion.content().contains("Fresh Face"),
+            "{:?}",
+            answer.suggestion
+        );
     }
 
     #[test]

@@ -20,14 +20,28 @@ const LOOKBACK: usize = 15;
 /// With no chat or tip for this long, the room counts as quiet.
 const QUIET_AFTER_MS: i64 = 60_000;
 
-pub fn suggest(req: &CoachRequest, now: Option<EpochMillis>) -> Suggestion {
+/// The first line, in order of priority, that `hold` lets through: `hold`
+/// applies the limits every answer keeps (preferences, repeats, cleaning) and
+/// turns a line it refuses into `wait`, so the next kind of line is tried.
+pub fn suggest(
+    req: &CoachRequest,
+    now: Option<EpochMillis>,
+    hold: impl Fn(Suggestion) -> Suggestion,
+) -> Suggestion {
     let ctx = req.context();
     let recent_events = ctx.recent(LOOKBACK);
     let said = req.recent();
-    thank_tipper(recent_events, said)
-        .or_else(|| point_to_question(recent_events, req.broadcaster().as_str(), said))
-        .or_else(|| welcome_newcomer(recent_events, said))
-        .or_else(|| engage_quiet_room(ctx, now, said))
+    let lines: [&dyn Fn() -> Option<Suggestion>; 4] = [
+        &|| thank_tipper(recent_events, said),
+        &|| point_to_question(recent_events, req.broadcaster().as_str(), said),
+        &|| welcome_newcomer(recent_events, said),
+        &|| engage_quiet_room(ctx, now, said),
+    ];
+    lines
+        .iter()
+        .filter_map(|line| line())
+        .map(hold)
+        .find(|s| s.action() != Action::Wait)
         .unwrap_or_else(Suggestion::wait)
 }
 
@@ -204,7 +218,7 @@ mod tests {
                 .as_bytes(),
         )
         .unwrap();
-        suggest(&req, now.and_then(crate::core::time::parse_rfc3339))
+        suggest(&req, now.and_then(crate::core::time::parse_rfc3339), |s| s)
     }
 
     fn run(context: serde_json::Value, now: Option<&str>) -> Suggestion {

@@ -43,9 +43,10 @@ describe("the rules coach (no AI binding)", () => {
     assert.doesNotMatch(body.content, /buy|followers|scam|example/i);
   });
 
-  test("the rules coach respects the preferences", async () => {
+  test("the rules coach respects the preferences: a line they rule out gives way to the next kind", async () => {
     const body = await post(w, { ...ROOM, preferences: "Never mention tokens." });
     assert.doesNotMatch(body.content, /tokens/i, JSON.stringify(body));
+    assert.match(body.content, /Dark Angel/, JSON.stringify(body));
   });
 });
 
