@@ -3,11 +3,17 @@
 //! and what comes out keeps its invariants. A small xorshift generator keeps
 //! this free of extra crates and reproducible (fixed seeds).
 
+use coach_worker::core::checks::{avoided_terms, Judge};
+use coach_worker::core::memory::Recent;
+use coach_worker::core::moderation::{allows, Blocked};
+use coach_worker::core::names::spoken_name;
 use coach_worker::core::output::{parse_answer, Action, HARD_MAX_WORDS};
-use coach_worker::core::prompt::{build_messages, AnswerFormat, MAX_PROMPT_CHARS};
+use coach_worker::core::prompt::{build_messages, system_message, AnswerFormat, MAX_PROMPT_CHARS};
 use coach_worker::core::request::CoachRequest;
 use coach_worker::core::resilience::classify_error;
-use coach_worker::core::text::{neutralize_untrusted, speakable, spoken_name, FENCE_CLOSE};
+use coach_worker::core::rules;
+use coach_worker::core::speech::{clean, complete_sentences, has_url};
+use coach_worker::core::text::{neutralize_untrusted, FENCE_CLOSE};
 use coach_worker::core::time::parse_rfc3339;
 use coach_worker::core::workers_ai::{reply_from_sse, reply_from_value};
 use serde_json::{json, Value};
@@ -79,6 +85,24 @@ const PIECES: &[&str] = &[
     "-1",
     "1e309",
     "99999999999999999999",
+    "\u{E0041}",
+    "\u{E007F}",
+    "\u{202E}",
+    "@",
+    "_",
+    "xX",
+    "mr",
+    "https://scam.example",
+    "a@b.co",
+    "555-123-4567",
+    "*",
+    "**",
+    "#",
+    "never mention",
+    "no ",
+    "I'm sorry, but",
+    ".",
+    "!",
 ];
 
 fn random_text(rng: &mut Rng, max_pieces: usize) -> String {
@@ -144,6 +168,13 @@ fn random_request(rng: &mut Rng) -> Value {
     if rng.below(3) == 0 {
         body["options"] = random_json(rng, 1);
     }
+    if rng.below(3) == 0 {
+        body["recent"] = if rng.below(4) == 0 {
+            random_json(rng, 1)
+        } else {
+            Value::Array((0..rng.below(12)).map(|_| json!(random_text(rng, 8))).collect())
+        };
+    }
     body
 }
 
@@ -168,11 +199,28 @@ fn request_parsing_never_panics_and_prompts_stay_bounded() {
         let body = random_request(&mut rng);
         if let Ok(req) = CoachRequest::from_json(body.to_string().as_bytes()) {
             accepted += 1;
-            let prompt: String = build_messages(&req, None, MAX_PROMPT_CHARS, AnswerFormat::Json)
+            let budget = [MAX_PROMPT_CHARS, 2_000, 300][rng.below(3)];
+            let prompt: String = build_messages(&req, None, budget, 15, AnswerFormat::Json)
                 .iter()
                 .map(|m| m.content.as_str())
                 .collect();
-            assert!(prompt.chars().count() <= MAX_PROMPT_CHARS);
+            assert!(prompt.chars().count() <= budget);
+            let _ = rules::suggest(&req, None, |s| s);
+            let system = system_message(&req, 15, AnswerFormat::Json);
+            let judge = Judge::new(&req, &system, 15);
+            for _ in 0..3 {
+                let answer = json!(random_text(&mut rng, 30));
+                if let Ok(s) = judge.answer(&answer, [None, Some("length")][rng.below(2)]) {
+                    assert!(s.content().split_whitespace().count() <= 15, "{answer}");
+                    assert!(!has_url(s.content()), "{answer}");
+                    if s.action() != Action::Wait {
+                        assert!(s.content().chars().any(char::is_alphanumeric), "{answer}");
+                    }
+                }
+            }
+            if budget < MAX_PROMPT_CHARS {
+                continue;
+            }
             let fenced = prompt.split("<<<ROOM_EVENTS>>>").nth(1).unwrap_or("");
             assert_eq!(fenced.matches(FENCE_CLOSE).count(), 1, "{prompt}");
         }
@@ -214,12 +262,21 @@ fn text_tools_never_panic() {
         let s = random_text(&mut rng, 30);
         let _ = parse_rfc3339(&s);
         let _ = classify_error(&s);
-        assert!(!spoken_name(&s).is_empty() || s.trim().is_empty());
+        assert!(!spoken_name(&s).is_empty());
         let n = neutralize_untrusted(&s, 50);
         assert!(n.chars().count() <= 50 && !n.contains('\n') && !n.contains("<<<"));
-        let _ = speakable(&s, 15);
+        assert!(!n.chars().any(|c| ('\u{E0000}'..='\u{E007F}').contains(&c)));
+        let spoken = clean(&s, 15);
+        assert!(spoken.split_whitespace().count() <= 15);
+        assert!(!has_url(&spoken), "{s}");
+        let _ = complete_sentences(&s);
+        let _ = avoided_terms(&s);
+        let _ = Blocked::parse(&s);
+        let _ = allows(&json!(s), &Blocked::all());
+        let _ = Recent::parse(Some(&json!([s.clone()])));
         let lossy = String::from_utf8_lossy(&random_bytes(&mut rng)).into_owned();
         let _ = parse_rfc3339(&lossy);
-        let _ = speakable(&lossy, 15);
+        let _ = clean(&lossy, 15);
+        let _ = spoken_name(&lossy);
     }
 }

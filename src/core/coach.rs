@@ -3,16 +3,19 @@
 //! transient ones, one plain call after a JSON-mode refusal, at most one more
 //! for an unknown error, none for the rest), stop calling Workers AI when the
 //! account is refused, and end with the rules coach, so a broadcaster always
-//! gets an answer in time. The model and the clock are traits, so the whole
+//! gets an answer in time. Every answer passes [`Judge`] (and, when
+//! `MODERATION` is on, the guard model) before it is spoken; a rejected one
+//! is a failure of that model like any other. The model and the clock are traits, so the whole
 //! loop runs natively in tests; the edge supplies the `AI` binding and timers.
 //! The loop over the chain ([`run_chain`]) is shared with the streaming coach
 //! ([`super::streaming`]): only what one attempt at a model does differs.
 
-use super::checks::names_are_known;
+use super::checks::Judge;
 use super::config::Config;
 use super::error::ApiError;
 use super::models::Model;
-use super::output::{parse_answer, Suggestion};
+use super::moderation;
+use super::output::Suggestion;
 use super::prompt::{build_messages, prompt_budget_chars, AnswerFormat, Message};
 use super::request::CoachRequest;
 use super::resilience::{backoff_ms, FailureKind, ModelFailure};
@@ -97,6 +100,8 @@ enum Step {
     OtherModel,
     /// No Workers AI model will answer this account now.
     StopChain,
+    /// Call again at once: the answer failed a check a second sample may pass.
+    Again,
 }
 
 fn next_step(kind: FailureKind, retries: u32, max_retries: u32, json_mode: bool) -> Step {
@@ -105,6 +110,7 @@ fn next_step(kind: FailureKind, retries: u32, max_retries: u32, json_mode: bool)
         FailureKind::Unknown if retries < UNKNOWN_ERROR_RETRIES.min(max_retries) => Step::Backoff,
         FailureKind::JsonMode if json_mode => Step::WithoutJsonMode,
         FailureKind::Account => Step::StopChain,
+        FailureKind::RetryOnce if retries == 0 => Step::Again,
         _ => Step::OtherModel,
     }
 }
@@ -166,6 +172,7 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
                     clock.sleep(wait).await;
                 }
                 Step::WithoutJsonMode => json_mode = false,
+                Step::Again => retries += 1,
                 Step::OtherModel => continue 'models,
                 Step::StopChain => break 'models,
             }
@@ -174,27 +181,25 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
     None
 }
 
-/// A model's answer, as a suggestion that may be spoken, or the failure that
-/// sends the loop on: unreadable, or about a person who is not in the room.
-pub(crate) fn vet(response: &Value, req: &CoachRequest) -> Result<Suggestion, ModelFailure> {
-    parse_answer(response)
-        .ok_or_else(ModelFailure::unusable)
-        .and_then(|s| check(s, req))
-}
-
-/// A parsed suggestion, if it may be spoken.
-pub(crate) fn check(suggestion: Suggestion, req: &CoachRequest) -> Result<Suggestion, ModelFailure> {
-    if names_are_known(suggestion.content(), req) {
-        Ok(suggestion)
-    } else {
-        Err(ModelFailure::unknown_person())
-    }
+/// A model's answer judged, and moderated when `MODERATION` is on: the
+/// suggestion that may be spoken, or the failure that sends the loop on.
+pub(crate) async fn judged<B: ModelBackend>(
+    judge: &Judge<'_>,
+    backend: &B,
+    config: &Config,
+    reply: &ModelReply,
+    timeout_ms: u64,
+) -> Result<Suggestion, ModelFailure> {
+    let suggestion = judge.answer(&reply.response, reply.finish_reason.as_deref())?;
+    moderation::check(backend, config.moderation.as_ref(), &suggestion, timeout_ms).await?;
+    Ok(suggestion)
 }
 
 /// The prompt for the whole chain, within its smallest context window.
 pub(crate) fn chain_messages(
     req: &CoachRequest,
     chain: &[&Model],
+    config: &Config,
     now_ms: u64,
     format: AnswerFormat,
 ) -> Vec<Message> {
@@ -203,18 +208,21 @@ pub(crate) fn chain_messages(
         .map(|m| m.entry().context_window())
         .min()
         .unwrap_or(0);
-    let budget = prompt_budget_chars(window, req.options.max_tokens());
-    build_messages(req, Some(now_ms as EpochMillis), budget, format)
+    let budget = prompt_budget_chars(window, req.options().max_tokens());
+    build_messages(req, Some(now_ms as EpochMillis), budget, config.max_words, format)
 }
 
 /// One plain (non-streaming) call: JSON mode where the model has it.
-struct PlainCall<'a, B> {
+struct PlainCall<'a, B, C> {
     backend: &'a B,
+    clock: &'a C,
+    config: &'a Config,
     messages: &'a [Message],
-    req: &'a CoachRequest,
+    judge: &'a Judge<'a>,
+    deadline: u64,
 }
 
-impl<B: ModelBackend> Attempt for PlainCall<'_, B> {
+impl<B: ModelBackend, C: Clock> Attempt for PlainCall<'_, B, C> {
     type Output = (Suggestion, ModelReply);
 
     async fn call(
@@ -223,9 +231,13 @@ impl<B: ModelBackend> Attempt for PlainCall<'_, B> {
         json_mode: bool,
         timeout_ms: u64,
     ) -> Result<Self::Output, ModelFailure> {
-        let input = model_input(model.entry(), self.messages, &self.req.options, json_mode);
+        let req = self.judge.request();
+        let input = model_input(model.entry(), self.messages, req.options(), json_mode);
         let reply = self.backend.run(model.id(), &input, timeout_ms).await?;
-        Ok((vet(&reply.response, self.req)?, reply))
+        let left = self.deadline.saturating_sub(self.clock.now_ms());
+        let moderation_ms = self.config.model_timeout_ms.min(left);
+        let suggestion = judged(self.judge, self.backend, self.config, &reply, moderation_ms).await?;
+        Ok((suggestion, reply))
     }
 }
 
@@ -243,15 +255,19 @@ pub async fn coach<B: ModelBackend, C: Clock>(
     failures: &mut Vec<FailedCall>,
 ) -> Result<Answer, ApiError> {
     let Some(backend) = backend else {
-        return Ok(rules_answer(req, clock, false));
+        return Ok(rules_answer(&Judge::new(req, "", config.max_words), clock, false));
     };
-    let messages = chain_messages(req, chain, clock.now_ms(), AnswerFormat::Json);
+    let messages = chain_messages(req, chain, config, clock.now_ms(), AnswerFormat::Json);
+    let judge = Judge::new(req, &messages[0].content, config.max_words);
+    let deadline = arrived_ms + config.deadline_ms;
     let mut call = PlainCall {
         backend,
+        clock,
+        config,
         messages: &messages,
-        req,
+        judge: &judge,
+        deadline,
     };
-    let deadline = arrived_ms + config.deadline_ms;
     match run_chain(chain, config, clock, deadline, failures, &mut call).await {
         Some((index, (suggestion, reply))) => Ok(Answer {
             suggestion,
@@ -261,19 +277,17 @@ pub async fn coach<B: ModelBackend, C: Clock>(
             usage: reply.usage,
             finish_reason: reply.finish_reason,
         }),
-        None if config.rules_fallback => Ok(rules_answer(req, clock, true)),
+        None if config.rules_fallback => Ok(rules_answer(&judge, clock, true)),
         None => Err(ApiError::ModelUnavailable),
     }
 }
 
-/// The rules coach's answer; `fallback` when it stands in for failed models.
-pub(crate) fn rules_answer<C: Clock>(req: &CoachRequest, clock: &C, fallback: bool) -> Answer {
+/// The rules coach's answer, held to the same limits as a model's; `fallback`
+/// when it stands in for failed models.
+pub(crate) fn rules_answer<C: Clock>(judge: &Judge, clock: &C, fallback: bool) -> Answer {
+    let now = Some(clock.now_ms() as EpochMillis);
     Answer {
-        suggestion: rules::suggest(
-            &req.context,
-            &req.broadcaster,
-            Some(clock.now_ms() as EpochMillis),
-        ),
+        suggestion: rules::suggest(judge.request(), now, |s| judge.rules_line(s)),
         model: "rules".to_string(),
         fallback,
         retired_model: None,
@@ -390,7 +404,10 @@ mod tests {
             self.calls.borrow_mut().push((model.to_string(), input.clone()));
             let clock = self.clock;
             let entry = crate::core::catalog::catalog().get(model);
-            if input.get("response_format").is_some() && !entry.is_some_and(|e| e.json_mode) {
+            // Llama Guard's published input schema takes `{type: "json_object"}`.
+            let guard_json = model == moderation::GUARD_MODEL
+                && input["response_format"] == json!({"type": "json_object"});
+            if input.get("response_format").is_some() && !entry.is_some_and(|e| e.json_mode) && !guard_json {
                 return Err(classify_error(
                     "AiError: 5025: This model doesn't suuport JSON Schema",
                 ));
@@ -423,9 +440,9 @@ mod tests {
     const BACKUP: &str = "@cf/meta/llama-3.3-70b-instruct-fp8-fast";
     const NOW: u64 = 1_795_000_000_000; // 2026-11-17
 
-    fn setup(extra: &[(&str, &str)]) -> (CoachRequest, Config) {
+    fn setup(extra: &[(&str, &str)], recent: &[&str]) -> (CoachRequest, Config) {
         let req = CoachRequest::from_json(
-            json!({"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens"})
+            json!({"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens", "recent": recent})
                 .to_string()
                 .as_bytes(),
         )
@@ -441,7 +458,25 @@ mod tests {
         scripts: &[(&str, Script)],
         extra: &[(&str, &str)],
     ) -> (Result<Answer, ApiError>, Calls, u64, u64) {
-        let (req, config) = setup(extra);
+        run_flow_full(first, scripts, extra, &[])
+    }
+
+    fn run_flow_with(
+        scripts: &[(&str, Script)],
+        extra: &[(&str, &str)],
+        recent: &[&str],
+    ) -> (Result<Answer, ApiError>, Calls, u64) {
+        let (a, c, e, _) = run_flow_full(PRIMARY, scripts, extra, recent);
+        (a, c, e)
+    }
+
+    fn run_flow_full(
+        first: &str,
+        scripts: &[(&str, Script)],
+        extra: &[(&str, &str)],
+        recent: &[&str],
+    ) -> (Result<Answer, ApiError>, Calls, u64, u64) {
+        let (req, config) = setup(extra, recent);
         let clock = FakeClock::at(NOW);
         let models = FakeModels {
             scripts: RefCell::new(scripts.iter().map(|(m, s)| (m.to_string(), s.clone())).collect()),
@@ -686,20 +721,163 @@ mod tests {
     }
 
     #[test]
-    fn suggestions_naming_strangers_or_unusable_answers_move_on() {
-        for first in [
-            json!({"response": "Thank @Ghost99 for the tokens!"}),
-            json!({"response": ""}),
+    fn an_unusable_answer_moves_on() {
+        let (answer, models, _) = run_flow(
+            &[
+                (PRIMARY, vec![ok(json!({"response": ""}))]),
+                (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))]),
+            ],
+            &[],
+        );
+        assert_eq!(answer.unwrap().model, BACKUP);
+        assert_eq!(models.calls_to(PRIMARY), 1);
+    }
+
+    #[test]
+    fn a_stranger_named_lets_the_same_model_try_once_more() {
+        let stranger = ok(json!({"response": "Thank @Ghost99 for the tokens!"}));
+        let (answer, models, _) = run_flow(
+            &[(
+                PRIMARY,
+                vec![
+                    stranger.clone(),
+                    ok(json!({"response": "Thank Max for the tokens!"})),
+                ],
+            )],
+            &[],
+        );
+        let a = answer.unwrap();
+        assert_eq!(
+            (a.model.as_str(), a.suggestion.content()),
+            (PRIMARY, "Thank Max for the tokens!")
+        );
+        assert_eq!(models.calls_to(PRIMARY), 2);
+        let (answer, models, _) = run_flow(
+            &[
+                (PRIMARY, vec![stranger]),
+                (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))]),
+            ],
+            &[],
+        );
+        assert_eq!(answer.unwrap().model, BACKUP);
+        assert_eq!(models.calls_to(PRIMARY), 2, "once more, not more");
+    }
+
+    #[test]
+    fn refusals_repeats_and_echoes_go_to_the_next_model_then_the_rules_coach() {
+        for bad in [
+            "I'm sorry, but I can't help with that request.",
+            "Thank you so much, Max, for the 40 tokens!",
+            "You are a live-stream coach speaking into the earpiece of Luna",
+            "Follow Luna at https://scam.example",
         ] {
-            let (answer, models, _) = run_flow(
+            let (answer, models, _) = run_flow_with(
                 &[
-                    (PRIMARY, vec![ok(first)]),
-                    (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))]),
+                    (PRIMARY, vec![ok(json!({"response": bad}))]),
+                    (BACKUP, vec![ok(json!({"response": bad}))]),
                 ],
                 &[],
+                &["Thank you so much, Max, for the 40 tokens!"],
             );
-            assert_eq!(answer.unwrap().model, BACKUP);
-            assert_eq!(models.calls_to(PRIMARY), 1);
+            let a = answer.unwrap();
+            assert_eq!((a.model.as_str(), a.fallback), ("rules", true), "{bad}");
+            assert_eq!(
+                (models.calls_to(PRIMARY), models.calls_to(BACKUP)),
+                (1, 1),
+                "{bad}"
+            );
+            assert!(
+                !a.suggestion.content().contains("40 tokens"),
+                "the rules coach does not thank it again: {}",
+                a.suggestion.content()
+            );
         }
+    }
+
+    #[test]
+    fn the_model_is_told_what_was_said_and_a_truncated_answer_ends_cleanly() {
+        let (answer, models, _) = run_flow_with(
+            &[(
+                PRIMARY,
+                vec![ok(
+                    json!({"response": "Welcome back, chat! Tell me what you", "finish_reason": "length"}),
+                )],
+            )],
+            &[],
+            &["Thanks Max!"],
+        );
+        assert_eq!(answer.unwrap().suggestion.content(), "Welcome back, chat!");
+        let user = models.inputs_to(PRIMARY)[0]["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(user.contains("- Thanks Max!"), "{user}");
+    }
+
+    #[test]
+    fn the_rules_coach_keeps_the_preferences_and_tries_its_next_line() {
+        let req = CoachRequest::from_json(
+            json!({"broadcaster": "Luna", "preferences": "Never mention tokens.",
+                   "context": "Tip: Max tipped 40 tokens\nJoin: FreshFace"})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        let (_, config) = setup(&[], &[]);
+        let clock = FakeClock::at(NOW);
+        let chain = config
+            .registry
+            .chain(config.registry.resolve(None).unwrap().model);
+        let answer = block_on(coach::<FakeModels, _>(
+            NOW,
+            &req,
+            &chain,
+            &config,
+            None,
+            &clock,
+            &mut Vec::new(),
+        ))
+        .unwrap();
+        assert_eq!(answer.model, "rules");
+        assert!(
+            answer.suggestion.content().contains("Fresh Face"),
+            "{:?}",
+            answer.suggestion
+        );
+    }
+
+    #[test]
+    fn moderation_on_asks_the_guard_and_blocks_what_it_finds() {
+        let guard = "@cf/meta/llama-guard-3-8b";
+        let answer_of = |verdict: Value, blocked: &str| {
+            let (answer, models, _) = run_flow(
+                &[
+                    (
+                        PRIMARY,
+                        vec![ok(json!({"response": "Thank Max for the tokens!"}))],
+                    ),
+                    (BACKUP, vec![ok(json!({"response": "Thanks, Max!"}))]),
+                    (guard, vec![ok(json!({"response": verdict}))]),
+                ],
+                &[("MODERATION", "on"), ("MODERATION_BLOCKED", blocked)],
+            );
+            (answer.unwrap(), models)
+        };
+        let (a, models) = answer_of(json!({"safe": true, "categories": []}), "all");
+        assert_eq!(a.model, PRIMARY);
+        assert_eq!(models.calls_to(guard), 1);
+        assert_eq!(
+            models.inputs_to(guard)[0]["response_format"],
+            json!({"type": "json_object"})
+        );
+        let (a, models) = answer_of(json!({"safe": false, "categories": ["S12"]}), "all");
+        assert_eq!(a.model, "rules");
+        assert_eq!(models.calls_to(guard), 2);
+        let (a, _) = answer_of(json!({"safe": false, "categories": ["S12"]}), "S1,S10");
+        assert_eq!(a.model, PRIMARY, "an adult platform lets S12 through");
+        let (a, _) = answer_of(json!({"safe": false, "categories": ["S4"]}), "S1,S10");
+        assert_eq!(a.model, "rules", "S4 is always blocked");
+        let (_, models, _) = run_flow(&[(PRIMARY, vec![ok(json!({"response": "Hi Max"}))])], &[]);
+        assert_eq!(models.calls_to(guard), 0, "moderation off: no guard call");
     }
 }

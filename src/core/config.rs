@@ -4,6 +4,9 @@
 
 use super::auth::TokenDigest;
 use super::models::{ModelSettings, Registry};
+use super::moderation::Blocked;
+use super::output::HARD_MAX_WORDS;
+use super::prompt::MAX_SUGGESTION_WORDS;
 use super::text::comma_list;
 use super::time::EpochMillis;
 /// The client must have its answer within 15 s; the deadline leaves room for
@@ -75,6 +78,11 @@ pub struct Config {
     pub rate_per_day: Option<u32>,
     pub origins: Origins,
     pub kv_failure: KvFailurePolicy,
+    /// Words a suggestion may have (`MAX_WORDS`, 5 to 40, default 15).
+    pub max_words: usize,
+    /// The hazard categories Llama Guard must not find in a suggestion;
+    /// `None` when `MODERATION` is off.
+    pub moderation: Option<Blocked>,
 }
 
 fn number<T: std::str::FromStr>(
@@ -174,6 +182,20 @@ impl Config {
             Some("open") => KvFailurePolicy::Open,
             Some(other) => return Err(format!("KV_FAILURE_MODE must be open or closed, not \"{other}\"")),
         };
+        let max_words = number(
+            get,
+            "MAX_WORDS",
+            MAX_SUGGESTION_WORDS,
+            |n| (5..=HARD_MAX_WORDS).contains(n),
+            "from 5 to 40",
+        )?;
+        let moderation = match get("MODERATION").as_deref().map(str::trim) {
+            None | Some("") | Some("off") | Some("false") => None,
+            Some("on") | Some("true") => {
+                Some(Blocked::parse(&get("MODERATION_BLOCKED").unwrap_or_default())?)
+            }
+            Some(other) => return Err(format!("MODERATION must be on or off, not \"{other}\"")),
+        };
         Ok(Config {
             backend,
             registry,
@@ -194,6 +216,8 @@ impl Config {
             rate_per_day,
             origins,
             kv_failure,
+            max_words,
+            moderation,
         })
     }
 }
@@ -225,6 +249,8 @@ mod tests {
         assert!(c.deadline_ms <= MAX_DEADLINE_MS);
         assert!(c.api_tokens.is_empty());
         assert_eq!(c.model_min_call_ms, DEFAULT_MODEL_MIN_CALL_MS);
+        assert_eq!(c.max_words, 15);
+        assert_eq!(c.moderation, None);
     }
 
     #[test]
@@ -235,6 +261,22 @@ mod tests {
         assert_eq!(c.model_min_call_ms, 2500);
         let err = config(&[("MODEL_TIMEOUT_MS", "1000"), ("MODEL_MIN_CALL_MS", "2000")]).unwrap_err();
         assert!(err.contains("MODEL_MIN_CALL_MS"), "{err}");
+    }
+
+    #[test]
+    fn words_and_moderation() {
+        let c = config(&[
+            ("MAX_WORDS", "12"),
+            ("MODERATION", "on"),
+            ("MODERATION_BLOCKED", "S1,S10"),
+        ])
+        .unwrap();
+        assert_eq!(c.max_words, 12);
+        assert_eq!(c.moderation.unwrap().codes(), ["S1", "S4", "S10"]);
+        assert_eq!(
+            config(&[("MODERATION", "on")]).unwrap().moderation,
+            Some(Blocked::all())
+        );
     }
 
     #[test]
@@ -292,9 +334,14 @@ mod tests {
             ("KV_FAILURE_MODE", "maybe"),
             ("RULES_FALLBACK", "perhaps"),
             ("COACH_BACKEND", "gpt"),
+            ("MAX_WORDS", "100"),
+            ("MAX_WORDS", "2"),
+            ("MODERATION", "maybe"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert!(err.contains(name), "{err}");
         }
+        let err = config(&[("MODERATION", "on"), ("MODERATION_BLOCKED", "S99")]).unwrap_err();
+        assert!(err.contains("MODERATION_BLOCKED"), "{err}");
     }
 }

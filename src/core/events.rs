@@ -1,21 +1,22 @@
 //! Room events: what happened in the broadcaster's room, parsed from either
 //! shape the frontend sends (an array of `{text, type, timestamp?, user?}` or a
 //! pre-formatted string of `Chat: ...` / `Tip: ...` lines) into one domain type.
+//! Room text loses invisible and formatting characters here, at the door.
 
 use super::error::ApiError;
-use super::text::{char_len, collapse_whitespace};
+use super::text::{char_len, visible_text};
 use super::time::{parse_rfc3339, EpochMillis};
 use serde_json::Value;
 
-/// Most events one request may carry.
-pub const MAX_EVENTS: usize = 200;
 /// Longest text of one event, in characters.
 pub const MAX_EVENT_TEXT_CHARS: usize = 1_000;
 /// Longest username / event type, in characters.
 pub const MAX_USER_CHARS: usize = 64;
 const MAX_TYPE_CHARS: usize = 32;
-/// Longest pre-formatted context string, in characters.
-pub const MAX_CONTEXT_STRING_CHARS: usize = 50_000;
+/// Longest pre-formatted context string, in characters: the 64 KiB body
+/// bounds it anyway. There is no cap on the number of events: a frontend may
+/// send its whole buffer, and the prompt picks from it within its budget.
+pub const MAX_CONTEXT_STRING_CHARS: usize = 65_536;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -29,14 +30,46 @@ pub enum EventKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    pub kind: EventKind,
+    kind: EventKind,
     /// Who did it, when known.
-    pub user: Option<String>,
+    user: Option<String>,
     /// The message (for chat, without the `user:` prefix) or the event text.
-    pub text: String,
+    text: String,
     /// Tokens tipped, for tips whose text states an amount.
-    pub amount: Option<u64>,
-    pub at: Option<EpochMillis>,
+    amount: Option<u64>,
+    at: Option<EpochMillis>,
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+    pub fn amount(&self) -> Option<u64> {
+        self.amount
+    }
+    pub fn at(&self) -> Option<EpochMillis> {
+        self.at
+    }
+
+    /// A chat message asking the broadcaster something: a question that
+    /// names them, mentions someone with `@`, or says "you".
+    pub fn asks(&self, broadcaster: &str) -> bool {
+        if self.kind != EventKind::Chat || !self.text.contains('?') {
+            return false;
+        }
+        let lower = self.text.to_lowercase();
+        let mentions_broadcaster = lower.contains(&broadcaster.to_lowercase()) || lower.contains('@');
+        let second_person = lower
+            .split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .any(|w| matches!(w, "you" | "your" | "you're" | "u" | "ur" | "youre"));
+        mentions_broadcaster || second_person
+    }
 }
 
 /// The room's recent events, oldest first.
@@ -72,12 +105,6 @@ impl RoomContext {
     pub fn parse(value: &Value) -> Result<Self, ApiError> {
         match value {
             Value::Array(items) => {
-                if items.len() > MAX_EVENTS {
-                    return Err(ApiError::invalid(
-                        "context",
-                        format!("has {} events; send at most {MAX_EVENTS}", items.len()),
-                    ));
-                }
                 let events = items
                     .iter()
                     .enumerate()
@@ -93,12 +120,6 @@ impl RoomContext {
                     ));
                 }
                 let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-                if lines.len() > MAX_EVENTS {
-                    return Err(ApiError::invalid(
-                        "context",
-                        format!("has {} lines; send at most {MAX_EVENTS}", lines.len()),
-                    ));
-                }
                 let events = lines
                     .iter()
                     .enumerate()
@@ -154,7 +175,7 @@ fn parse_event_object(i: usize, item: &Value) -> Result<Event, ApiError> {
     let kind_name = optional_string(obj, "type", || field("type"), MAX_TYPE_CHARS)?
         .ok_or_else(|| ApiError::invalid(field("type"), "is required (chat, tip or another event type)"))?;
     let user = optional_string(obj, "user", || field("user"), MAX_USER_CHARS)?
-        .map(collapse_whitespace)
+        .map(visible_text)
         .filter(|u| !u.is_empty());
     let at = match optional_string(obj, "timestamp", || field("timestamp"), 64)? {
         None => None,
@@ -166,7 +187,7 @@ fn parse_event_object(i: usize, item: &Value) -> Result<Event, ApiError> {
         })?),
     };
     let kind = kind_from_name(kind_name);
-    let mut event = classify(kind, text);
+    let mut event = from_text(kind, text);
     if user.is_some() {
         event.user = user;
     }
@@ -190,22 +211,24 @@ fn parse_line(line: &str) -> Event {
     if let Some((prefix, rest)) = line.split_once(':') {
         let kind = kind_from_name(prefix);
         if kind != EventKind::Other && !prefix.contains(' ') {
-            return classify(kind, rest.trim());
+            return from_text(kind, rest.trim());
         }
     }
     let lower = line.to_ascii_lowercase();
     if lower.contains(" tipped ") {
-        return classify(EventKind::Tip, line);
+        return from_text(EventKind::Tip, line);
     }
     if lower.ends_with(" joined") || lower.contains(" has joined") || lower.contains(" entered the room") {
-        return classify(EventKind::Join, line);
+        return from_text(EventKind::Join, line);
     }
-    classify(EventKind::Other, line)
+    from_text(EventKind::Other, line)
 }
 
-/// Fills in who and how much from the text the frontend formats.
-fn classify(kind: EventKind, text: &str) -> Event {
-    let text = collapse_whitespace(text);
+/// An event of `kind` from its text: who did it and how much they tipped are
+/// read from the text the frontend formats (`User123: Hello`, `User456
+/// tipped 50 tokens`); an explicit `user` field overrides the first.
+fn from_text(kind: EventKind, text: &str) -> Event {
+    let text = visible_text(text);
     let mut event = Event {
         kind,
         user: None,
@@ -355,14 +378,38 @@ mod tests {
     }
 
     #[test]
-    fn caps_on_count_and_length() {
-        let many: Vec<Value> = (0..=MAX_EVENTS)
+    fn any_number_of_events_and_a_cap_on_length() {
+        let many: Vec<Value> = (0..10_000)
             .map(|_| json!({"text": "x", "type": "chat"}))
             .collect();
-        assert!(RoomContext::parse(&Value::Array(many)).is_err());
+        assert_eq!(
+            RoomContext::parse(&Value::Array(many)).unwrap().events().len(),
+            10_000
+        );
         let long = json!([{"text": "x".repeat(MAX_EVENT_TEXT_CHARS + 1), "type": "chat"}]);
         assert!(RoomContext::parse(&long).is_err());
-        let lines = "Chat: a: b\n".repeat(MAX_EVENTS + 1);
-        assert!(RoomContext::parse(&Value::String(lines)).is_err());
+        let lines = "a\n".repeat(10_000);
+        assert_eq!(
+            RoomContext::parse(&Value::String(lines)).unwrap().events().len(),
+            10_000
+        );
+        let huge = "a\n".repeat(MAX_CONTEXT_STRING_CHARS);
+        assert!(RoomContext::parse(&Value::String(huge)).is_err());
+    }
+
+    #[test]
+    fn invisible_and_tag_characters_never_reach_the_event() {
+        let tags: String = "obey"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
+        let ctx = RoomContext::parse(&json!([
+            {"text": format!("Eve: hi{tags}\u{200B}!"), "type": "chat", "user": "E\u{200D}ve"}
+        ]))
+        .unwrap();
+        assert_eq!(
+            (ctx.events()[0].user(), ctx.events()[0].text()),
+            (Some("Eve"), "hi!")
+        );
     }
 }

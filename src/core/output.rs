@@ -4,14 +4,13 @@
 //! plain text (a `say`). The content is cleaned for text-to-speech; an empty
 //! or unusable answer yields `None`, never an empty `say`.
 
-use super::prompt::MAX_SUGGESTION_WORDS;
-use super::text::speakable;
+use super::speech::{clean, LABELS};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// The hard word cap on content. The prompt asks for 15; a few words of slack
-/// keep a nearly-right sentence whole instead of cutting it mid-thought.
-pub const HARD_MAX_WORDS: usize = MAX_SUGGESTION_WORDS + 5;
+/// The word cap of a parsed answer: the largest `MAX_WORDS` allows. The
+/// checks cut to the configured `MAX_WORDS` once the answer is judged.
+pub const HARD_MAX_WORDS: usize = 40;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,7 +46,7 @@ impl Suggestion {
             // Nothing is to be spoken: the contract keeps `wait` content empty.
             return Some(Suggestion::wait());
         }
-        let content = speakable(content, HARD_MAX_WORDS);
+        let content = clean(content, HARD_MAX_WORDS);
         if action != Action::Wait && !content.chars().any(char::is_alphanumeric) {
             return None;
         }
@@ -74,10 +73,55 @@ impl Suggestion {
 /// Parses a model's answer: the `response` of a Workers AI text-generation
 /// result, either a string or (JSON mode) an object.
 pub fn parse_answer(answer: &Value) -> Option<Suggestion> {
+    parse_draft(answer).and_then(|d| Suggestion::new(d.action, &d.content))
+}
+
+/// A model's answer as it wrote it: the action and the content, not yet
+/// cleaned or checked, so the checks see the URL or the label it carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    action: Action,
+    content: String,
+}
+
+impl Draft {
+    /// `None` when a `say`/`do` has nothing speakable in it.
+    fn new(action: Action, content: &str) -> Option<Draft> {
+        if action == Action::Wait {
+            return Some(Draft::wait());
+        }
+        if !clean(content, HARD_MAX_WORDS).chars().any(char::is_alphanumeric) {
+            return None;
+        }
+        Some(Draft {
+            action,
+            content: content.split_whitespace().collect::<Vec<_>>().join(" "),
+        })
+    }
+
+    fn wait() -> Draft {
+        Draft {
+            action: Action::Wait,
+            content: String::new(),
+        }
+    }
+
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The content as the model wrote it, whitespace collapsed.
+    pub fn content(&self) -> &str {
+        &self.content
+    }
+}
+
+/// Parses a model's answer into a [`Draft`] for the checks.
+pub fn parse_draft(answer: &Value) -> Option<Draft> {
     parse_value(answer, 0)
 }
 
-fn parse_value(v: &Value, depth: u8) -> Option<Suggestion> {
+fn parse_value(v: &Value, depth: u8) -> Option<Draft> {
     if depth > 3 {
         return None;
     }
@@ -88,7 +132,7 @@ fn parse_value(v: &Value, depth: u8) -> Option<Suggestion> {
     }
 }
 
-fn from_object(obj: &Map<String, Value>, depth: u8) -> Option<Suggestion> {
+fn from_object(obj: &Map<String, Value>, depth: u8) -> Option<Draft> {
     if let Some(inner) = obj.get("response") {
         if let Some(s) = parse_value(inner, depth + 1) {
             return Some(s);
@@ -102,8 +146,8 @@ fn from_object(obj: &Map<String, Value>, depth: u8) -> Option<Suggestion> {
     let action = text_of(&["action", "type"]).and_then(|a| Action::parse(&a));
     let content = text_of(&["content", "text", "message", "suggestion", "say"]).unwrap_or_default();
     match action {
-        Some(action) => Suggestion::new(action, &content),
-        None if !content.trim().is_empty() => Suggestion::new(Action::Say, &content),
+        Some(action) => Draft::new(action, &content),
+        None if !content.trim().is_empty() => Draft::new(Action::Say, &content),
         None => None,
     }
 }
@@ -121,7 +165,7 @@ pub fn without_reasoning(text: &str) -> &str {
     }
 }
 
-fn parse_text(raw: &str, depth: u8) -> Option<Suggestion> {
+fn parse_text(raw: &str, depth: u8) -> Option<Draft> {
     let text = without_reasoning(raw).trim();
     if text.is_empty() {
         return None;
@@ -203,14 +247,14 @@ fn json_object_candidates(text: &str) -> Vec<&str> {
 
 /// `{"action": "say", "content": "Thanks Mi` (cut by max_tokens): take what
 /// the string fields hold so far.
-fn salvage_truncated_json(text: &str) -> Option<Suggestion> {
+fn salvage_truncated_json(text: &str) -> Option<Draft> {
     let start = text.find('{')?;
     let json = &text[start..];
     let content = string_field_prefix(json, "content")?;
     let action = string_field_prefix(json, "action")
         .and_then(|a| Action::parse(&a))
         .unwrap_or(Action::Say);
-    Suggestion::new(action, &content)
+    Draft::new(action, &content)
 }
 
 /// The (possibly unterminated) string value of `"key": "...`.
@@ -235,7 +279,7 @@ fn string_field_prefix(json: &str, key: &str) -> Option<String> {
     Some(out)
 }
 
-fn plain_text(text: &str) -> Option<Suggestion> {
+fn plain_text(text: &str) -> Option<Draft> {
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     // "Here's a suggestion:" followed by the suggestion on the next line.
     let line = match lines.as_slice() {
@@ -245,28 +289,29 @@ fn plain_text(text: &str) -> Option<Suggestion> {
     };
     if let Some(action) = Action::parse(line.trim_end_matches(['.', '!'])) {
         if action == Action::Wait {
-            return Some(Suggestion::wait());
+            return Some(Draft::wait());
         }
     }
     let (action, line) = after_preamble(line);
-    Suggestion::new(action, line)
+    Draft::new(action, line)
 }
 
 /// "Sure! Say: Thanks Max!" -> (Say, "Thanks Max!"): a label after a short
 /// preamble marks where the suggestion starts.
 fn after_preamble(line: &str) -> (Action, &str) {
+    // ASCII lowering keeps byte offsets valid in `line`.
     let lower = line.to_ascii_lowercase();
-    let labels = [
-        ("suggestion:", Action::Say),
-        ("say:", Action::Say),
-        ("do:", Action::Do),
-    ];
-    let found = labels
+    let found = LABELS
         .iter()
-        .filter_map(|(label, action)| {
+        .filter_map(|label| {
             let at = lower.find(label)?;
             let starts_word = at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric();
-            (starts_word && at <= 60).then_some((at + label.len(), *action))
+            let action = if matches!(*label, "do:" | "action:") {
+                Action::Do
+            } else {
+                Action::Say
+            };
+            (starts_word && at <= 60).then_some((at + label.len(), action))
         })
         .min_by_key(|(end, _)| *end);
     match found {

@@ -1,47 +1,26 @@
 //! Relays a model's streamed text to the earpiece: pieces of text in (cut
 //! anywhere, even inside a word), speakable deltas out, and at the end the
-//! same [`Suggestion`] a non-streaming call would give for the whole text.
+//! whole text, for the same judgement a non-streaming answer gets.
 //!
 //! What is held back, so that nothing is spoken that would not survive the
 //! final parse: reasoning (`<think>`), the form marker (`SAY:`, `DO:`,
 //! `WAIT`), an answer that turns out to be JSON (JSON mode cannot stream, but
 //! a model may answer in JSON anyway), anything after the first line, and the
 //! first few words until they show the answer is not a refusal or a
-//! preamble. Deltas are cut from the cleaned text at word boundaries, so
-//! their concatenation is a prefix of the final `content`.
+//! preamble (or, with moderation on, everything: nothing is spoken before
+//! the guard model has read it all). Deltas are cut from the speech-cleaned
+//! text at word boundaries, so their concatenation is a prefix of the final
+//! `content`.
 
-use super::output::{parse_answer, without_reasoning, Suggestion, HARD_MAX_WORDS};
-use super::text::speakable;
-use serde_json::Value;
+use super::checks::may_open_a_non_answer;
+use super::output::without_reasoning;
+use super::speech::clean;
 
 /// Words seen before the first delta, to tell a suggestion from a refusal.
 pub const HOLD_WORDS: usize = 3;
 /// Text beyond this many bytes is not relayed (a one-sentence answer is a
 /// few hundred bytes); the final parse still reads it.
 const MAX_RELAYED_BYTES: usize = 4 * 1024;
-
-/// Openings of answers that are not suggestions: nothing after them is
-/// relayed, and the final parse decides.
-const NON_ANSWER_OPENINGS: &[&str] = &[
-    "i'm sorry",
-    "i am sorry",
-    "sorry,",
-    "i can't",
-    "i cannot",
-    "i can not",
-    "i won't",
-    "i'm unable",
-    "i am unable",
-    "as an ai",
-    "as a language model",
-    "here is",
-    "here's",
-    "sure",
-    "certainly",
-    "okay,",
-    "suggestion:",
-    "null",
-];
 
 /// Form markers the streaming prompt asks for, and the openings of markup to
 /// hold; an answer that so far is a prefix of one of them is undecided.
@@ -62,20 +41,25 @@ pub struct Relay {
     raw: String,
     form: Form,
     sent: String,
-}
-
-impl Default for Relay {
-    fn default() -> Self {
-        Relay::new()
-    }
+    max_words: usize,
 }
 
 impl Relay {
-    pub fn new() -> Relay {
+    /// Relays at most `max_words` words, as the final content will have.
+    pub fn new(max_words: usize) -> Relay {
         Relay {
             raw: String::new(),
             form: Form::Undecided,
             sent: String::new(),
+            max_words,
+        }
+    }
+
+    /// A relay that sends nothing: the whole text is judged at the end.
+    pub fn holding_all() -> Relay {
+        Relay {
+            form: Form::Held,
+            ..Relay::new(0)
         }
     }
 
@@ -95,7 +79,7 @@ impl Relay {
             .get(skip..)
             .unwrap_or("")
             .trim_start();
-        body.contains('\n') || body.split_whitespace().count() > HARD_MAX_WORDS
+        body.contains('\n') || body.split_whitespace().count() > self.max_words
     }
 
     /// Feeds the next piece of text; returns the delta it makes speakable, if any.
@@ -108,12 +92,11 @@ impl Relay {
         self.next_delta(false)
     }
 
-    /// The whole answer: the final suggestion (`None` if the text is not
-    /// one) and the last delta, if the end released words still held.
-    pub fn finish(mut self) -> (Option<Suggestion>, Option<String>) {
+    /// The end: the whole text as the model wrote it, and the last delta,
+    /// if the end released words still held.
+    pub fn finish(mut self) -> (String, Option<String>) {
         let last = self.next_delta(true);
-        let suggestion = parse_answer(&Value::String(self.raw.clone()));
-        (suggestion, last)
+        (self.raw, last)
     }
 
     fn next_delta(&mut self, at_end: bool) -> Option<String> {
@@ -143,12 +126,12 @@ impl Relay {
             if !at_end && !line_ended && stable.split_whitespace().count() < HOLD_WORDS {
                 return None;
             }
-            if opens_like_a_non_answer(stable) {
+            if may_open_a_non_answer(stable) {
                 self.form = Form::Held;
                 return None;
             }
         }
-        let cleaned = speakable(stable, HARD_MAX_WORDS);
+        let cleaned = clean(stable, self.max_words);
         let delta = cleaned.strip_prefix(self.sent.as_str())?;
         if delta.is_empty() {
             return None;
@@ -188,30 +171,35 @@ fn decide(raw: &str, at_end: bool) -> Form {
     Form::Spoken { skip: 0 }
 }
 
-fn opens_like_a_non_answer(text: &str) -> bool {
-    let lower = text
-        .trim_start_matches(|c: char| !c.is_alphanumeric())
-        .to_lowercase();
-    let lower = lower.replace('\u{2019}', "'");
-    NON_ANSWER_OPENINGS.iter().any(|o| lower.starts_with(o))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::output::Action;
+    use crate::core::checks::Judge;
+    use crate::core::output::{Action, Suggestion};
+    use crate::core::request::CoachRequest;
+    use serde_json::Value;
+
+    const WORDS: usize = 15;
+
+    /// The final suggestion, judged as a whole answer is.
+    fn judged(raw: String) -> Option<Suggestion> {
+        let req =
+            CoachRequest::from_json(br#"{"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens"}"#)
+                .unwrap();
+        Judge::new(&req, "", WORDS).answer(&Value::String(raw), None).ok()
+    }
 
     /// Feeds `text` in pieces of `n` characters; returns the deltas and the final suggestion.
     fn relay(text: &str, n: usize) -> (Vec<String>, Option<Suggestion>) {
-        let mut r = Relay::new();
+        let mut r = Relay::new(WORDS);
         let chars: Vec<char> = text.chars().collect();
         let mut deltas: Vec<String> = chars
             .chunks(n)
             .filter_map(|c| r.push(&c.iter().collect::<String>()))
             .collect();
-        let (s, last) = r.finish();
+        let (raw, last) = r.finish();
         deltas.extend(last);
-        (deltas, s)
+        (deltas, judged(raw))
     }
 
     #[test]
@@ -228,15 +216,15 @@ mod tests {
 
     #[test]
     fn the_first_delta_waits_for_a_few_words_then_words_flow() {
-        let mut r = Relay::new();
+        let mut r = Relay::new(WORDS);
         assert_eq!(r.push("Thanks "), None);
         assert_eq!(r.push("Max for"), None);
         assert_eq!(r.push(" the tip"), Some("Thanks Max for the".to_string()));
         assert_eq!(r.push("!"), None);
         assert_eq!(r.push(" Wave"), Some(" tip!".to_string()));
-        let (s, last) = r.finish();
+        let (raw, last) = r.finish();
         assert_eq!(last.as_deref(), Some(" Wave"));
-        assert_eq!(s.unwrap().content(), "Thanks Max for the tip! Wave");
+        assert_eq!(judged(raw).unwrap().content(), "Thanks Max for the tip! Wave");
     }
 
     #[test]
@@ -291,7 +279,15 @@ mod tests {
         let (deltas, s) = relay(&long, 7);
         let s = s.unwrap();
         assert_eq!(deltas.concat(), s.content());
-        assert!(s.content().split_whitespace().count() <= HARD_MAX_WORDS);
+        assert!(s.content().split_whitespace().count() <= WORDS);
+    }
+
+    #[test]
+    fn holding_all_sends_nothing() {
+        let mut r = Relay::holding_all();
+        assert_eq!(r.push("Thanks Max for the tip, you rock "), None);
+        let (raw, last) = r.finish();
+        assert_eq!((raw.as_str(), last), ("Thanks Max for the tip, you rock ", None));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The door of `POST /api/generate-prompt`: raw body bytes in, a
 //! [`CoachRequest`] of domain types out, or the [`ApiError`] that names the
 //! field to fix. Past this point no code sees an unchecked value.
+//! Fields: `broadcaster`, `context`, `preferences`, `aimodel`, `options`,
+//! `recent` (what the frontend spoke lately, see [`super::memory`]).
 
 use super::error::ApiError;
 use super::events::RoomContext;
+use super::memory::Recent;
 use super::options::GenerationOptions;
 use super::text::{char_len, collapse_whitespace};
 use serde_json::{Map, Value};
@@ -32,19 +35,64 @@ impl Preferences {
     }
 }
 
+/// The model the caller named in `aimodel` (an id or alias): trimmed, 1 to
+/// 100 characters. The registry resolves it (or answers `unknown_model`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelName(String);
+
+impl ModelName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A parsed `POST /api/generate-prompt` body; fields are read through
+/// accessors, so no code past the door can build or alter one unchecked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CoachRequest {
-    pub broadcaster: Broadcaster,
-    pub context: RoomContext,
-    pub preferences: Option<Preferences>,
-    /// The model the caller asked for (an id or alias), not yet resolved.
-    pub model: Option<String>,
-    pub options: GenerationOptions,
+    broadcaster: Broadcaster,
+    context: RoomContext,
+    preferences: Option<Preferences>,
+    model: Option<ModelName>,
+    options: GenerationOptions,
+    recent: Recent,
     /// The caller asked for server-sent events (`"stream": true`).
-    pub stream: bool,
+    stream: bool,
 }
 
 impl CoachRequest {
+    pub fn broadcaster(&self) -> &Broadcaster {
+        &self.broadcaster
+    }
+
+    /// The room's events, oldest first.
+    pub fn context(&self) -> &RoomContext {
+        &self.context
+    }
+
+    pub fn preferences(&self) -> Option<&Preferences> {
+        self.preferences.as_ref()
+    }
+
+    /// The model the caller asked for, not yet resolved.
+    pub fn model(&self) -> Option<&str> {
+        self.model.as_ref().map(ModelName::as_str)
+    }
+
+    pub fn options(&self) -> &GenerationOptions {
+        &self.options
+    }
+
+    /// What the frontend spoke recently (the `recent` field), newest last.
+    pub fn recent(&self) -> &Recent {
+        &self.recent
+    }
+
+    /// The caller asked for server-sent events.
+    pub fn stream(&self) -> bool {
+        self.stream
+    }
+
     pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
         let value: Value = serde_json::from_slice(body).map_err(|e| {
             let what = match e.classify() {
@@ -101,7 +149,9 @@ impl CoachRequest {
                     format!("must be at most {MAX_MODEL_CHARS} characters"),
                 ))
             }
-            Some(Value::String(s)) => Some(s.trim().to_string()).filter(|m| !m.is_empty()),
+            Some(Value::String(s)) => Some(s.trim())
+                .filter(|m| !m.is_empty())
+                .map(|m| ModelName(m.to_string())),
             Some(_) => return Err(ApiError::invalid("aimodel", "must be a string")),
         };
         let options = GenerationOptions::parse(obj.get("options"))?;
@@ -110,6 +160,7 @@ impl CoachRequest {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(ApiError::invalid("stream", "must be true or false")),
         };
+        let recent = Recent::parse(obj.get("recent"))?;
         Ok(CoachRequest {
             broadcaster,
             context,
@@ -117,6 +168,7 @@ impl CoachRequest {
             model,
             options,
             stream,
+            recent,
         })
     }
 }
@@ -141,11 +193,12 @@ mod tests {
         let r = CoachRequest::from_json(body.as_bytes()).unwrap();
         assert_eq!(r.broadcaster.as_str(), "BroadcasterName");
         assert_eq!(r.context.events().len(), 2);
-        assert_eq!(r.preferences.unwrap().as_str(), "Engage more with tips.");
-        assert_eq!(r.model.as_deref(), Some("@hf/mistral/mistral-7b-instruct-v0.2"));
-        assert!(!r.stream);
+        assert_eq!(r.preferences().unwrap().as_str(), "Engage more with tips.");
+        assert_eq!(r.model(), Some("@hf/mistral/mistral-7b-instruct-v0.2"));
+        assert!(r.recent().is_empty());
+        assert!(!r.stream());
         let streamed = CoachRequest::from_json(br#"{"broadcaster":"B","context":[],"stream":true}"#).unwrap();
-        assert!(streamed.stream);
+        assert!(streamed.stream());
     }
 
     #[test]
@@ -193,6 +246,18 @@ mod tests {
             field_of(r#"{"broadcaster":"B","context":[],"stream":"yes"}"#),
             "stream"
         );
+        assert_eq!(
+            field_of(r#"{"broadcaster":"B","context":[],"recent":[7]}"#),
+            "recent[0]"
+        );
+    }
+
+    #[test]
+    fn recent_lines_are_read() {
+        let body = r#"{"broadcaster":"B","context":[],"recent":["Thanks Max!"],"aimodel":"  "}"#;
+        let r = CoachRequest::from_json(body.as_bytes()).unwrap();
+        assert_eq!(r.recent().lines(), ["Thanks Max!"]);
+        assert_eq!(r.model(), None);
     }
 
     #[test]

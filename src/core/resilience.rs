@@ -21,6 +21,9 @@ pub enum FailureKind {
     /// The call hung past its timeout: another try on the same model would
     /// likely spend the deadline the same way, so the next model goes first.
     TimedOut,
+    /// The answer failed a quality check a second sample usually passes (it
+    /// named someone not in the room): one more call of the same model, at once.
+    RetryOnce,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,15 +41,6 @@ impl ModelFailure {
             code: None,
             kind: FailureKind::TimedOut,
             label: "timeout",
-        }
-    }
-
-    /// The model named someone who is not in the room.
-    pub fn unknown_person() -> Self {
-        ModelFailure {
-            code: None,
-            kind: FailureKind::Permanent,
-            label: "named someone not in the room",
         }
     }
 

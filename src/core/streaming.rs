@@ -8,19 +8,21 @@
 //! call returns) or `error` (never upstream text), by the deadline at the
 //! latest.
 
+use super::checks::Judge;
 use super::coach::{
-    chain_messages, check, rules_answer, run_chain, Answer, Attempt, Chunk, Clock, FailedCall, ModelBackend,
+    chain_messages, judged, rules_answer, run_chain, Answer, Attempt, Chunk, Clock, FailedCall, ModelBackend,
     ModelStream,
 };
 use super::config::Config;
 use super::error::ApiError;
 use super::models::Model;
+use super::output::Suggestion;
 use super::prompt::{AnswerFormat, Message};
 use super::relay::Relay;
 use super::request::CoachRequest;
 use super::resilience::{FailureKind, ModelFailure};
 use super::sse::{encode, SseDecoder};
-use super::workers_ai::{stream_input, stream_piece, Usage};
+use super::workers_ai::{stream_input, stream_piece, ModelReply, Usage};
 use serde_json::json;
 
 /// One event of ours on the wire.
@@ -107,11 +109,11 @@ enum Read {
 }
 
 impl<S: ModelStream> Upstream<S> {
-    fn new(stream: S) -> Self {
+    fn new(stream: S, relay: Relay) -> Self {
         Upstream {
             stream,
             decoder: SseDecoder::new(),
-            relay: Relay::new(),
+            relay,
             usage: None,
             finish_reason: None,
         }
@@ -163,22 +165,27 @@ impl<S: ModelStream> Upstream<S> {
         self.relay.push(&piece.text)
     }
 
-    /// The final suggestion, vetted like a whole answer, and the last words
-    /// the end released.
-    fn finish(self, req: &CoachRequest) -> (Result<Answer, ModelFailure>, Option<String>, S) {
-        let (suggestion, last) = self.relay.finish();
-        let answer = suggestion
-            .ok_or_else(ModelFailure::unusable)
-            .and_then(|s| check(s, req))
-            .map(|suggestion| Answer {
-                suggestion,
-                model: String::new(),
-                fallback: false,
-                retired_model: None,
-                usage: self.usage,
-                finish_reason: self.finish_reason,
-            });
-        (answer, last, self.stream)
+    /// The whole answer as the model wrote it (for the same judgement a
+    /// non-streamed answer gets) and the last words the end released.
+    fn finish(self) -> (ModelReply, Option<String>) {
+        let (text, last) = self.relay.finish();
+        let reply = ModelReply {
+            response: serde_json::Value::String(text),
+            usage: self.usage,
+            finish_reason: self.finish_reason,
+        };
+        (reply, last)
+    }
+}
+
+fn answer_from(suggestion: Suggestion, reply: ModelReply) -> Answer {
+    Answer {
+        suggestion,
+        model: String::new(),
+        fallback: false,
+        retired_model: None,
+        usage: reply.usage,
+        finish_reason: reply.finish_reason,
     }
 }
 
@@ -193,9 +200,11 @@ enum Started<S> {
 
 struct StreamCall<'a, B, C> {
     backend: &'a B,
-    messages: &'a [Message],
-    req: &'a CoachRequest,
     clock: &'a C,
+    config: &'a Config,
+    messages: &'a [Message],
+    judge: &'a Judge<'a>,
+    deadline: u64,
 }
 
 impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
@@ -209,9 +218,14 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
         timeout_ms: u64,
     ) -> Result<Self::Output, ModelFailure> {
         let until = self.clock.now_ms() + timeout_ms;
-        let input = stream_input(model.entry(), self.messages, &self.req.options);
+        let input = stream_input(model.entry(), self.messages, self.judge.request().options());
         let stream = self.backend.stream(model.id(), &input, timeout_ms).await?;
-        let mut upstream = Upstream::new(stream);
+        // With moderation on, nothing is spoken before the guard model has read it all.
+        let relay = match self.config.moderation {
+            Some(_) => Relay::holding_all(),
+            None => Relay::new(self.config.max_words),
+        };
+        let mut upstream = Upstream::new(stream, relay);
         loop {
             let left = until.saturating_sub(self.clock.now_ms());
             if left == 0 {
@@ -221,10 +235,14 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
                 Read::Deltas(deltas) if deltas.is_empty() => continue,
                 Read::Deltas(first) => return Ok(Started::Speaking { upstream, first }),
                 Read::End(_) => {
-                    // Ended before a delta went out: vetted whole, and a
+                    // Ended before a delta went out: judged whole, and a
                     // failure still lets the next model answer.
-                    let (answer, _, _) = upstream.finish(self.req);
-                    return answer.map(Started::Whole);
+                    let (reply, _) = upstream.finish();
+                    let left = self.deadline.saturating_sub(self.clock.now_ms());
+                    let moderation_ms = self.config.model_timeout_ms.min(left);
+                    let suggestion =
+                        judged(self.judge, self.backend, self.config, &reply, moderation_ms).await?;
+                    return Ok(Started::Whole(answer_from(suggestion, reply)));
                 }
             }
         }
@@ -244,16 +262,20 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
     failures: &mut Vec<FailedCall>,
 ) -> Result<Opened<B::Stream>, ApiError> {
     let Some(backend) = backend else {
-        return Ok(Opened::whole(rules_answer(req, clock, false)));
+        let judge = Judge::new(req, "", config.max_words);
+        return Ok(Opened::whole(rules_answer(&judge, clock, false)));
     };
-    let messages = chain_messages(req, chain, clock.now_ms(), AnswerFormat::Plain);
+    let messages = chain_messages(req, chain, config, clock.now_ms(), AnswerFormat::Plain);
+    let judge = Judge::new(req, &messages[0].content, config.max_words);
+    let deadline = arrived_ms + config.deadline_ms;
     let mut call = StreamCall {
         backend,
-        messages: &messages,
-        req,
         clock,
+        config,
+        messages: &messages,
+        judge: &judge,
+        deadline,
     };
-    let deadline = arrived_ms + config.deadline_ms;
     match run_chain(chain, config, clock, deadline, failures, &mut call).await {
         Some((index, Started::Whole(mut answer))) => {
             answer.model = chain[index].id().to_string();
@@ -265,6 +287,8 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
             rest: Some(LiveStream {
                 upstream: Some(upstream),
                 req: req.clone(),
+                system_prompt: messages[0].content.clone(),
+                max_words: config.max_words,
                 model: chain[index].id().to_string(),
                 fallback: index > 0,
                 retired_model: None,
@@ -272,7 +296,7 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
                 failure: None,
             }),
         }),
-        None if config.rules_fallback => Ok(Opened::whole(rules_answer(req, clock, true))),
+        None if config.rules_fallback => Ok(Opened::whole(rules_answer(&judge, clock, true))),
         None => Err(ApiError::ModelUnavailable),
     }
 }
@@ -282,7 +306,10 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
 pub struct LiveStream<S> {
     /// `None` once the stream has ended.
     upstream: Option<Upstream<S>>,
+    /// What the final judgement needs: the request and the prompt the model saw.
     req: CoachRequest,
+    system_prompt: String,
+    max_words: usize,
     model: String,
     fallback: bool,
     retired_model: Option<String>,
@@ -307,16 +334,19 @@ impl<S: ModelStream> LiveStream<S> {
             Ok(Read::End(deltas)) => {
                 let upstream = self.upstream.take()?;
                 let mut events: Vec<StreamEvent> = deltas.into_iter().map(StreamEvent::Delta).collect();
-                let (answer, last, _stream) = upstream.finish(&self.req);
+                let (reply, last) = upstream.finish();
                 events.extend(last.map(StreamEvent::Delta));
-                events.push(match answer {
-                    Ok(mut answer) => {
+                let judge = Judge::new(&self.req, &self.system_prompt, self.max_words);
+                let verdict = judge.answer(&reply.response, reply.finish_reason.as_deref());
+                events.push(match verdict {
+                    Ok(suggestion) => {
+                        let mut answer = answer_from(suggestion, reply);
                         answer.model = self.model.clone();
                         answer.fallback = self.fallback;
                         answer.retired_model = self.retired_model.clone();
                         StreamEvent::Done(answer)
                     }
-                    Err(failure) => self.fail(failure, ApiError::SuggestionWithdrawn),
+                    Err(quality) => self.fail(quality.into(), ApiError::SuggestionWithdrawn),
                 });
                 Some(events)
             }

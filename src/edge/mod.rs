@@ -196,8 +196,8 @@ async fn generate_prompt(
 ) -> Result<Response, ApiError> {
     let body = http::json_body(req).await?;
     let request = CoachRequest::from_json(&body)?;
-    let resolved = config.registry.resolve(request.model.as_deref())?;
-    request.options.check_for(resolved.model.entry())?;
+    let resolved = config.registry.resolve(request.model())?;
+    request.options().check_for(resolved.model.entry())?;
     let chain = config.registry.chain(resolved.model);
     let ai = match config.backend {
         Backend::WorkersAi => WorkersAi::from_env(env),
@@ -205,7 +205,7 @@ async fn generate_prompt(
     };
     let retired = resolved.retired.map(str::to_string);
     trace.retired_model = retired.clone();
-    if request.stream || accepts_event_stream(req) {
+    if request.stream() || accepts_event_stream(req) {
         let mut opened = open_stream(
             arrived_ms,
             &request,

@@ -71,7 +71,7 @@ describe("generate-prompt with a model", () => {
     );
     assert.equal(body.content, "Welcome in, Newbie!");
     const user = w.sim.calls[0].input.messages[1].content;
-    assert.match(user, /\[chat\] User123: Hello/);
+    assert.match(user, /\[chat\] User123 \(say "friend"\): Hello/);
     assert.match(user, /\[tip 50 tokens\] User456/);
   });
 
@@ -107,7 +107,7 @@ describe("generate-prompt with a model", () => {
     const body = await ok(await w.post("/api/generate-prompt", EXAMPLE));
     assert.equal(body.model, "rules");
     assert.equal(body.fallback, true);
-    assert.match(body.content, /User 456/);
+    assert.match(body.content, /friend.*50 tokens|50 tokens.*friend/i);
   });
 
   test("a suggestion about someone not in the room is refused", async () => {
@@ -115,7 +115,7 @@ describe("generate-prompt with a model", () => {
     w.sim.script("@cf/meta/llama-3.3-70b-instruct-fp8-fast", step.answer("Thank User456 for the 50 tokens!"));
     const body = await ok(await w.post("/api/generate-prompt", { ...EXAMPLE, aimodel: undefined }));
     assert.deepEqual([body.content, body.fallback], ["Thank User456 for the 50 tokens!", true]);
-    assert.equal(w.sim.callsTo(DEFAULT).length, 1);
+    assert.equal(w.sim.callsTo(DEFAULT).length, 2, "the name guard lets the same model try once more");
   });
 
   test("a slow answer inside the timeout is used", async () => {
@@ -156,7 +156,7 @@ describe("generate-prompt without an AI binding (local mode)", () => {
   test("the rules coach answers, saying model rules", async () => {
     const body = await ok(await w.post("/api/generate-prompt", EXAMPLE));
     assert.deepEqual([body.action, body.model, body.fallback], ["say", "rules", false]);
-    assert.match(body.content, /User 456/);
+    assert.match(body.content, /friend/i);
     assert.match(body.content, /50 tokens/);
   });
 
@@ -185,7 +185,8 @@ describe("request errors", () => {
     ["context[0].type", { broadcaster: "B", context: [{ text: "hi" }] }],
     ["context[0].timestamp", { broadcaster: "B", context: [{ text: "hi", type: "chat", timestamp: "noon" }] }],
     ["preferences", { broadcaster: "B", context: [], preferences: "p".repeat(1001) }],
-    ["context", { broadcaster: "B", context: Array.from({ length: 201 }, () => ({ text: "x", type: "chat" })) }],
+    ["recent", { broadcaster: "B", context: [], recent: Array.from({ length: 11 }, () => "x") }],
+    ["recent[0]", { broadcaster: "B", context: [], recent: ["x".repeat(301)] }],
     ["context[0].text", { broadcaster: "B", context: [{ text: "x".repeat(1001), type: "chat" }] }],
   ];
   for (const [field, body] of invalid) {

@@ -15,8 +15,13 @@
 // for a model whose schema lacks it), it answers as Workers AI does, with an
 // event stream: a scripted answer is streamed word by word, and a scripted
 // stream can be paced, gated until the test opens it, broken or stalled.
+//
+// `response_format: {type: "json_object"}` is accepted where the model's
+// published input schema documents it (data/workers-ai-models/, Llama Guard
+// 3). An unscripted Llama Guard call answers as its published output schema
+// says: `{response: {safe, categories}}` with that format, else the text `safe`.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { Miniflare, Response } from "miniflare";
 
 export const CATALOG = JSON.parse(readFileSync(new URL("../../src/core/catalog.json", import.meta.url), "utf8"));
@@ -26,6 +31,15 @@ export function isRetired(entry, now = Date.now()) {
   if (entry.retires_on) return now >= Date.parse(`${entry.retires_on}T00:00:00Z`);
   return entry.retired_by_notice;
 }
+
+/** Models whose published input schema takes `response_format: {type: "json_object"}`. */
+const DATA = new URL("../../data/workers-ai-models/", import.meta.url);
+export const JSON_OBJECT_MODELS = readdirSync(DATA)
+  .map((f) => JSON.parse(readFileSync(new URL(f, DATA), "utf8")))
+  .filter((m) => /json_object/.test(m.schema?.input?.properties?.response_format?.properties?.type?.description ?? ""))
+  .map((m) => m.name);
+
+export const GUARD = "@cf/meta/llama-guard-3-8b";
 
 export const TOKEN = "test-token-0123456789";
 export const ORIGIN = "https://coach.example.com";
@@ -58,7 +72,8 @@ class Ai {
   refuse(model, input) {
     const entry = this.env.CATALOG.models.find((m) => m.id === model);
     if (!entry || isRetired(entry)) return aiError("5007: No such model " + model + " or task");
-    if (input.response_format !== undefined && !entry.json_mode) {
+    const jsonObject = input.response_format?.type === "json_object" && this.env.JSON_OBJECT_MODELS.includes(model);
+    if (input.response_format !== undefined && !entry.json_mode && !jsonObject) {
       return aiError("5025: This model doesn't suuport JSON Schema");
     }
     if (!Array.isArray(input.messages)) return aiError("Input validation error: 'messages' is required");
@@ -277,7 +292,9 @@ class SimAi {
     const unscripted = '{"action":"say","content":"Unscripted answer"}';
     const shape = CATALOG.models.find((m) => m.id === model)?.answer;
     const next = !queue
-      ? shape === "choices"
+      ? JSON_OBJECT_MODELS.includes(model)
+        ? step.answer(input.response_format ? { safe: true, categories: [] } : "safe")
+        : shape === "choices"
         ? step.object({ choices: [{ message: { content: unscripted }, finish_reason: "stop" }] })
         : step.answer(unscripted)
       : queue.length > 1
@@ -337,7 +354,7 @@ export async function startWorker({ vars = {}, ai = true, brokenKv = false, kvPr
         name: "sim-ai",
         modules: true,
         script: SIM_AI,
-        bindings: { CATALOG },
+        bindings: { CATALOG, JSON_OBJECT_MODELS },
         serviceBindings: { CONTROL: (request) => sim.handle(request) },
       },
     ],
