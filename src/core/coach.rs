@@ -15,13 +15,15 @@ use super::config::Config;
 use super::error::ApiError;
 use super::models::Model;
 use super::moderation;
+use super::openai;
 use super::output::Suggestion;
 use super::prompt::{build_messages, prompt_budget_chars, AnswerFormat, Message};
+use super::providers::{Protocol, Provider};
 use super::request::CoachRequest;
 use super::resilience::{backoff_ms, FailureKind, ModelFailure};
 use super::rules;
 use super::time::EpochMillis;
-use super::workers_ai::{model_input, ModelReply, Usage};
+use super::workers_ai::{model_input, stream_input, ModelReply, Usage};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -102,6 +104,8 @@ enum Step {
     StopChain,
     /// Call again at once: the answer failed a check a second sample may pass.
     Again,
+    /// Call again after the wait the provider asked for.
+    Wait(u64),
 }
 
 fn next_step(kind: FailureKind, retries: u32, max_retries: u32, json_mode: bool) -> Step {
@@ -111,6 +115,8 @@ fn next_step(kind: FailureKind, retries: u32, max_retries: u32, json_mode: bool)
         FailureKind::JsonMode if json_mode => Step::WithoutJsonMode,
         FailureKind::Account => Step::StopChain,
         FailureKind::RetryOnce if retries == 0 => Step::Again,
+        FailureKind::Throttled(Some(ms)) if retries < max_retries => Step::Wait(ms),
+        FailureKind::Throttled(None) if retries < max_retries => Step::Backoff,
         _ => Step::OtherModel,
     }
 }
@@ -139,7 +145,13 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
     failures: &mut Vec<FailedCall>,
     attempt: &mut A,
 ) -> Option<(usize, A::Output)> {
+    // Providers that refused this account (a key, a quota): none of their
+    // models is called again for this request.
+    let mut refused: Vec<Provider> = Vec::new();
     'models: for (index, candidate) in chain.iter().enumerate() {
+        if refused.contains(&candidate.provider()) {
+            continue;
+        }
         let mut json_mode = true;
         let mut retries = 0;
         loop {
@@ -173,8 +185,18 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
                 }
                 Step::WithoutJsonMode => json_mode = false,
                 Step::Again => retries += 1,
+                Step::Wait(ms) => {
+                    retries += 1;
+                    if clock.now_ms() + ms + config.model_min_call_ms > deadline {
+                        continue 'models;
+                    }
+                    clock.sleep(ms).await;
+                }
                 Step::OtherModel => continue 'models,
-                Step::StopChain => break 'models,
+                Step::StopChain => {
+                    refused.push(candidate.provider());
+                    continue 'models;
+                }
             }
         }
     }
@@ -193,6 +215,23 @@ pub(crate) async fn judged<B: ModelBackend>(
     let suggestion = judge.answer(&reply.response, reply.finish_reason.as_deref())?;
     moderation::check(backend, config.moderation.as_ref(), &suggestion, timeout_ms).await?;
     Ok(suggestion)
+}
+
+/// The input of one call of `model`, in its provider's wire format.
+pub(crate) fn input_for(
+    model: &Model,
+    messages: &[Message],
+    options: &super::options::GenerationOptions,
+    json_mode: bool,
+    stream: bool,
+) -> Value {
+    match model.provider().protocol() {
+        Protocol::WorkersAi if stream => stream_input(model.entry(), messages, options),
+        Protocol::WorkersAi => model_input(model.entry(), messages, options, json_mode),
+        Protocol::ChatCompletions => {
+            openai::request_body(model.wire_name(), model.entry(), messages, options, stream)
+        }
+    }
 }
 
 /// The prompt for the whole chain, within its smallest context window.
@@ -232,7 +271,7 @@ impl<B: ModelBackend, C: Clock> Attempt for PlainCall<'_, B, C> {
         timeout_ms: u64,
     ) -> Result<Self::Output, ModelFailure> {
         let req = self.judge.request();
-        let input = model_input(model.entry(), self.messages, req.options(), json_mode);
+        let input = input_for(model, self.messages, req.options(), json_mode, false);
         let reply = self.backend.run(model.id(), &input, timeout_ms).await?;
         let left = self.deadline.saturating_sub(self.clock.now_ms());
         let moderation_ms = self.config.model_timeout_ms.min(left);
@@ -430,7 +469,15 @@ mod tests {
                 }
                 Err((message, ms)) => {
                     clock.now.set(clock.now.get() + ms);
-                    Err(classify_error(message))
+                    // "HTTP <status> [Retry-After]": a remote provider's answer.
+                    Err(match message.strip_prefix("HTTP ") {
+                        Some(rest) => {
+                            let mut parts = rest.split(' ');
+                            let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(500);
+                            openai::failure_for_status(status, parts.next())
+                        }
+                        None => classify_error(message),
+                    })
                 }
             }
         }
@@ -879,5 +926,97 @@ mod tests {
         assert_eq!(a.model, "rules", "S4 is always blocked");
         let (_, models, _) = run_flow(&[(PRIMARY, vec![ok(json!({"response": "Hi Max"}))])], &[]);
         assert_eq!(models.calls_to(guard), 0, "moderation off: no guard call");
+    }
+
+    const TOGETHER: &[(&str, &str)] = &[
+        ("TOGETHER_API_KEY", "tk-test"),
+        ("TOGETHER_MODELS", "meta-llama/A,meta-llama/B"),
+    ];
+
+    fn with_together(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        [TOGETHER, extra].concat()
+    }
+
+    #[test]
+    fn a_chain_can_mix_providers_and_an_account_refusal_skips_only_its_provider() {
+        let vars = with_together(&[(
+            "FALLBACK_MODELS",
+            "@cf/meta/llama-3.3-70b-instruct-fp8-fast, together:meta-llama/A",
+        )]);
+        let (answer, models, _) = run_flow(
+            &[
+                (PRIMARY, vec![Err(("3036: daily free allocation used", 5))]),
+                (
+                    "together:meta-llama/A",
+                    vec![ok(
+                        json!({"choices": [{"message": {"content": "Thank Max for the tokens!"}}]}),
+                    )],
+                ),
+            ],
+            &vars,
+        );
+        let a = answer.unwrap();
+        assert_eq!((a.model.as_str(), a.fallback), ("together:meta-llama/A", true));
+        assert_eq!(
+            models.calls_to(BACKUP),
+            0,
+            "Workers AI refused the account: its other models are skipped"
+        );
+        let input = models.inputs_to("together:meta-llama/A")[0];
+        assert_eq!(
+            input["model"], "meta-llama/A",
+            "the provider gets its own model name"
+        );
+        assert!(input.get("response_format").is_none() && input.get("top_k").is_none());
+        assert_eq!(input["messages"][0]["role"], "system");
+    }
+
+    #[test]
+    fn a_refused_key_skips_that_providers_other_models() {
+        let vars = with_together(&[(
+            "FALLBACK_MODELS",
+            "together:meta-llama/A, together:meta-llama/B, @cf/meta/llama-3.3-70b-instruct-fp8-fast",
+        )]);
+        let (answer, models, _) = run_flow(
+            &[
+                (PRIMARY, vec![Err(("5007: No such model", 5))]),
+                ("together:meta-llama/A", vec![Err(("HTTP 401", 5))]),
+                (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))]),
+            ],
+            &vars,
+        );
+        assert_eq!(answer.unwrap().model, BACKUP);
+        assert_eq!(models.calls_to("together:meta-llama/A"), 1);
+        assert_eq!(models.calls_to("together:meta-llama/B"), 0);
+    }
+
+    #[test]
+    fn a_rate_limit_is_retried_after_its_retry_after_when_the_deadline_allows() {
+        let vars = with_together(&[("DEFAULT_MODEL", "together:meta-llama/A")]);
+        let (answer, models, _, slept) = run_flow_from(
+            "together:meta-llama/A",
+            &[(
+                "together:meta-llama/A",
+                vec![
+                    Err(("HTTP 429 1", 5)),
+                    ok(json!({"choices": [{"message": {"content": "Thank Max for the tokens!"}}]})),
+                ],
+            )],
+            &vars,
+        );
+        assert_eq!(answer.unwrap().model, "together:meta-llama/A");
+        assert_eq!(models.calls_to("together:meta-llama/A"), 2);
+        assert_eq!(slept, 1_000, "waited exactly as long as Retry-After said");
+        // A wait past the deadline is not taken: the next model answers.
+        let (answer, models, _, slept) = run_flow_from(
+            "together:meta-llama/A",
+            &[
+                ("together:meta-llama/A", vec![Err(("HTTP 429 9", 5))]),
+                (BACKUP, vec![ok(json!({"response": "Thank Max for the tokens!"}))]),
+            ],
+            &with_together(&[("REQUEST_DEADLINE_MS", "6000")]),
+        );
+        assert_eq!(answer.unwrap().model, BACKUP);
+        assert_eq!((models.calls_to("together:meta-llama/A"), slept), (1, 0));
     }
 }

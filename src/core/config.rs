@@ -7,6 +7,7 @@ use super::models::{ModelSettings, Registry};
 use super::moderation::Blocked;
 use super::output::HARD_MAX_WORDS;
 use super::prompt::MAX_SUGGESTION_WORDS;
+use super::providers::Endpoints;
 use super::text::comma_list;
 use super::time::EpochMillis;
 /// The client must have its answer within 15 s; the deadline leaves room for
@@ -56,6 +57,8 @@ pub enum Backend {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub backend: Backend,
+    /// The OpenAI-compatible providers this deployment can call.
+    pub endpoints: Endpoints,
     /// The models, checked against the catalog; unusable entries are in
     /// `registry.problems()`, not errors, so one typo cannot stop the service.
     pub registry: Registry,
@@ -116,6 +119,7 @@ impl Config {
             Some("rules") => Backend::Rules,
             Some(other) => return Err(format!("COACH_BACKEND must be ai or rules, not \"{other}\"")),
         };
+        let endpoints = Endpoints::from_lookup(get);
         let registry = Registry::new(
             &ModelSettings {
                 default_model: get("DEFAULT_MODEL"),
@@ -123,6 +127,7 @@ impl Config {
                 fallbacks: get("FALLBACK_MODELS"),
                 successors: get("MODEL_SUCCESSORS"),
             },
+            &endpoints,
             now,
         );
         let rules_fallback = match get("RULES_FALLBACK").as_deref().map(str::trim) {
@@ -198,6 +203,7 @@ impl Config {
         };
         Ok(Config {
             backend,
+            endpoints,
             registry,
             rules_fallback,
             model_timeout_ms,

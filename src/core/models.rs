@@ -3,13 +3,18 @@
 //! served by. Built from `DEFAULT_MODEL`, `ALLOWED_MODELS`, `FALLBACK_MODELS`
 //! and `MODEL_SUCCESSORS` checked against the [`catalog`]: an entry the
 //! catalog does not know, or knows as retired, is reported as a problem and
-//! never called.
+//! never called. Models of the configured OpenAI-compatible providers
+//! (`TOGETHER_MODELS`, ...) are offered under their prefixed ids
+//! (`together:<model>`) and may stand anywhere a Workers AI id may.
 
 use super::catalog::{catalog, Entry};
 use super::error::ApiError;
+use super::openai;
+use super::providers::{Endpoints, Provider};
 use super::text::comma_list;
 use super::time::EpochMillis;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 /// The default when `DEFAULT_MODEL` is unset or unusable. Why this one: see
 /// the README ("Models"): the fast 8B class, the cheapest answer per call
@@ -40,22 +45,40 @@ const RETIRED_ALIASES: [(&str, &str); 2] = [
     ("qwen1.5-14b", "@cf/qwen/qwen1.5-14b-chat-awq"),
 ];
 
-/// A catalogued, active model the Worker can call.
+/// A model the Worker can call: a catalogued, active Workers AI model, or a
+/// model of a configured remote provider.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    entry: &'static Entry,
+    entry: Cow<'static, Entry>,
     alias: String,
+    provider: Provider,
 }
 
 impl Model {
-    pub fn id(&self) -> &'static str {
+    fn new(entry: Cow<'static, Entry>, alias: String) -> Model {
+        let provider = Provider::of(&entry.id).0;
+        Model {
+            entry,
+            alias,
+            provider,
+        }
+    }
+    /// The id callers use (prefixed for a remote provider).
+    pub fn id(&self) -> &str {
         &self.entry.id
     }
     pub fn alias(&self) -> &str {
         &self.alias
     }
-    pub fn entry(&self) -> &'static Entry {
-        self.entry
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+    /// Its name at its provider (the id without the provider prefix).
+    pub fn wire_name(&self) -> &str {
+        Provider::of(&self.entry.id).1
     }
 }
 
@@ -117,10 +140,24 @@ fn lookup(name: &str) -> Option<&'static Entry> {
 impl Registry {
     /// Never fails: each unusable entry becomes a [`problem`](Self::problems)
     /// and is left out, so a typo in one var cannot take the service down.
-    pub fn new(settings: &ModelSettings, now: EpochMillis) -> Registry {
-        let mut problems = Vec::new();
-        // Usable: catalogued, active, and in a shape the Worker reads.
-        let usable = |var: &str, name: &str, problems: &mut Vec<String>| -> Option<&'static Entry> {
+    pub fn new(settings: &ModelSettings, endpoints: &Endpoints, now: EpochMillis) -> Registry {
+        let mut problems: Vec<String> = endpoints.problems().to_vec();
+        // Usable: catalogued, active, and in a shape the Worker reads; or a
+        // model of a configured remote provider.
+        let usable = |var: &str, name: &str, problems: &mut Vec<String>| -> Option<Cow<'static, Entry>> {
+            let (provider, wire) = Provider::of(name.trim());
+            if provider != Provider::WorkersAi {
+                return match endpoints.get(provider) {
+                    Some(_) if !wire.is_empty() => Some(Cow::Owned(openai::entry(name.trim()))),
+                    _ => {
+                        problems.push(format!(
+                            "{var} entry \"{name}\" needs the {} provider, which is not configured; it is not called",
+                            provider.name()
+                        ));
+                        None
+                    }
+                };
+            }
             match lookup(name) {
                 None => {
                     problems.push(format!(
@@ -141,17 +178,17 @@ impl Registry {
                     ));
                     None
                 }
-                Some(e) => Some(e),
+                Some(e) => Some(Cow::Borrowed(e)),
             }
         };
         let mut offered: Vec<Model> = Vec::new();
-        let push = |offered: &mut Vec<Model>, entry: &'static Entry, alias: Option<&str>| {
+        let push = |offered: &mut Vec<Model>, entry: Cow<'static, Entry>, alias: Option<&str>| {
             if !offered.iter().any(|m| m.entry.id == entry.id) {
                 let alias = alias
                     .filter(|a| !a.is_empty())
                     .map(str::to_string)
                     .unwrap_or_else(|| default_alias(&entry.id));
-                offered.push(Model { entry, alias });
+                offered.push(Model::new(entry, alias));
             }
         };
         let allowed = settings
@@ -184,6 +221,13 @@ impl Registry {
                 }
             }
         }
+        // Every configured provider's models, under their prefixed ids.
+        for endpoint in endpoints.all() {
+            for name in &endpoint.models {
+                let id = format!("{}:{name}", endpoint.provider.prefix());
+                push(&mut offered, Cow::Owned(openai::entry(&id)), Some(&id));
+            }
+        }
         let default_entry = match settings
             .default_model
             .as_deref()
@@ -193,11 +237,12 @@ impl Registry {
             Some(name) => usable("DEFAULT_MODEL", name, &mut problems),
             None => None,
         }
-        .or_else(|| lookup(BUILT_IN_DEFAULT));
+        .or_else(|| lookup(BUILT_IN_DEFAULT).map(Cow::Borrowed));
         let default_index = match default_entry {
             Some(e) => {
+                let id = e.id.clone();
                 push(&mut offered, e, None);
-                offered.iter().position(|m| m.entry.id == e.id).unwrap_or(0)
+                offered.iter().position(|m| m.entry.id == id).unwrap_or(0)
             }
             None => 0,
         };
@@ -205,10 +250,8 @@ impl Registry {
         for name in comma_list(settings.fallbacks.as_deref().unwrap_or_default()) {
             if let Some(e) = usable("FALLBACK_MODELS", name, &mut problems) {
                 if !fallbacks.iter().any(|m| m.entry.id == e.id) {
-                    fallbacks.push(Model {
-                        entry: e,
-                        alias: default_alias(&e.id),
-                    });
+                    let alias = default_alias(&e.id);
+                    fallbacks.push(Model::new(e, alias));
                 }
             }
         }
@@ -306,12 +349,12 @@ impl Registry {
 
     /// The `GET /api/models` body.
     pub fn listing(&self) -> Value {
-        let default_id = self.default_model().map(Model::id);
+        let default_id = self.default_model().map(|m| m.id());
         let models: Vec<Value> = self
             .offered
             .iter()
             .map(|m| {
-                let e = m.entry;
+                let e = &m.entry;
                 let options: serde_json::Map<String, Value> = e
                     .options
                     .iter()
@@ -320,6 +363,7 @@ impl Registry {
                 json!({
                     "id": e.id,
                     "alias": m.alias,
+                    "provider": m.provider.name(),
                     "default": Some(e.id.as_str()) == default_id,
                     "json_mode": e.json_mode,
                     "streams": e.streams,
@@ -362,6 +406,7 @@ mod tests {
                 fallbacks: fallbacks.map(str::to_string),
                 successors: None,
             },
+            &Endpoints::default(),
             now(),
         )
     }
@@ -399,6 +444,7 @@ mod tests {
                 successors: Some("@hf/mistral/mistral-7b-instruct-v0.2=mistral-small-3.1".into()),
                 ..Default::default()
             },
+            &Endpoints::default(),
             now(),
         );
         let res = configured

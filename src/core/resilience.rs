@@ -11,8 +11,9 @@ pub enum FailureKind {
     Transient,
     /// This model cannot answer this request; the next model may.
     Permanent,
-    /// The account cannot use Workers AI right now (daily allocation used,
-    /// blocked, plan): every other Workers AI model would be refused too.
+    /// The account cannot use this provider right now (Workers AI: daily
+    /// allocation used, blocked, plan; a remote provider: key refused, no
+    /// credit): every other model of the same provider would be refused too.
     Account,
     /// The model refused JSON mode: call it once more, at once, without it.
     JsonMode,
@@ -24,6 +25,9 @@ pub enum FailureKind {
     /// The answer failed a quality check a second sample usually passes (it
     /// named someone not in the room): one more call of the same model, at once.
     RetryOnce,
+    /// A provider's rate limit (HTTP 429): worth another try after its
+    /// `Retry-After` (milliseconds, when it sent one) if the deadline allows.
+    Throttled(Option<u64>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,19 +10,21 @@
 
 use super::checks::Judge;
 use super::coach::{
-    chain_messages, judged, rules_answer, run_chain, Answer, Attempt, Chunk, Clock, FailedCall, ModelBackend,
-    ModelStream,
+    chain_messages, input_for, judged, rules_answer, run_chain, Answer, Attempt, Chunk, Clock, FailedCall,
+    ModelBackend, ModelStream,
 };
 use super::config::Config;
 use super::error::ApiError;
 use super::models::Model;
+use super::openai;
 use super::output::Suggestion;
 use super::prompt::{AnswerFormat, Message};
+use super::providers::Protocol;
 use super::relay::Relay;
 use super::request::CoachRequest;
 use super::resilience::{FailureKind, ModelFailure};
 use super::sse::{encode, SseDecoder};
-use super::workers_ai::{stream_input, stream_piece, ModelReply, Usage};
+use super::workers_ai::{self, ModelReply, StreamPiece, Usage};
 use serde_json::json;
 
 /// One event of ours on the wire.
@@ -95,6 +97,8 @@ impl<S> Opened<S> {
 struct Upstream<S> {
     stream: S,
     decoder: SseDecoder,
+    /// Reads one event's `data` in the provider's wire format.
+    piece: fn(&str) -> Option<StreamPiece>,
     relay: Relay,
     usage: Option<Usage>,
     finish_reason: Option<String>,
@@ -109,10 +113,14 @@ enum Read {
 }
 
 impl<S: ModelStream> Upstream<S> {
-    fn new(stream: S, relay: Relay) -> Self {
+    fn new(stream: S, relay: Relay, protocol: Protocol) -> Self {
         Upstream {
             stream,
             decoder: SseDecoder::new(),
+            piece: match protocol {
+                Protocol::WorkersAi => workers_ai::stream_piece,
+                Protocol::ChatCompletions => openai::stream_piece,
+            },
             relay,
             usage: None,
             finish_reason: None,
@@ -141,7 +149,7 @@ impl<S: ModelStream> Upstream<S> {
         };
         let mut deltas = Vec::new();
         for event in events {
-            let Some(piece) = stream_piece(&event.data) else {
+            let Some(piece) = (self.piece)(&event.data) else {
                 continue;
             };
             if piece.done {
@@ -159,7 +167,7 @@ impl<S: ModelStream> Upstream<S> {
 
     /// The `data` of one event, when it carries text.
     fn take(&mut self, data: &str) -> Option<String> {
-        let piece = stream_piece(data).filter(|p| !p.done)?;
+        let piece = (self.piece)(data).filter(|p| !p.done)?;
         self.usage = piece.usage.or(self.usage.take());
         self.finish_reason = piece.finish_reason.or(self.finish_reason.take());
         self.relay.push(&piece.text)
@@ -218,14 +226,14 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
         timeout_ms: u64,
     ) -> Result<Self::Output, ModelFailure> {
         let until = self.clock.now_ms() + timeout_ms;
-        let input = stream_input(model.entry(), self.messages, self.judge.request().options());
+        let input = input_for(model, self.messages, self.judge.request().options(), false, true);
         let stream = self.backend.stream(model.id(), &input, timeout_ms).await?;
         // With moderation on, nothing is spoken before the guard model has read it all.
         let relay = match self.config.moderation {
             Some(_) => Relay::holding_all(),
             None => Relay::new(self.config.max_words),
         };
-        let mut upstream = Upstream::new(stream, relay);
+        let mut upstream = Upstream::new(stream, relay, model.provider().protocol());
         loop {
             let left = until.saturating_sub(self.clock.now_ms());
             if left == 0 {

@@ -4,18 +4,21 @@
 
 mod admin;
 mod ai;
+mod backends;
 mod guard;
 mod http;
+mod remote;
 mod store;
 
 use crate::core::coach::{coach, Answer, FailedCall};
-use crate::core::config::{Backend, Config};
+use crate::core::config::Config;
 use crate::core::cors;
 use crate::core::error::ApiError;
 use crate::core::ratelimit::Quota;
 use crate::core::request::CoachRequest;
 use crate::core::streaming::{open_stream, Opened, StreamEvent};
-use ai::{WorkersAi, WorkersClock};
+use ai::WorkersClock;
+use backends::{AnyStream, Backends};
 use serde_json::json;
 use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
@@ -199,10 +202,7 @@ async fn generate_prompt(
     let resolved = config.registry.resolve(request.model())?;
     request.options().check_for(resolved.model.entry())?;
     let chain = config.registry.chain(resolved.model);
-    let ai = match config.backend {
-        Backend::WorkersAi => WorkersAi::from_env(env),
-        Backend::Rules => None,
-    };
+    let backends = Backends::from_env(env, config);
     let retired = resolved.retired.map(str::to_string);
     trace.retired_model = retired.clone();
     if request.stream() || accepts_event_stream(req) {
@@ -211,7 +211,7 @@ async fn generate_prompt(
             &request,
             &chain,
             config,
-            ai.as_ref(),
+            backends.as_ref(),
             &WorkersClock,
             &mut trace.failures,
         )
@@ -229,7 +229,7 @@ async fn generate_prompt(
         &request,
         &chain,
         config,
-        ai.as_ref(),
+        backends.as_ref(),
         &WorkersClock,
         &mut trace.failures,
     )
@@ -252,7 +252,7 @@ fn accepts_event_stream(req: &Request) -> bool {
 /// model's, as they come. When the stream ends early a `stream_end` line
 /// tells the operator why (the request line went out with the headers).
 fn stream_body(
-    opened: Opened<ai::WorkersAiStream>,
+    opened: Opened<AnyStream>,
     arrived_ms: u64,
 ) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
     let first: String = opened.first.iter().map(StreamEvent::to_sse).collect();
