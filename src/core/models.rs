@@ -10,7 +10,8 @@
 use super::catalog::{catalog, Entry};
 use super::error::ApiError;
 use super::openai;
-use super::providers::{Endpoints, Provider};
+use super::options::GenerationOptions;
+use super::providers::{Endpoints, Protocol, Provider};
 use super::text::comma_list;
 use super::time::EpochMillis;
 use serde_json::{json, Value};
@@ -76,6 +77,16 @@ impl Model {
     pub fn provider(&self) -> Provider {
         self.provider
     }
+    /// The caller's options checked against this model: a Workers AI model
+    /// refuses one its schema lacks; an OpenAI-compatible one leaves out what
+    /// the protocol lacks. Values out of range are refused either way.
+    pub fn check_options(&self, options: &GenerationOptions) -> Result<(), ApiError> {
+        match self.provider.protocol() {
+            Protocol::WorkersAi => options.check_for(&self.entry),
+            Protocol::ChatCompletions => options.check_ranges_for(&self.entry),
+        }
+    }
+
     /// Its name at its provider (the id without the provider prefix).
     pub fn wire_name(&self) -> &str {
         Provider::of(&self.entry.id).1
@@ -519,5 +530,61 @@ mod tests {
             .contains("json-mode.mdx"));
         let hf = &l["models"].as_array().unwrap()[0]["options"];
         assert!(hf.is_object());
+    }
+
+    #[test]
+    fn remote_models_are_offered_under_their_prefix_and_check_options_by_protocol() {
+        let vars: std::collections::HashMap<&str, &str> = [
+            ("OPENAI_COMPAT_BASE_URL", "http://127.0.0.1:8080/v1"),
+            ("OPENAI_COMPAT_MODELS", "local"),
+        ]
+        .into_iter()
+        .collect();
+        let endpoints = Endpoints::from_lookup(&|k| vars.get(k).map(|v| v.to_string()));
+        let r = Registry::new(
+            &ModelSettings {
+                fallbacks: Some("openai:local, together:x".into()),
+                ..Default::default()
+            },
+            &endpoints,
+            now(),
+        );
+        let local = r.resolve(Some("openai:local")).unwrap().model;
+        assert_eq!(
+            (local.provider(), local.wire_name()),
+            (Provider::OpenAiCompat, "local")
+        );
+        assert_eq!(
+            r.chain(r.default_model().unwrap()).last().unwrap().id(),
+            "openai:local"
+        );
+        assert!(
+            r.problems().iter().any(|p| p.contains("together:x")),
+            "{:?}",
+            r.problems()
+        );
+        assert!(r.resolve(Some("together:x")).is_err());
+        let opts = |v: Value| GenerationOptions::parse(Some(&v)).unwrap();
+        assert!(
+            local.check_options(&opts(json!({"top_k": 5}))).is_ok(),
+            "left out, not refused"
+        );
+        assert!(local.check_options(&opts(json!({"temperature": 3}))).is_err());
+        let workers = r.default_model().unwrap();
+        assert!(workers.check_options(&opts(json!({"temperature": 3}))).is_ok());
+        let glm = r.resolve(Some("glm-4.7-flash")).unwrap().model;
+        assert!(
+            glm.check_options(&opts(json!({"top_k": 5}))).is_err(),
+            "a Workers AI schema still refuses"
+        );
+        assert_eq!(
+            r.listing()["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["provider"] == "openai")
+                .count(),
+            1
+        );
     }
 }

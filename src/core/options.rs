@@ -122,9 +122,23 @@ impl GenerationOptions {
     /// range, for a value the caller set that the chosen model would refuse
     /// or does not take. The coaching defaults are fitted, never refused.
     pub fn check_for(&self, model: &Entry) -> Result<(), ApiError> {
+        self.check(model, true)
+    }
+
+    /// Like [`check_for`](Self::check_for), but an option the model's wire
+    /// protocol lacks is left out quietly instead of refused (a frontend
+    /// sends the same options to every provider).
+    pub fn check_ranges_for(&self, model: &Entry) -> Result<(), ApiError> {
+        self.check(model, false)
+    }
+
+    fn check(&self, model: &Entry, refuse_unknown: bool) -> Result<(), ApiError> {
         for key in &self.set_by_caller {
             let Some(value) = self.get(key) else { continue };
             let Some(range) = model.options.get(*key) else {
+                if !refuse_unknown {
+                    continue;
+                }
                 return Err(ApiError::invalid(
                     format!("options.{key}"),
                     format!("is not taken by {}; leave it out", model.id),

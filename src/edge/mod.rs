@@ -200,7 +200,7 @@ async fn generate_prompt(
     let body = http::json_body(req).await?;
     let request = CoachRequest::from_json(&body)?;
     let resolved = config.registry.resolve(request.model())?;
-    request.options().check_for(resolved.model.entry())?;
+    resolved.model.check_options(request.options())?;
     let chain = config.registry.chain(resolved.model);
     let backends = Backends::from_env(env, config);
     let retired = resolved.retired.map(str::to_string);
