@@ -280,3 +280,61 @@ fn text_tools_never_panic() {
         let _ = spoken_name(&lossy);
     }
 }
+
+/// Streams from models: any bytes, cut anywhere, decode to the same events as
+/// when fed whole; the relay's deltas always spell a prefix of the cleaned
+/// first line; the OpenAI-compatible readers take anything without panicking.
+#[test]
+fn stream_parsers_never_panic_and_chunking_never_changes_the_result() {
+    use coach_worker::core::openai;
+    use coach_worker::core::relay::Relay;
+    use coach_worker::core::sse::SseDecoder;
+    use coach_worker::core::workers_ai::stream_piece;
+    let mut rng = Rng(0x5eed_5e5e);
+    for _ in 0..3_000 {
+        let mut bytes: Vec<u8> = random_text(&mut rng, 20).into_bytes();
+        if rng.below(3) == 0 {
+            bytes.extend(random_bytes(&mut rng));
+        }
+        let whole = {
+            let mut d = SseDecoder::new();
+            let mut e = d.push(&bytes);
+            e.extend(d.finish());
+            e
+        };
+        let mut d = SseDecoder::new();
+        let mut events = Vec::new();
+        let mut rest = bytes.as_slice();
+        while !rest.is_empty() {
+            let cut = 1 + rng.below(rest.len());
+            events.extend(d.push(&rest[..cut]));
+            rest = &rest[cut..];
+        }
+        events.extend(d.finish());
+        assert_eq!(events, whole, "{bytes:?}");
+
+        let mut relay = Relay::new(15);
+        let mut sent = String::new();
+        for e in &whole {
+            let _ = stream_piece(&e.data);
+            let _ = openai::stream_piece(&e.data);
+            sent.extend(relay.push(&e.data));
+        }
+        let (raw, last) = relay.finish();
+        sent.extend(last);
+        assert!(sent.split_whitespace().count() <= 15, "{sent:?}");
+        // What was spoken is what the final answer says, or the start of it.
+        let req = CoachRequest::from_json(br#"{"broadcaster":"Luna","context":"Tip: Max tipped 40 tokens"}"#)
+            .unwrap();
+        let judge = coach_worker::core::checks::Judge::new(&req, "", 15);
+        if let Ok(s) = judge.answer(&Value::String(raw.clone()), None) {
+            assert!(
+                s.content().starts_with(sent.as_str()),
+                "raw {raw:?}: deltas {sent:?} vs done {:?}",
+                s.content()
+            );
+        }
+        let _ = openai::reply_from_body(&bytes);
+        let _ = openai::retry_after_ms(Some(&random_text(&mut rng, 3)));
+    }
+}

@@ -131,6 +131,12 @@ impl Relay {
                 return None;
             }
         }
+        // Markup the final parse reads differently (a code fence, a JSON
+        // object inside the line): nothing more is relayed.
+        if body.contains("```") || body.contains('{') {
+            self.form = Form::Held;
+            return None;
+        }
         let cleaned = clean(stable, self.max_words);
         let delta = cleaned.strip_prefix(self.sent.as_str())?;
         if delta.is_empty() {

@@ -342,20 +342,32 @@ impl<S: ModelStream> LiveStream<S> {
             Ok(Read::End(deltas)) => {
                 let upstream = self.upstream.take()?;
                 let mut events: Vec<StreamEvent> = deltas.into_iter().map(StreamEvent::Delta).collect();
+                let mut said = upstream.relay.sent().to_string();
                 let (reply, last) = upstream.finish();
+                said.extend(last.clone());
                 events.extend(last.map(StreamEvent::Delta));
                 let judge = Judge::new(&self.req, &self.system_prompt, self.max_words);
                 let verdict = judge.answer(&reply.response, reply.finish_reason.as_deref());
-                events.push(match verdict {
+                match verdict {
+                    // `done` must say what the deltas said; if the whole answer
+                    // reads otherwise, what was spoken is withdrawn.
+                    Ok(suggestion) if !suggestion.content().starts_with(said.as_str()) => {
+                        events.push(self.fail(ModelFailure::unusable(), ApiError::SuggestionWithdrawn));
+                    }
                     Ok(suggestion) => {
+                        // Words the cleaning completed (a final stop) go out too.
+                        let rest = &suggestion.content()[said.len()..];
+                        if !rest.is_empty() {
+                            events.push(StreamEvent::Delta(rest.to_string()));
+                        }
                         let mut answer = answer_from(suggestion, reply);
                         answer.model = self.model.clone();
                         answer.fallback = self.fallback;
                         answer.retired_model = self.retired_model.clone();
-                        StreamEvent::Done(answer)
+                        events.push(StreamEvent::Done(answer));
                     }
-                    Err(quality) => self.fail(quality.into(), ApiError::SuggestionWithdrawn),
-                });
+                    Err(quality) => events.push(self.fail(quality.into(), ApiError::SuggestionWithdrawn)),
+                }
                 Some(events)
             }
             Err(failure) => {
@@ -767,6 +779,31 @@ mod tests {
             &[],
         );
         let events = run.opened.unwrap();
+        assert_eq!(
+            events.last(),
+            Some(&StreamEvent::Error(ApiError::SuggestionWithdrawn))
+        );
+    }
+
+    #[test]
+    fn done_never_says_other_than_the_deltas() {
+        // Words went out, then the line turned into JSON the final parse reads otherwise.
+        let run = stream_with(
+            vec![(
+                PRIMARY,
+                vec![Step::Stream(tokens(
+                    &[
+                        "Thanks Max for",
+                        " the tip",
+                        " {\"action\":\"say\",\"content\":\"Wave at Max\"}",
+                    ],
+                    10,
+                ))],
+            )],
+            &[],
+        );
+        let events = run.opened.unwrap();
+        assert_eq!(deltas(&events).concat(), "Thanks Max for the");
         assert_eq!(
             events.last(),
             Some(&StreamEvent::Error(ApiError::SuggestionWithdrawn))
