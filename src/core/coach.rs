@@ -1,12 +1,14 @@
 //! The coaching loop: call the models of the chain in order within the
 //! deadline, retry each failure as the error table decides (backoff for
-//! transient ones, one plain call after a JSON-mode refusal, at most one more
-//! for an unknown error, none for the rest), stop calling Workers AI when the
-//! account is refused, and end with the rules coach, so a broadcaster always
-//! gets an answer in time. Every answer passes [`Judge`] (and, when
-//! `MODERATION` is on, the guard model) before it is spoken; a rejected one
-//! is a failure of that model like any other. The model and the clock are traits, so the whole
-//! loop runs natively in tests; the edge supplies the `AI` binding and timers.
+//! transient ones, the provider's `Retry-After` for a rate limit, one plain
+//! call after a JSON-mode refusal, at most one more for an unknown error,
+//! none for the rest), skip a provider's other models once it refused the
+//! account, and end with the rules coach, so a broadcaster always gets an
+//! answer in time. Every answer passes [`Judge`] (and, when `MODERATION` is
+//! on, the guard model) before it is spoken; a rejected one is a failure of
+//! that model like any other. The models and the clock are traits, so the
+//! whole loop runs natively in tests; the edge supplies the `AI` binding,
+//! `fetch` and timers.
 //! The loop over the chain ([`run_chain`]) is shared with the streaming coach
 //! ([`super::streaming`]): only what one attempt at a model does differs.
 
@@ -15,15 +17,14 @@ use super::config::Config;
 use super::error::ApiError;
 use super::models::Model;
 use super::moderation;
-use super::openai;
 use super::output::Suggestion;
 use super::prompt::{build_messages, prompt_budget_chars, AnswerFormat, Message};
-use super::providers::{Protocol, Provider};
+use super::providers::Provider;
 use super::request::CoachRequest;
 use super::resilience::{backoff_ms, FailureKind, ModelFailure};
 use super::rules;
 use super::time::EpochMillis;
-use super::workers_ai::{model_input, stream_input, ModelReply, Usage};
+use super::workers_ai::{ModelReply, Usage};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -225,13 +226,15 @@ pub(crate) fn input_for(
     json_mode: bool,
     stream: bool,
 ) -> Value {
-    match model.provider().protocol() {
-        Protocol::WorkersAi if stream => stream_input(model.entry(), messages, options),
-        Protocol::WorkersAi => model_input(model.entry(), messages, options, json_mode),
-        Protocol::ChatCompletions => {
-            openai::request_body(model.wire_name(), model.entry(), messages, options, stream)
-        }
-    }
+    let wire = model.provider().protocol().wire();
+    wire.input(
+        model.wire_name(),
+        model.entry(),
+        messages,
+        options,
+        json_mode,
+        stream,
+    )
 }
 
 /// The prompt for the whole chain, within its smallest context window.
@@ -474,7 +477,7 @@ mod tests {
                         Some(rest) => {
                             let mut parts = rest.split(' ');
                             let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(500);
-                            openai::failure_for_status(status, parts.next())
+                            crate::core::openai::failure_for_status(status, parts.next())
                         }
                         None => classify_error(message),
                     })

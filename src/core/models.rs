@@ -347,7 +347,8 @@ impl Registry {
     }
 
     /// The models that may answer a request for `first`, in order: it, then
-    /// the fallbacks. Every one is catalogued and active.
+    /// the fallbacks: catalogued, active Workers AI models and models of
+    /// configured providers.
     pub fn chain<'a>(&'a self, first: &'a Model) -> Vec<&'a Model> {
         let mut chain = vec![first];
         for m in &self.fallbacks {

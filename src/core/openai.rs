@@ -8,17 +8,15 @@
 use super::catalog::{AnswerShape, Entry, Range};
 use super::options::GenerationOptions;
 use super::prompt::Message;
+use super::providers::Wire;
 use super::resilience::{FailureKind, ModelFailure};
-use super::workers_ai::{ModelReply, StreamPiece, Usage};
+use super::workers_ai::{usage_of, ModelReply, StreamPiece};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Where the option ranges below come from.
 pub const OPTIONS_SOURCE: &str = "OpenAI API reference, CreateChatCompletionRequest \
      (temperature 0..2, top_p 0..1, presence_penalty and frequency_penalty -2..2, seed and max_tokens integers), read 2026-11-21";
-
-/// Longest `Retry-After` honoured: beyond it the next model answers sooner.
-pub const MAX_RETRY_AFTER_MS: u64 = 10_000;
 
 /// The options the protocol takes, under their OpenAI names, with their
 /// published ranges; the rest (`top_k`, `repetition_penalty`) are never sent.
@@ -79,6 +77,28 @@ pub fn request_body(
     body
 }
 
+/// The chat-completions wire format behind the [`Wire`] trait. JSON mode is
+/// never asked for: see [`entry`].
+pub struct ChatCompletionsWire;
+
+impl Wire for ChatCompletionsWire {
+    fn input(
+        &self,
+        name: &str,
+        entry: &Entry,
+        messages: &[Message],
+        options: &GenerationOptions,
+        _json_mode: bool,
+        stream: bool,
+    ) -> Value {
+        request_body(name, entry, messages, options, stream)
+    }
+
+    fn stream_piece(&self, data: &str) -> Option<StreamPiece> {
+        stream_piece(data)
+    }
+}
+
 /// A whole answer's body (`choices[0].message.content`, `usage`,
 /// `finish_reason`); `None` when it is not one.
 pub fn reply_from_body(body: &[u8]) -> Option<ModelReply> {
@@ -95,17 +115,11 @@ pub fn reply_from_body(body: &[u8]) -> Option<ModelReply> {
     })
 }
 
-fn usage_of(v: &Value) -> Option<Usage> {
-    let u = v.get("usage")?;
-    Some(Usage {
-        prompt_tokens: u.get("prompt_tokens")?.as_u64()?,
-        completion_tokens: u.get("completion_tokens")?.as_u64()?,
-    })
-}
-
 /// One `data:` payload of a streamed answer: a `choices[0].delta.content`
 /// piece (reasoning deltas are never read), `usage` and `finish_reason` when
-/// present, or `[DONE]`. `None` for anything else (skipped).
+/// present, or `[DONE]`; an `error` object or `finish_reason: "error"` (how
+/// OpenRouter reports a failure mid-stream) marks the stream `failed`.
+/// `None` for anything else (skipped).
 pub fn stream_piece(data: &str) -> Option<StreamPiece> {
     let data = data.trim();
     if data == "[DONE]" {
@@ -116,26 +130,29 @@ pub fn stream_piece(data: &str) -> Option<StreamPiece> {
     }
     let v: Value = serde_json::from_str(data).ok()?;
     let choice = v.pointer("/choices/0");
+    let finish_reason = choice
+        .and_then(|c| c.get("finish_reason"))
+        .and_then(Value::as_str);
     Some(StreamPiece {
+        failed: v.get("error").is_some() || finish_reason == Some("error"),
         text: choice
             .and_then(|c| c.pointer("/delta/content"))
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
         usage: usage_of(&v),
-        finish_reason: choice
-            .and_then(|c| c.get("finish_reason"))
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        finish_reason: finish_reason.map(str::to_string),
         done: false,
     })
 }
 
 /// `Retry-After` as milliseconds: delay-seconds only (an HTTP date is not
-/// worth parsing for a wait this short), capped at [`MAX_RETRY_AFTER_MS`].
+/// worth parsing for a wait this short). Never shortened: the loop waits it
+/// out only when the deadline allows, else the next model answers.
 pub fn retry_after_ms(header: Option<&str>) -> Option<u64> {
     let secs: f64 = header?.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| ((secs * 1000.0) as u64).min(MAX_RETRY_AFTER_MS))
+    // `as` saturates: an absurd value becomes a wait no deadline allows.
+    (secs.is_finite() && secs >= 0.0).then_some((secs * 1000.0) as u64)
 }
 
 /// What a non-2xx status means for the loop. The body is never read into
@@ -209,6 +226,10 @@ mod tests {
             ("", Some("length"))
         );
         assert!(stream_piece("[DONE]").unwrap().done);
+        assert!(stream_piece(r#"{"error":{"message":"upstream"},"choices":[{"delta":{"content":""},"finish_reason":"error"}]}"#)
+            .unwrap()
+            .failed);
+        assert!(!p.failed);
         assert!(stream_piece("not json").is_none());
     }
 
@@ -222,7 +243,7 @@ mod tests {
         );
         assert_eq!(
             failure_for_status(429, Some("3600")).kind,
-            FailureKind::Throttled(Some(MAX_RETRY_AFTER_MS))
+            FailureKind::Throttled(Some(3_600_000))
         );
         assert_eq!(
             failure_for_status(429, Some("Wed, 21 Oct 2015 07:28:00 GMT")).kind,

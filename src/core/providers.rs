@@ -6,8 +6,31 @@
 //! configured is unavailable. Also the protocol each provider speaks, so the
 //! coach builds the right input and reads the right stream.
 
+use super::catalog::Entry;
+use super::options::GenerationOptions;
+use super::prompt::Message;
 use super::text::comma_list;
+use super::workers_ai::StreamPiece;
+use serde_json::Value;
 use std::fmt;
+
+/// One wire format, as the coach needs it: the input of a call and the
+/// reading of one streamed event. Each protocol is one module implementing
+/// it; adding a protocol adds a module, a [`Protocol`] and its providers.
+pub trait Wire: Sync {
+    /// The input of one call of the model `name` (its name at the provider).
+    fn input(
+        &self,
+        name: &str,
+        entry: &Entry,
+        messages: &[Message],
+        options: &GenerationOptions,
+        json_mode: bool,
+        stream: bool,
+    ) -> Value;
+    /// One streamed event's `data`; `None` when it carries nothing.
+    fn stream_piece(&self, data: &str) -> Option<StreamPiece>;
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Provider {
@@ -25,6 +48,15 @@ pub enum Protocol {
     WorkersAi,
     /// `POST {base}/chat/completions` (`super::openai`).
     ChatCompletions,
+}
+
+impl Protocol {
+    pub fn wire(self) -> &'static dyn Wire {
+        match self {
+            Protocol::WorkersAi => &super::workers_ai::WorkersAiWire,
+            Protocol::ChatCompletions => &super::openai::ChatCompletionsWire,
+        }
+    }
 }
 
 /// The providers reached over `fetch`, in the order `GET /api/models` lists them.

@@ -69,17 +69,28 @@ impl Relay {
     }
 
     /// Nothing more the model says can change the answer: the first line
-    /// of spoken text has ended, or it already has more words than are spoken.
+    /// of spoken text has ended (a line ending in `:` is a preamble, and the
+    /// answer is what follows), or it already has more speakable words than
+    /// are spoken.
     pub fn has_all_it_needs(&self) -> bool {
-        let Form::Spoken { skip } = self.form else {
+        if !matches!(self.form, Form::Spoken { .. }) {
             return false;
+        }
+        let (line, ended) = first_line(self.body());
+        (ended && !line.trim_end().ends_with(':'))
+            || clean(complete_words(line), usize::MAX).split_whitespace().count() > self.max_words
+    }
+
+    /// The answer's text after any reasoning and the form marker.
+    fn body(&self) -> &str {
+        let Form::Spoken { skip } = self.form else {
+            return "";
         };
-        let body = without_reasoning(&self.raw)
+        without_reasoning(&self.raw)
             .trim_start()
             .get(skip..)
             .unwrap_or("")
-            .trim_start();
-        body.contains('\n') || body.split_whitespace().count() > self.max_words
+            .trim_start()
     }
 
     /// Feeds the next piece of text; returns the delta it makes speakable, if any.
@@ -103,39 +114,31 @@ impl Relay {
         if self.form == Form::Undecided {
             self.form = decide(&self.raw, at_end);
         }
-        let Form::Spoken { skip } = self.form else {
+        if !matches!(self.form, Form::Spoken { .. }) {
             return None;
-        };
-        let visible = without_reasoning(&self.raw);
-        let body = visible.trim_start().get(skip..).unwrap_or("").trim_start();
+        }
         // The first line only: the final parse reads no more.
-        let (body, line_ended) = match body.find('\n') {
-            Some(i) => (&body[..i], true),
-            None => (body, false),
-        };
-        // Complete words only, unless nothing more can come.
-        let stable = if at_end || line_ended {
-            body
-        } else {
-            match body.rfind(char::is_whitespace) {
-                Some(i) => &body[..i],
-                None => "",
-            }
-        };
+        let (line, line_ended) = first_line(self.body());
+        let done = at_end || line_ended;
+        // Complete words only, unless nothing more can come, and nothing
+        // from an unclosed `*stage direction*`, `(aside)` or `"quote"` on,
+        // which the cleaning would read differently once closed.
+        let stable = settled(if done { line } else { complete_words(line) }, done);
+        let preamble = line_ended && line.trim_end().ends_with(':');
+        // Markup the final parse reads differently (a code fence, a JSON
+        // object inside the line, a preamble line): nothing more is relayed.
+        if preamble || line.contains("```") || line.contains('{') {
+            self.form = Form::Held;
+            return None;
+        }
         if self.sent.is_empty() {
-            if !at_end && !line_ended && stable.split_whitespace().count() < HOLD_WORDS {
+            if !done && stable.split_whitespace().count() < HOLD_WORDS {
                 return None;
             }
-            if may_open_a_non_answer(stable) {
+            if may_open_a_non_answer(stable) || opens_with_a_preamble(stable) {
                 self.form = Form::Held;
                 return None;
             }
-        }
-        // Markup the final parse reads differently (a code fence, a JSON
-        // object inside the line): nothing more is relayed.
-        if body.contains("```") || body.contains('{') {
-            self.form = Form::Held;
-            return None;
         }
         let cleaned = clean(stable, self.max_words);
         let delta = cleaned.strip_prefix(self.sent.as_str())?;
@@ -147,6 +150,67 @@ impl Relay {
         Some(delta)
     }
 }
+
+/// The first line of `body`, and whether it has ended.
+fn first_line(body: &str) -> (&str, bool) {
+    match body.find('\n') {
+        Some(i) => (&body[..i], true),
+        None => (body, false),
+    }
+}
+
+/// `line` up to its last whitespace: the words that are complete.
+fn complete_words(line: &str) -> &str {
+    match line.rfind(char::is_whitespace) {
+        Some(i) => &line[..i],
+        None => "",
+    }
+}
+
+/// `text` up to the first markup still open: an odd `*` or `"`, or more `(`
+/// or `[` than their closers. At the end (`done`) nothing more can close it.
+fn settled(text: &str, done: bool) -> &str {
+    if done {
+        return text;
+    }
+    let mut cut = text.len();
+    for mark in ['*', '"'] {
+        if text.matches(mark).count() % 2 == 1 {
+            cut = cut.min(text.rfind(mark).unwrap_or(cut));
+        }
+    }
+    for (open, close) in [('(', ')'), ('[', ']')] {
+        if text.matches(open).count() > text.matches(close).count() {
+            cut = cut.min(text.rfind(open).unwrap_or(cut));
+        }
+    }
+    &text[..cut]
+}
+
+/// Openers of a preamble ("Sure! Say: ...", "Here's one idea: ..."): an
+/// answer that starts so is judged whole, never relayed piece by piece.
+fn opens_with_a_preamble(text: &str) -> bool {
+    let first = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+        .to_lowercase();
+    PREAMBLE_OPENERS.contains(&first.as_str()) || text.contains(':')
+}
+
+/// First words that open preambles rather than suggestions.
+const PREAMBLE_OPENERS: &[&str] = &[
+    "here",
+    "here's",
+    "sure",
+    "okay",
+    "ok",
+    "certainly",
+    "absolutely",
+    "alright",
+    "suggestion",
+];
 
 /// The form of an answer from its opening.
 fn decide(raw: &str, at_end: bool) -> Form {
@@ -218,6 +282,40 @@ mod tests {
             assert_eq!(deltas.concat(), s.content(), "pieces of {n}");
             assert!(deltas.iter().all(|d| !d.contains("SAY")), "{deltas:?}");
         }
+    }
+
+    #[test]
+    fn markup_the_cleaning_removes_is_never_spoken_first() {
+        let emoji = "Thanks Max \u{1F600} \u{1F600} \u{1F600} \u{1F600} for the tip, you are a star and I really mean it";
+        for text in [
+            "Thanks Max *waves happily* for the tip!",
+            "Thanks Max (with a big smile) for the tip!",
+            "\"Thanks Max for the tip!\"",
+            emoji,
+        ] {
+            for n in 1..text.len().min(40) {
+                let (deltas, s) = relay(text, n);
+                let s = s.unwrap_or_else(|| panic!("{text}"));
+                assert_eq!(deltas.concat(), s.content(), "{text} in pieces of {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn preambles_are_judged_whole() {
+        for text in [
+            "Sure! Say: Thanks Max for the tip!",
+            "Here's one idea:\nThanks Max for the tip!",
+            "Okay, thank Max for the tip",
+        ] {
+            let (deltas, _) = relay(text, 3);
+            assert!(deltas.is_empty(), "{text}: {deltas:?}");
+        }
+        let mut r = Relay::new(WORDS);
+        r.push("Here's one idea:\n");
+        assert!(!r.has_all_it_needs(), "the answer is on the next line");
+        let (_, s) = relay("Here's one idea:\nThanks Max for the tip!", 4);
+        assert_eq!(s.unwrap().content(), "Thanks Max for the tip!");
     }
 
     #[test]

@@ -48,6 +48,15 @@ impl ModelFailure {
         }
     }
 
+    /// The provider reported a failure inside its event stream.
+    pub fn stream_failed() -> Self {
+        ModelFailure {
+            code: None,
+            kind: FailureKind::Transient,
+            label: "failure reported inside the stream",
+        }
+    }
+
     /// The model answered, but nothing usable could be read from it.
     pub fn unusable() -> Self {
         ModelFailure {

@@ -22,10 +22,14 @@ pub struct SseDecoder {
     after_cr: bool,
     event: Option<String>,
     data: Option<String>,
+    /// Bytes of a byte-order mark matched at the start (3: past the start).
+    seen: usize,
 }
 
-/// A line longer than this is cut: an upstream cannot make us hold more.
+/// A line, or an event's joined data, longer than this is cut: an upstream
+/// cannot make us hold more.
 const MAX_LINE_BYTES: usize = 64 * 1024;
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 impl SseDecoder {
     pub fn new() -> SseDecoder {
@@ -36,6 +40,15 @@ impl SseDecoder {
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();
         for &b in chunk {
+            // A UTF-8 byte-order mark opening the stream is not data (a
+            // partial one is not UTF-8 either, and is dropped the same).
+            if self.seen < BOM.len() {
+                if b == BOM[self.seen] {
+                    self.seen += 1;
+                    continue;
+                }
+                self.seen = BOM.len();
+            }
             if self.after_cr {
                 self.after_cr = false;
                 if b == b'\n' {
@@ -88,10 +101,11 @@ impl SseDecoder {
         match field {
             "data" => match &mut self.data {
                 // Several data lines are joined with LF, as the standard says.
-                Some(data) => {
+                Some(data) if data.len() + value.len() < MAX_LINE_BYTES => {
                     data.push('\n');
                     data.push_str(value);
                 }
+                Some(_) => {}
                 None => self.data = Some(value.to_string()),
             },
             "event" => self.event = Some(value.to_string()),
@@ -198,6 +212,13 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_dropped() {
+        let with_bom = [&BOM[..], SAMPLE.as_bytes()].concat();
+        assert_eq!(decode_in(&[&with_bom[..2], &with_bom[2..]]), expected());
+        assert_eq!(data(&decode_in(&[b"\xEF\xBB\xBFdata: x\n\n"])), ["x"]);
+    }
+
+    #[test]
     fn a_huge_line_is_bounded() {
         let mut d = SseDecoder::new();
         let big = vec![b'x'; 3 * MAX_LINE_BYTES];
@@ -206,6 +227,12 @@ mod tests {
         let e = d.push(b"\n\n");
         assert_eq!(e.len(), 1);
         assert!(e[0].data.len() <= MAX_LINE_BYTES);
+        let many: Vec<u8> = "data: 0123456789\n".repeat(20_000).into_bytes();
+        let e = decode_in(&[&many, b"\n"]);
+        assert!(
+            e[0].data.len() <= MAX_LINE_BYTES,
+            "joined data lines are bounded too"
+        );
     }
 
     #[test]

@@ -16,15 +16,14 @@ use super::coach::{
 use super::config::Config;
 use super::error::ApiError;
 use super::models::Model;
-use super::openai;
 use super::output::Suggestion;
 use super::prompt::{AnswerFormat, Message};
-use super::providers::Protocol;
+use super::providers::Wire;
 use super::relay::Relay;
 use super::request::CoachRequest;
 use super::resilience::{FailureKind, ModelFailure};
 use super::sse::{encode, SseDecoder};
-use super::workers_ai::{self, ModelReply, StreamPiece, Usage};
+use super::workers_ai::{ModelReply, Usage};
 use serde_json::json;
 
 /// One event of ours on the wire.
@@ -97,8 +96,8 @@ impl<S> Opened<S> {
 struct Upstream<S> {
     stream: S,
     decoder: SseDecoder,
-    /// Reads one event's `data` in the provider's wire format.
-    piece: fn(&str) -> Option<StreamPiece>,
+    /// The provider's wire format, which reads each event's `data`.
+    wire: &'static dyn Wire,
     relay: Relay,
     usage: Option<Usage>,
     finish_reason: Option<String>,
@@ -113,14 +112,11 @@ enum Read {
 }
 
 impl<S: ModelStream> Upstream<S> {
-    fn new(stream: S, relay: Relay, protocol: Protocol) -> Self {
+    fn new(stream: S, relay: Relay, wire: &'static dyn Wire) -> Self {
         Upstream {
             stream,
             decoder: SseDecoder::new(),
-            piece: match protocol {
-                Protocol::WorkersAi => workers_ai::stream_piece,
-                Protocol::ChatCompletions => openai::stream_piece,
-            },
+            wire,
             relay,
             usage: None,
             finish_reason: None,
@@ -129,13 +125,8 @@ impl<S: ModelStream> Upstream<S> {
 
     /// Reads one chunk within `timeout_ms`.
     async fn read(&mut self, timeout_ms: u64) -> Result<Read, ModelFailure> {
-        let events = match self.stream.next(timeout_ms).await? {
-            None => {
-                let last = self.decoder.finish();
-                return Ok(Read::End(
-                    last.into_iter().flat_map(|e| self.take(&e.data)).collect(),
-                ));
-            }
+        let (events, ended) = match self.stream.next(timeout_ms).await? {
+            None => (self.decoder.finish().into_iter().collect(), true),
             Some(Chunk::Whole(reply)) => {
                 self.usage = reply.usage;
                 self.finish_reason = reply.finish_reason;
@@ -145,13 +136,16 @@ impl<S: ModelStream> Upstream<S> {
                 };
                 return Ok(Read::End(self.relay.push(&text).into_iter().collect()));
             }
-            Some(Chunk::Bytes(bytes)) => self.decoder.push(&bytes),
+            Some(Chunk::Bytes(bytes)) => (self.decoder.push(&bytes), false),
         };
         let mut deltas = Vec::new();
         for event in events {
-            let Some(piece) = (self.piece)(&event.data) else {
+            let Some(piece) = self.wire.stream_piece(&event.data) else {
                 continue;
             };
+            if piece.failed {
+                return Err(ModelFailure::stream_failed());
+            }
             if piece.done {
                 return Ok(Read::End(deltas));
             }
@@ -159,18 +153,10 @@ impl<S: ModelStream> Upstream<S> {
             self.finish_reason = piece.finish_reason.or(self.finish_reason.take());
             deltas.extend(self.relay.push(&piece.text));
         }
-        if self.relay.has_all_it_needs() {
+        if ended || self.relay.has_all_it_needs() {
             return Ok(Read::End(deltas));
         }
         Ok(Read::Deltas(deltas))
-    }
-
-    /// The `data` of one event, when it carries text.
-    fn take(&mut self, data: &str) -> Option<String> {
-        let piece = (self.piece)(data).filter(|p| !p.done)?;
-        self.usage = piece.usage.or(self.usage.take());
-        self.finish_reason = piece.finish_reason.or(self.finish_reason.take());
-        self.relay.push(&piece.text)
     }
 
     /// The whole answer as the model wrote it (for the same judgement a
@@ -233,7 +219,7 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
             Some(_) => Relay::holding_all(),
             None => Relay::new(self.config.max_words),
         };
-        let mut upstream = Upstream::new(stream, relay, model.provider().protocol());
+        let mut upstream = Upstream::new(stream, relay, model.provider().protocol().wire());
         loop {
             let left = until.saturating_sub(self.clock.now_ms());
             if left == 0 {

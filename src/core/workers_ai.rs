@@ -5,7 +5,9 @@
 //! byte stream) read into one [`ModelReply`]. Reasoning fields are never read.
 
 use super::catalog::Entry;
+use super::options::GenerationOptions;
 use super::prompt::Message;
+use super::providers::Wire;
 use super::sse::SseDecoder;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -45,7 +47,7 @@ fn suggestion_schema() -> Value {
 pub fn model_input(
     model: &Entry,
     messages: &[Message],
-    options: &super::options::GenerationOptions,
+    options: &GenerationOptions,
     json_mode: bool,
 ) -> Value {
     let mut input = Value::Object(options.input_for(model));
@@ -59,11 +61,7 @@ pub fn model_input(
 /// The input of a streamed call: plain text (JSON mode does not stream),
 /// with `stream: true` where the model's schema takes it; a model that cannot
 /// stream answers whole.
-pub fn stream_input(
-    model: &Entry,
-    messages: &[Message],
-    options: &super::options::GenerationOptions,
-) -> Value {
+pub fn stream_input(model: &Entry, messages: &[Message], options: &GenerationOptions) -> Value {
     let mut input = model_input(model, messages, options, false);
     if model.streams {
         input["stream"] = Value::Bool(true);
@@ -71,7 +69,33 @@ pub fn stream_input(
     input
 }
 
-fn usage_of(v: &Value) -> Option<Usage> {
+/// Workers AI's wire format behind the [`Wire`] trait.
+pub struct WorkersAiWire;
+
+impl Wire for WorkersAiWire {
+    fn input(
+        &self,
+        _name: &str,
+        entry: &Entry,
+        messages: &[Message],
+        options: &GenerationOptions,
+        json_mode: bool,
+        stream: bool,
+    ) -> Value {
+        if stream {
+            stream_input(entry, messages, options)
+        } else {
+            model_input(entry, messages, options, json_mode)
+        }
+    }
+
+    fn stream_piece(&self, data: &str) -> Option<StreamPiece> {
+        stream_piece(data)
+    }
+}
+
+/// `usage` as both Workers AI and chat-completions APIs report it.
+pub(crate) fn usage_of(v: &Value) -> Option<Usage> {
     let u = v.get("usage")?;
     Some(Usage {
         prompt_tokens: u.get("prompt_tokens")?.as_u64()?,
@@ -122,6 +146,8 @@ pub struct StreamPiece {
     pub finish_reason: Option<String>,
     /// `[DONE]`: nothing follows.
     pub done: bool,
+    /// The provider reported a failure inside the stream.
+    pub failed: bool,
 }
 
 /// One `data:` payload of a streamed answer: Workers AI's `{"response":
@@ -147,6 +173,7 @@ pub fn stream_piece(data: &str) -> Option<StreamPiece> {
         usage: usage_of(&v),
         finish_reason: finish_reason_of(&v),
         done: false,
+        failed: false,
     })
 }
 

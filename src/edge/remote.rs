@@ -122,35 +122,36 @@ impl Remote {
         timeout_ms: u64,
     ) -> Result<RemoteStream, ModelFailure> {
         let abort = AbortController::default();
-        let mut response = match with_timeout(self.send(model, body, true, &abort), timeout_ms).await {
-            Some(response) => response?,
-            None => {
-                abort.abort();
-                return Err(ModelFailure::timeout());
+        // Everything up to the first byte of the stream (or the whole body of
+        // a server that ignored `stream`) is within the timeout.
+        let start = async {
+            let mut response = self.send(model, body, true, &abort).await?;
+            let content_type = response
+                .headers()
+                .get("Content-Type")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            if content_type.contains("text/event-stream") {
+                let stream = response.stream().map_err(|_| ModelFailure::unusable())?;
+                return Ok((Some(stream), None));
             }
-        };
-        let content_type = response
-            .headers()
-            .get("Content-Type")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if !content_type.contains("text/event-stream") {
-            // A server that ignored `stream` answers whole.
             let bytes = response.bytes().await.map_err(|_| unreachable_provider())?;
             let reply = openai::reply_from_body(&bytes).ok_or_else(ModelFailure::unusable)?;
-            return Ok(RemoteStream {
-                body: None,
-                whole: Some(reply),
-                abort: None,
-            });
+            Ok((None, Some(reply)))
+        };
+        match with_timeout(start, timeout_ms).await {
+            Some(Ok((body, whole))) => Ok(RemoteStream {
+                abort: body.is_some().then_some(abort),
+                body,
+                whole,
+            }),
+            Some(Err(failure)) => Err(failure),
+            None => {
+                abort.abort();
+                Err(ModelFailure::timeout())
+            }
         }
-        let body = response.stream().map_err(|_| ModelFailure::unusable())?;
-        Ok(RemoteStream {
-            body: Some(body),
-            whole: None,
-            abort: Some(abort),
-        })
     }
 }
 

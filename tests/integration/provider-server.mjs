@@ -23,6 +23,8 @@ export const reply = {
   }),
   /** Streamed: one event per piece, `gapMs` apart, then [DONE]. */
   stream: (pieces, gapMs = 0) => ({ status: 200, sse: pieces, gapMs }),
+  /** Streamed, then a failure inside the stream, as OpenRouter reports one. */
+  streamError: (pieces) => ({ status: 200, sse: pieces, error: true }),
   status: (status, headers = {}, body = { error: { message: "UPSTREAM-SECRET-TEXT" } }) => ({ status, headers, json: body }),
   malformed: () => ({ status: 200, raw: '{"choices": [{"message": ' }),
   hang: () => ({ hang: true }),
@@ -39,7 +41,7 @@ export async function startProvider() {
     try {
       parsed = JSON.parse(body);
     } catch {}
-    requests.push({ method: req.method, path: req.url, headers: req.headers, body: parsed });
+    requests.push({ method: req.method, path: req.url, headers: req.headers, body: parsed, at: Date.now() });
     if (req.method !== "POST" || req.url !== "/v1/chat/completions") {
       res.writeHead(404, { "Content-Type": "application/json" }).end('{"error":{"message":"not found"}}');
       return;
@@ -62,6 +64,10 @@ export async function startProvider() {
       for (const piece of step.sse) {
         if (step.gapMs) await new Promise((r) => setTimeout(r, step.gapMs));
         res.write(event({ content: piece }));
+      }
+      if (step.error) {
+        res.end(`data: ${JSON.stringify({ error: { message: "UPSTREAM-SECRET-TEXT" }, choices: [{ index: 0, delta: { content: "" }, finish_reason: "error" }] })}\n\n`);
+        return;
       }
       res.write(event({}, "stop"));
       res.end("data: [DONE]\n\n");

@@ -97,7 +97,8 @@ describe("an OpenAI-compatible provider", () => {
     p.script(reply.stream(["Thank", " you", " User456", " for the", " 50 tokens,", " legend!"], 20));
     const resp = await w.post("/api/generate-prompt", { ...BODY, stream: true });
     assert.match(resp.headers.get("content-type"), /text\/event-stream/);
-    const evs = await events(resp);
+    const evs = await events(resp.clone());
+    assertNoLeak(await resp.text());
     const done = evs.at(-1);
     assert.equal(done.event, "done");
     assert.equal(done.data.model, LOCAL);
@@ -123,9 +124,30 @@ describe("an OpenAI-compatible provider", () => {
 
   test("429 with Retry-After is retried after it; then the answer", async () => {
     p.script(reply.status(429, { "Retry-After": "1" }), reply.answer("Thank you User456 for the tip!"));
-    const body = await expectJson(await w.post("/api/generate-prompt", BODY));
+    const resp = await w.post("/api/generate-prompt", BODY);
+    const text = await resp.clone().text();
+    const body = await expectJson(resp);
     assert.equal(body.model, LOCAL);
     assert.equal(p.requests.length, 2);
+    assert.ok(p.requests[1].at - p.requests[0].at >= 950, "the retry waited for Retry-After, not a short backoff");
+    assertNoLeak(text);
+  });
+
+  test("a Retry-After longer than the deadline allows is not waited for: the next model answers", async () => {
+    p.script(reply.status(429, { "Retry-After": "60" }));
+    w.sim.script(BACKUP, step.answer("Thank you User456 for the 50 tokens!"));
+    const body = await expectJson(await w.post("/api/generate-prompt", BODY));
+    assert.deepEqual([body.model, p.requests.length], [BACKUP, 1]);
+  });
+
+  test("a failure reported inside the stream ends it with an error event, without upstream text", async () => {
+    p.script(reply.streamError(["Thank", " you", " User456", " for the"]));
+    const resp = await w.post("/api/generate-prompt", { ...BODY, stream: true });
+    const text = await resp.clone().text();
+    const evs = await events(resp);
+    assert.equal(evs.at(-1).event, "error");
+    assert.equal(evs.at(-1).data.code, "stream_broken");
+    assertNoLeak(text);
   });
 
   test("500 is retried with backoff, then the chain moves on", async () => {
@@ -149,7 +171,9 @@ describe("an OpenAI-compatible provider", () => {
   test("malformed JSON moves on", async () => {
     p.script(reply.malformed());
     w.sim.script(BACKUP, step.answer("Thank you User456 for the 50 tokens!"));
-    const body = await expectJson(await w.post("/api/generate-prompt", BODY));
+    const resp = await w.post("/api/generate-prompt", BODY);
+    assertNoLeak(await resp.clone().text());
+    const body = await expectJson(resp);
     assert.equal(body.model, BACKUP);
     assert.equal(p.requests.length, 1);
   });
