@@ -123,10 +123,7 @@ pub fn reply_from_body(body: &[u8]) -> Option<ModelReply> {
 pub fn stream_piece(data: &str) -> Option<StreamPiece> {
     let data = data.trim();
     if data == "[DONE]" {
-        return Some(StreamPiece {
-            done: true,
-            ..StreamPiece::default()
-        });
+        return Some(StreamPiece::end());
     }
     let v: Value = serde_json::from_str(data).ok()?;
     let choice = v.pointer("/choices/0");

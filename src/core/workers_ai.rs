@@ -150,16 +150,23 @@ pub struct StreamPiece {
     pub failed: bool,
 }
 
+impl StreamPiece {
+    /// `data: [DONE]`, which both wire formats send last.
+    pub fn end() -> StreamPiece {
+        StreamPiece {
+            done: true,
+            ..StreamPiece::default()
+        }
+    }
+}
+
 /// One `data:` payload of a streamed answer: Workers AI's `{"response":
 /// "<token>"}` or an OpenAI-style `{"choices": [{"delta": {"content"}}]}`;
 /// `None` for a payload that is neither (skipped, as a keep-alive would be).
 pub fn stream_piece(data: &str) -> Option<StreamPiece> {
     let data = data.trim();
     if data == "[DONE]" {
-        return Some(StreamPiece {
-            done: true,
-            ..StreamPiece::default()
-        });
+        return Some(StreamPiece::end());
     }
     let v: Value = serde_json::from_str(data).ok()?;
     let text = v
