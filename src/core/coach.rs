@@ -477,7 +477,7 @@ mod tests {
                         Some(rest) => {
                             let mut parts = rest.split(' ');
                             let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(500);
-                            crate::core::openai::failure_for_status(status, parts.next())
+                            crate::core::openai::failure_for_status(status, parts.next(), false)
                         }
                         None => classify_error(message),
                     })

@@ -159,7 +159,7 @@ impl Registry {
             let (provider, wire) = Provider::of(name.trim());
             if provider != Provider::WorkersAi {
                 return match endpoints.get(provider) {
-                    Some(_) if !wire.is_empty() => Some(Cow::Owned(openai::entry(name.trim()))),
+                    Some(e) if !wire.is_empty() => Some(Cow::Owned(openai::entry(name.trim(), e.json_mode))),
                     _ => {
                         problems.push(format!(
                             "{var} entry \"{name}\" needs the {} provider, which is not configured; it is not called",
@@ -236,7 +236,11 @@ impl Registry {
         for endpoint in endpoints.all() {
             for name in &endpoint.models {
                 let id = format!("{}:{name}", endpoint.provider.prefix());
-                push(&mut offered, Cow::Owned(openai::entry(&id)), Some(&id));
+                push(
+                    &mut offered,
+                    Cow::Owned(openai::entry(&id, endpoint.json_mode)),
+                    Some(&id),
+                );
             }
         }
         let default_entry = match settings

@@ -37,14 +37,15 @@ pub fn options() -> BTreeMap<String, Range> {
 
 /// The registry's entry for a model of an OpenAI-compatible provider: its
 /// context window is unknown (so the prompt is fitted to the smallest
-/// published one), it streams, and it answers in the `choices` shape.
-pub fn entry(id: &str) -> Entry {
+/// published one), it streams, and it answers in the `choices` shape. JSON
+/// mode (`response_format: {"type": "json_object"}`) only where the operator
+/// says the provider's models take it (`*_JSON_MODE`): support differs from
+/// model to model there, and the prompt and the parser do without it.
+pub fn entry(id: &str, json_mode: bool) -> Entry {
     Entry {
         id: id.to_string(),
         context_window: None,
-        // Support for `response_format` differs from model to model at these
-        // providers; the prompt asks for JSON and the parser reads any text.
-        json_mode: false,
+        json_mode,
         streams: true,
         answer: Some(AnswerShape::Choices),
         reasoning: false,
@@ -60,12 +61,14 @@ pub fn entry(id: &str) -> Entry {
 
 /// The body of `POST {base}/chat/completions` for `model` (its name at the
 /// provider): the messages and the options the protocol takes, fitted to
-/// their ranges; `stream: true` when streaming.
+/// their ranges; `response_format` when `json_mode` is asked for and the
+/// entry has it (never with a stream); `stream: true` when streaming.
 pub fn request_body(
     model: &str,
     entry: &Entry,
     messages: &[Message],
     options: &GenerationOptions,
+    json_mode: bool,
     stream: bool,
 ) -> Value {
     let mut body = Value::Object(options.input_for(entry));
@@ -73,12 +76,13 @@ pub fn request_body(
     body["messages"] = json!(messages);
     if stream {
         body["stream"] = json!(true);
+    } else if json_mode && entry.json_mode {
+        body["response_format"] = json!({"type": "json_object"});
     }
     body
 }
 
-/// The chat-completions wire format behind the [`Wire`] trait. JSON mode is
-/// never asked for: see [`entry`].
+/// The chat-completions wire format behind the [`Wire`] trait.
 pub struct ChatCompletionsWire;
 
 impl Wire for ChatCompletionsWire {
@@ -88,10 +92,10 @@ impl Wire for ChatCompletionsWire {
         entry: &Entry,
         messages: &[Message],
         options: &GenerationOptions,
-        _json_mode: bool,
+        json_mode: bool,
         stream: bool,
     ) -> Value {
-        request_body(name, entry, messages, options, stream)
+        request_body(name, entry, messages, options, json_mode, stream)
     }
 
     fn stream_piece(&self, data: &str) -> Option<StreamPiece> {
@@ -153,9 +157,12 @@ pub fn retry_after_ms(header: Option<&str>) -> Option<u64> {
 }
 
 /// What a non-2xx status means for the loop. The body is never read into
-/// the failure: upstream text reaches neither the caller nor the label.
-pub fn failure_for_status(status: u16, retry_after: Option<&str>) -> ModelFailure {
+/// the failure: upstream text reaches neither the caller nor the label. A
+/// request refused while it carried `response_format` is tried once more
+/// without it, as a Workers AI JSON-mode refusal is.
+pub fn failure_for_status(status: u16, retry_after: Option<&str>, sent_json_mode: bool) -> ModelFailure {
     let (kind, label) = match status {
+        400 | 422 if sent_json_mode => (FailureKind::JsonMode, "provider refused response_format"),
         401 | 403 => (
             FailureKind::Account,
             "provider refused the API key (misconfigured)",
@@ -185,22 +192,35 @@ mod tests {
     fn the_body_carries_the_model_messages_and_only_the_protocols_options() {
         let opts =
             GenerationOptions::parse(Some(&json!({"temperature": 3.5, "top_k": 5, "seed": 7}))).unwrap();
-        let e = entry("together:m");
+        let e = entry("together:m", false);
         let messages = [Message {
             role: "system",
             content: "be brief".into(),
         }];
-        let body = request_body("meta-llama/M", &e, &messages, &opts, false);
+        let body = request_body("meta-llama/M", &e, &messages, &opts, true, false);
         assert_eq!(body["model"], "meta-llama/M");
         assert_eq!(body["messages"][0]["content"], "be brief");
         assert_eq!(body["temperature"], json!(2.0), "fitted to the range");
         assert_eq!(body["seed"], json!(7));
         assert!(body.get("top_k").is_none() && body.get("stream").is_none());
         assert!(body.get("max_tokens").is_some());
+        assert!(
+            body.get("response_format").is_none(),
+            "not where the operator did not say so"
+        );
         assert_eq!(
-            request_body("m", &e, &messages, &opts, true)["stream"],
+            request_body("m", &e, &messages, &opts, false, true)["stream"],
             json!(true)
         );
+        let json_mode = entry("together:m", true);
+        let body = request_body("m", &json_mode, &messages, &opts, true, false);
+        assert_eq!(body["response_format"], json!({"type": "json_object"}));
+        assert!(request_body("m", &json_mode, &messages, &opts, false, false)
+            .get("response_format")
+            .is_none());
+        assert!(request_body("m", &json_mode, &messages, &opts, true, true)
+            .get("response_format")
+            .is_none());
     }
 
     #[test]
@@ -232,22 +252,23 @@ mod tests {
 
     #[test]
     fn statuses_map_to_what_the_loop_does() {
-        assert_eq!(failure_for_status(401, None).kind, FailureKind::Account);
-        assert_eq!(failure_for_status(403, None).kind, FailureKind::Account);
+        assert_eq!(failure_for_status(401, None, false).kind, FailureKind::Account);
+        assert_eq!(failure_for_status(403, None, false).kind, FailureKind::Account);
         assert_eq!(
-            failure_for_status(429, Some("2")).kind,
+            failure_for_status(429, Some("2"), false).kind,
             FailureKind::Throttled(Some(2_000))
         );
         assert_eq!(
-            failure_for_status(429, Some("3600")).kind,
+            failure_for_status(429, Some("3600"), false).kind,
             FailureKind::Throttled(Some(3_600_000))
         );
         assert_eq!(
-            failure_for_status(429, Some("Wed, 21 Oct 2015 07:28:00 GMT")).kind,
+            failure_for_status(429, Some("Wed, 21 Oct 2015 07:28:00 GMT"), false).kind,
             FailureKind::Throttled(None)
         );
-        assert_eq!(failure_for_status(503, None).kind, FailureKind::Transient);
-        assert_eq!(failure_for_status(400, None).kind, FailureKind::Permanent);
+        assert_eq!(failure_for_status(503, None, false).kind, FailureKind::Transient);
+        assert_eq!(failure_for_status(400, None, false).kind, FailureKind::Permanent);
+        assert_eq!(failure_for_status(400, None, true).kind, FailureKind::JsonMode);
         assert_eq!(retry_after_ms(Some("-1")), None);
         assert_eq!(retry_after_ms(Some("0.5")), Some(500));
     }

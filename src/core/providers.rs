@@ -98,7 +98,8 @@ impl Provider {
         }
     }
 
-    /// The vars that configure it: base URL, API key (a secret), models.
+    /// The vars that configure it: base URL, API key (a secret), models
+    /// (and `<models var without _MODELS>_JSON_MODE`).
     pub fn vars(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Provider::WorkersAi => ("", "", ""),
@@ -148,6 +149,8 @@ pub struct Endpoint {
     pub api_key: Option<ApiKey>,
     /// Model names at the provider, from `*_MODELS`.
     pub models: Vec<String>,
+    /// Its models take `response_format: {"type": "json_object"}` (`*_JSON_MODE`).
+    pub json_mode: bool,
 }
 
 impl Endpoint {
@@ -187,6 +190,16 @@ impl Endpoints {
             let models: Vec<String> = comma_list(&set(models_var).unwrap_or_default())
                 .map(str::to_string)
                 .collect();
+            let json_var = format!("{}_JSON_MODE", &models_var[..models_var.len() - "_MODELS".len()]);
+            let json_mode = match set(&json_var).as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    out.problems
+                        .push(format!("{json_var} must be true or false; JSON mode stays off"));
+                    false
+                }
+            };
             let url = match (set(url_var), provider.default_base_url()) {
                 (Some(raw), _) => match base_url(&raw) {
                     Some(url) => Some(url),
@@ -208,6 +221,7 @@ impl Endpoints {
                     base_url,
                     api_key: key,
                     models,
+                    json_mode,
                 }),
                 _ if !models.is_empty() => out.problems.push(format!(
                     "{models_var} is set but {} is not; those models are not offered",

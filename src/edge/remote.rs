@@ -90,7 +90,8 @@ impl Remote {
             return Ok(response);
         }
         let retry_after = response.headers().get("Retry-After").ok().flatten();
-        let failure = openai::failure_for_status(status, retry_after.as_deref());
+        let sent_json_mode = body.get("response_format").is_some();
+        let failure = openai::failure_for_status(status, retry_after.as_deref(), sent_json_mode);
         log_failure(model, &failure);
         Err(failure)
     }

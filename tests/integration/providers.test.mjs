@@ -196,3 +196,36 @@ describe("a provider without its key", () => {
     }
   });
 });
+
+describe("a provider whose models take JSON mode", () => {
+  test("response_format is sent, and a provider refusing it is asked once more without it", async () => {
+    const p = await startProvider();
+    const w = await startWorker({
+      vars: {
+        OPENAI_COMPAT_BASE_URL: p.baseUrl,
+        OPENAI_COMPAT_API_KEY: PROVIDER_KEY,
+        OPENAI_COMPAT_MODELS: "local-llama",
+        OPENAI_COMPAT_JSON_MODE: "true",
+      },
+    });
+    try {
+      p.script(reply.answer('{"action": "say", "content": "Thank you User456 for the 50 tokens!"}'));
+      const body = await expectJson(await w.post("/api/generate-prompt", BODY));
+      assert.equal(body.model, LOCAL);
+      assert.deepEqual(p.requests[0].body.response_format, { type: "json_object" });
+      const list = await expectJson(await w.fetch("/api/models", { headers: { Authorization: "Bearer test-token-0123456789" } }));
+      assert.equal(list.models.find((m) => m.id === LOCAL).json_mode, true);
+
+      p.reset();
+      p.script(reply.status(400), reply.answer("Thank you User456 for the 50 tokens!"));
+      const again = await expectJson(await w.post("/api/generate-prompt", BODY));
+      assert.equal(again.model, LOCAL);
+      assert.equal(p.requests.length, 2);
+      assert.deepEqual(p.requests[0].body.response_format, { type: "json_object" });
+      assert.equal(p.requests[1].body.response_format, undefined, "the second call is plain");
+    } finally {
+      await w.dispose();
+      await p.close();
+    }
+  });
+});
