@@ -229,8 +229,16 @@ async function kvOperations() {
         body: JSON.stringify({ name: "Bench" }),
       })
     ).json();
+    const limited = await (
+      await w.fetch("/admin/tokens", {
+        method: "POST",
+        headers: { Authorization: "Bearer admin-token-0123456789", "Content-Type": "application/json" },
+        body: JSON.stringify({ name: "Limited", per_minute: 1 }),
+      })
+    ).json();
     const cases = [
       ["allowed, static token (API_TOKENS)", {}],
+      ["rejected 429, over the caller's minute", { Authorization: `Bearer ${limited.token}` }],
       ["allowed, issued token", { Authorization: `Bearer ${issued.token}` }],
       ["rejected 401, unknown token", { Authorization: "Bearer nope-nope-nope" }],
       ["rejected 401, unknown issued-shaped token", { Authorization: `Bearer ck_${"0".repeat(64)}` }],

@@ -141,6 +141,41 @@ describe("one log line per request", () => {
   });
 });
 
+describe("KV operations per request", () => {
+  test("an allowed request: at most one read and one write; a rejected one: no write", async () => {
+    const w = await startWorker({ kvProbe: true });
+    try {
+      const issue = async (body) =>
+        (
+          await w.fetch("/admin/tokens", {
+            method: "POST",
+            headers: { Authorization: "Bearer admin-token-0123456789", "Content-Type": "application/json" },
+            body: JSON.stringify(body),
+          })
+        ).json();
+      const limited = await issue({ name: "Limited", per_minute: 1 });
+      const ops = async (headers) => {
+        w.probe.ops.length = 0;
+        const resp = await w.post(GEN, BODY, headers);
+        await resp.arrayBuffer();
+        await new Promise((r) => setTimeout(r, 50)); // a write may follow the response
+        return { status: resp.status, reads: w.probe.count("get") + w.probe.count("list"), writes: w.probe.count("put") };
+      };
+      const allowed = await ops({});
+      assert.equal(allowed.status, 200);
+      assert.ok(allowed.reads <= 1 && allowed.writes <= 1, JSON.stringify(allowed));
+      assert.equal((await ops({ Authorization: "Bearer not-a-token" })).writes, 0);
+      assert.equal((await ops({ Authorization: `Bearer ck_${"0".repeat(64)}` })).writes, 0);
+      assert.equal((await ops({ Authorization: `Bearer ${limited.token}` })).status, 200);
+      const over = await ops({ Authorization: `Bearer ${limited.token}` });
+      assert.equal(over.status, 429);
+      assert.equal(over.writes, 0, JSON.stringify(w.probe.ops));
+    } finally {
+      await w.dispose();
+    }
+  });
+});
+
 describe("GET /healthz", () => {
   test("names the bindings present; no credentials needed; nothing secret", async () => {
     const w = await startWorker();
