@@ -259,8 +259,7 @@ async function kvOperations() {
   }
 }
 
-await throughput();
-await breakdown();
-await timeToFirstDelta();
-await promptSizes();
-await kvOperations();
+// BENCH_SECTIONS=throughput,breakdown runs only those.
+const sections = { throughput, breakdown, timeToFirstDelta, promptSizes, kvOperations };
+const chosen = process.env.BENCH_SECTIONS?.split(",") ?? Object.keys(sections);
+for (const name of chosen) await sections[name]();

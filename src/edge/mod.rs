@@ -21,7 +21,8 @@ use crate::core::streaming::{open_stream, Opened, StreamEvent};
 use crate::core::workers_ai::Usage;
 use ai::{WorkersAi, WorkersClock};
 use serde_json::json;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use timed::Timed;
 use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
@@ -108,11 +109,12 @@ fn failure_json(f: &FailedCall) -> serde_json::Value {
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     console_error_panic_hook::set_once();
     let mut trace = Trace::start(&req);
-    let config = Config::from_lookup(&|name| lookup(&env, name), trace.started_ms as i64);
+    let config = config_of(&env, trace.started_ms as i64);
+    let config = config.as_ref();
     let path = req.path();
     let outcome = match (path.as_str(), &config) {
         // Served even when the configuration is unusable: they are how an operator finds out.
-        ("/healthz" | "/openapi.json", _) => public(&req, &env, &config),
+        ("/healthz" | "/openapi.json", _) => public(&req, &env, config),
         (_, Ok(config)) => {
             report_model_problems(config);
             route(&mut req, &env, &ctx, config, &mut trace).await
@@ -126,6 +128,29 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         }
     };
     finish(outcome, &req, &trace, config.as_ref().ok())
+}
+
+type ConfigResult = Result<Config, String>;
+
+/// The configuration, read once per isolate and UTC day: vars and secrets
+/// cannot change under a running isolate (a new version gets new isolates),
+/// and the day decides which catalogued models are retired.
+fn config_of(env: &Env, now_ms: i64) -> Rc<ConfigResult> {
+    thread_local! {
+        static CACHED: RefCell<Option<(i64, Rc<ConfigResult>)>> = const { RefCell::new(None) };
+    }
+    let day = now_ms.div_euclid(86_400_000);
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        match &*cached {
+            Some((d, config)) if *d == day => config.clone(),
+            _ => {
+                let config = Rc::new(Config::from_lookup(&|name| lookup(env, name), now_ms));
+                *cached = Some((day, config.clone()));
+                config
+            }
+        }
+    })
 }
 
 /// The one way out: the error response if it failed, then the headers every
