@@ -5,10 +5,11 @@
 use super::config::Origins;
 
 pub const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
-pub const ALLOW_HEADERS: &str = "Authorization, Content-Type";
+pub const ALLOW_HEADERS: &str = "Authorization, Content-Type, X-Request-Id";
 pub const MAX_AGE_SECS: &str = "86400";
 /// Headers the page's script may read.
-pub const EXPOSE_HEADERS: &str = "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After";
+pub const EXPOSE_HEADERS: &str =
+    "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, X-Request-Id";
 
 /// Headers for a response to `origin`; `preflight` adds the preflight set.
 /// A disallowed or absent origin gets no `Access-Control-Allow-Origin`.
@@ -79,5 +80,8 @@ mod tests {
         assert!(get(&h, "Access-Control-Expose-Headers")
             .unwrap()
             .contains("Retry-After"));
+        assert!(get(&h, "Access-Control-Expose-Headers")
+            .unwrap()
+            .contains("X-Request-Id"));
     }
 }

@@ -288,6 +288,7 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
                 retired_model: None,
                 deadline,
                 failure: None,
+                usage: None,
             }),
         }),
         None if config.rules_fallback => Ok(Opened::whole(rules_answer(&judge, clock, true))),
@@ -310,6 +311,8 @@ pub struct LiveStream<S> {
     deadline: u64,
     /// Why the stream ended without `done`, for the log.
     failure: Option<FailedCall>,
+    /// The tokens the model reported, once `done` went out.
+    usage: Option<Usage>,
 }
 
 impl<S: ModelStream> LiveStream<S> {
@@ -350,6 +353,7 @@ impl<S: ModelStream> LiveStream<S> {
                         answer.model = self.model.clone();
                         answer.fallback = self.fallback;
                         answer.retired_model = self.retired_model.clone();
+                        self.usage = answer.usage.clone();
                         events.push(StreamEvent::Done(answer));
                     }
                     Err(quality) => events.push(self.fail(quality.into(), ApiError::SuggestionWithdrawn)),
@@ -379,6 +383,11 @@ impl<S: ModelStream> LiveStream<S> {
     /// Why the stream ended without `done`, once it has.
     pub fn failure(&self) -> Option<&FailedCall> {
         self.failure.as_ref()
+    }
+
+    /// The tokens the model reported, once `done` went out.
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
     }
 }
 

@@ -2,8 +2,8 @@
 //! [`ModelBackend`] and [`Clock`]. Reads every shape Workers AI answers with:
 //! a string, an object, or a byte stream of server-sent events (whole, or
 //! chunk by chunk for a streamed call); turns thrown errors into classified
-//! [`ModelFailure`]s (the raw message goes to the operator's log, never to
-//! the caller).
+//! [`ModelFailure`]s: the operator's log gets the code and the kind, never
+//! the upstream text (which may quote the prompt), and the caller neither.
 
 use crate::core::coach::{Chunk, Clock, ModelBackend, ModelStream};
 use crate::core::resilience::{classify_error, ModelFailure};
@@ -72,8 +72,12 @@ async fn read_output(output: JsValue) -> Result<ModelReply, ModelFailure> {
     }
     if let Some(stream) = output.dyn_ref::<web_sys::ReadableStream>() {
         let bytes = read_stream(stream).await.map_err(|e| {
-            console_warn!("model stream broke: {}", error_message(&e));
-            classify_error(&error_message(&e))
+            let failure = classify_error(&error_message(&e));
+            console_warn!(
+                "{}",
+                serde_json::json!({"event": "model_stream_error", "kind": failure.label, "code": failure.code})
+            );
+            failure
         })?;
         return reply_from_sse(&bytes).ok_or_else(ModelFailure::unusable);
     }
@@ -118,7 +122,7 @@ impl WorkersAi {
             let failure = classify_error(&message);
             console_warn!(
                 "{}",
-                serde_json::json!({"event": "model_error", "model": model, "kind": failure.label, "upstream": message})
+                serde_json::json!({"event": "model_error", "model": model, "kind": failure.label, "code": failure.code})
             );
             failure
         })
@@ -210,7 +214,7 @@ impl ModelStream for WorkersAiStream {
             let failure = classify_error(&message);
             console_warn!(
                 "{}",
-                serde_json::json!({"event": "model_stream_error", "model": self.model, "kind": failure.label, "upstream": message})
+                serde_json::json!({"event": "model_stream_error", "model": self.model, "kind": failure.label, "code": failure.code})
             );
             failure
         })?;

@@ -30,9 +30,9 @@ use std::pin::Pin;
 use worker::{console_warn, Context, Env, KvStore, Request};
 
 /// Rate Limiting binding counting failed authentications (`[[ratelimits]]`).
-const AUTH_FAILURE_LIMITER: &str = "AUTH_FAILURE_LIMITER";
+pub const AUTH_FAILURE_LIMITER: &str = "AUTH_FAILURE_LIMITER";
 /// Optional Rate Limiting binding counting each caller's minute window.
-const CALLER_MINUTE_LIMITER: &str = "CALLER_MINUTE_LIMITER";
+pub const CALLER_MINUTE_LIMITER: &str = "CALLER_MINUTE_LIMITER";
 /// Seconds a token record is served from KV's edge cache: KV's minimum
 /// `cacheTtl`, 60 s (cloudflare-docs `src/content/docs/kv/platform/limits.mdx`
 /// @ a87e389585ea, read 2026-11-21). A revoked token may work that much longer.

@@ -25,6 +25,26 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     Ok(resp)
 }
 
+/// The OpenAPI document (or any checked-in JSON text) as it is.
+pub fn static_json(text: &'static str) -> Result<Response, ApiError> {
+    let mut resp = Response::ok(text).map_err(|_| ApiError::Internal)?;
+    let h = resp.headers_mut();
+    h.set("Content-Type", "application/json; charset=utf-8")
+        .and_then(|_| h.set("Cache-Control", "public, max-age=300"))
+        .and_then(|_| h.set("X-Content-Type-Options", "nosniff"))
+        .map_err(|_| ApiError::Internal)?;
+    Ok(resp)
+}
+
+/// Sets `headers` on a finished response (the ones every response carries).
+pub fn set_headers(resp: &mut Response, headers: &[(&str, String)]) -> worker::Result<()> {
+    let h = resp.headers_mut();
+    for (name, value) in headers {
+        h.set(name, value)?;
+    }
+    Ok(())
+}
+
 /// The response for an error: its status, its headers, its JSON body.
 pub fn error(e: &ApiError) -> worker::Result<Response> {
     let mut resp = match json(e.status(), &e.body()) {

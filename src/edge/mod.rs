@@ -9,17 +9,24 @@ mod guard;
 mod http;
 mod remote;
 mod store;
+mod timed;
 
 use crate::core::coach::{coach, Answer, FailedCall};
 use crate::core::config::Config;
 use crate::core::cors;
 use crate::core::error::ApiError;
+use crate::core::health;
 use crate::core::ratelimit::Quota;
 use crate::core::request::CoachRequest;
+use crate::core::request_id;
 use crate::core::streaming::{open_stream, Opened, StreamEvent};
+use crate::core::workers_ai::Usage;
 use ai::WorkersClock;
 use backends::{AnyStream, Backends};
 use serde_json::json;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use timed::Timed;
 use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
 use worker::{console_error, console_log, event, Context, Env, Method, Request, Response};
@@ -36,12 +43,31 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
     value.as_bool().map(|b| b.to_string())
 }
 
-/// What the request log line says beyond method, path and status, and what
-/// the response must report.
+/// The route a path belongs to, as the log names it: a template, never the
+/// path itself (it is the caller's text).
+fn route_name(path: &str) -> &'static str {
+    match path {
+        "/api/generate-prompt" => "/api/generate-prompt",
+        "/api/models" => "/api/models",
+        "/healthz" => "/healthz",
+        "/openapi.json" => "/openapi.json",
+        "/admin/tokens" => "/admin/tokens",
+        p if p.starts_with("/admin/tokens/") => "/admin/tokens/{id}",
+        _ => "unmatched",
+    }
+}
+
+/// One request on its way through: its id, and what the log line says
+/// beyond method, route and status and what the response must report.
 #[derive(Default)]
 struct Trace {
+    id: String,
+    started_ms: f64,
     caller: Option<String>,
     rate: Option<Quota>,
+    /// The model the request resolved to (the head of its chain).
+    requested_model: Option<String>,
+    /// The model that answered, or `rules`.
     model: Option<String>,
     /// The retired model the caller asked for, when a successor served it.
     retired_model: Option<String>,
@@ -49,9 +75,28 @@ struct Trace {
     /// The answer went out as server-sent events.
     streamed: bool,
     failures: Vec<FailedCall>,
+    /// Wall time spent waiting on model calls (for a stream: until it opened).
+    model_ms: Cell<f64>,
+    usage: Option<Usage>,
 }
 
 impl Trace {
+    fn start(req: &Request) -> Trace {
+        let sent = req.headers().get(request_id::HEADER).ok().flatten();
+        let id = request_id::choose(sent.as_deref(), || {
+            let mut random = [0u8; 16];
+            if getrandom::fill(&mut random).is_err() {
+                random[..8].copy_from_slice(&worker::js_sys::Date::now().to_bits().to_le_bytes());
+            }
+            request_id::fresh(random)
+        });
+        Trace {
+            id,
+            started_ms: worker::js_sys::Date::now(),
+            ..Trace::default()
+        }
+    }
+
     /// Keeps a rejection's rate-limit status for the response headers.
     fn rejected(&mut self, r: guard::Rejection) -> ApiError {
         self.rate = r.quota;
@@ -59,71 +104,116 @@ impl Trace {
     }
 }
 
+fn failure_json(f: &FailedCall) -> serde_json::Value {
+    json!({"model": f.model, "kind": f.failure.label, "code": f.failure.code})
+}
+
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     console_error_panic_hook::set_once();
-    let started = worker::js_sys::Date::now();
-    let mut trace = Trace::default();
-    let config = Config::from_lookup(&|name| lookup(&env, name), started as i64);
-    if let Ok(config) = &config {
-        report_model_problems(config);
-    }
-    let outcome = match &config {
-        Ok(config) => route(&mut req, &env, &ctx, config, started as u64, &mut trace).await,
-        Err(problem) => {
-            console_error!("{}", json!({"event": "config_error", "problem": problem}));
+    let mut trace = Trace::start(&req);
+    let config = config_of(&env, trace.started_ms as i64);
+    let config = config.as_ref();
+    let path = req.path();
+    let outcome = match (path.as_str(), &config) {
+        // Served even when the configuration is unusable: they are how an operator finds out.
+        ("/healthz" | "/openapi.json", _) => public(&req, &env, config),
+        (_, Ok(config)) => {
+            report_model_problems(config);
+            route(&mut req, &env, &ctx, config, &mut trace).await
+        }
+        (_, Err(problem)) => {
+            console_error!(
+                "{}",
+                json!({"event": "config_error", "request_id": trace.id, "problem": problem})
+            );
             Err(ApiError::Misconfigured)
         }
     };
+    finish(outcome, &req, &trace, config.as_ref().ok())
+}
+
+type ConfigResult = Result<Config, String>;
+
+/// The configuration, read once per isolate and UTC day: vars and secrets
+/// cannot change under a running isolate (a new version gets new isolates),
+/// and the day decides which catalogued models are retired.
+fn config_of(env: &Env, now_ms: i64) -> Rc<ConfigResult> {
+    thread_local! {
+        static CACHED: RefCell<Option<(i64, Rc<ConfigResult>)>> = const { RefCell::new(None) };
+    }
+    let day = now_ms.div_euclid(86_400_000);
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        match &*cached {
+            Some((d, config)) if *d == day => config.clone(),
+            _ => {
+                let config = Rc::new(Config::from_lookup(&|name| lookup(env, name), now_ms));
+                *cached = Some((day, config.clone()));
+                config
+            }
+        }
+    })
+}
+
+/// The one way out: the error response if it failed, then the headers every
+/// response carries (`X-Request-Id`, `RateLimit-*` when counted, CORS when the
+/// configuration is known), then the request's log line.
+fn finish(
+    outcome: Result<Response, ApiError>,
+    req: &Request,
+    trace: &Trace,
+    config: Option<&Config>,
+) -> worker::Result<Response> {
     let (mut resp, code) = match outcome {
         Ok(resp) => (resp, None),
         Err(e) => (http::error(&e)?, Some(e.code())),
     };
-    let origin = req.headers().get("Origin").ok().flatten();
-    let is_preflight = req.method() == Method::Options;
-    let headers = resp.headers_mut();
+    let mut headers = vec![(request_id::HEADER, trace.id.clone())];
     if let Some(rate) = trace.rate {
-        headers.set("RateLimit-Limit", &rate.limit.to_string())?;
-        headers.set("RateLimit-Remaining", &rate.remaining.to_string())?;
-        headers.set("RateLimit-Reset", &rate.reset_secs.to_string())?;
+        headers.push(("RateLimit-Limit", rate.limit.to_string()));
+        headers.push(("RateLimit-Remaining", rate.remaining.to_string()));
+        headers.push(("RateLimit-Reset", rate.reset_secs.to_string()));
     }
+    let origin = req.headers().get("Origin").ok().flatten();
     let mut cors_refused = None;
-    if let Ok(config) = &config {
+    if let Some(config) = config {
         // The browser will hide a refused origin's response from the page; the log says why.
         cors_refused = origin.as_deref().filter(|o| config.origins.allow(o).is_none());
-        for (name, value) in cors::headers(origin.as_deref(), &config.origins, is_preflight) {
-            headers.set(name, &value)?;
-        }
+        let preflight = req.method() == Method::Options;
+        headers.extend(cors::headers(origin.as_deref(), &config.origins, preflight));
     }
-    let failures: Vec<_> = trace
-        .failures
-        .iter()
-        .map(|f| json!({"model": f.model, "kind": f.failure.label, "code": f.failure.code}))
-        .collect();
+    http::set_headers(&mut resp, &headers)?;
+    let usage = trace.usage.as_ref();
     console_log!(
         "{}",
         json!({
             "event": "request",
+            "request_id": trace.id,
             "method": req.method().to_string(),
-            "path": req.path(),
+            "route": route_name(&req.path()),
             "status": resp.status_code(),
             "error": code,
             "caller": trace.caller,
             "cors_refused_origin": cors_refused,
+            "model_requested": trace.requested_model,
             "model": trace.model,
             "requested_model_retired": trace.retired_model,
             "fallback": trace.fallback,
             "stream": trace.streamed,
-            "model_failures": failures,
-            "ms": (worker::js_sys::Date::now() - started).round(),
+            "model_failures": trace.failures.iter().map(failure_json).collect::<Vec<_>>(),
+            "ms": (worker::js_sys::Date::now() - trace.started_ms).round(),
+            "model_ms": trace.model_ms.get().round(),
+            "prompt_tokens": usage.map(|u| u.prompt_tokens),
+            "completion_tokens": usage.map(|u| u.completion_tokens),
         })
     );
     Ok(resp)
 }
 
 /// Logs the model settings the catalog refused, once per isolate: they are
-/// also in `GET /api/models`, and repeating them on every request would
-/// bury them.
+/// also in `GET /api/models` and `GET /healthz`, and repeating them on every
+/// request would bury them.
 fn report_model_problems(config: &Config) {
     use std::sync::atomic::{AtomicBool, Ordering};
     static REPORTED: AtomicBool = AtomicBool::new(false);
@@ -136,21 +226,37 @@ fn report_model_problems(config: &Config) {
     }
 }
 
+/// The OpenAPI document of this API, checked in beside the code.
+const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /healthz` and `GET /openapi.json`: no credentials, no KV, no model.
+fn public(req: &Request, env: &Env, config: &Result<Config, String>) -> Result<Response, ApiError> {
+    match req.method() {
+        Method::Get => {}
+        Method::Options => return http::empty(204),
+        _ => return Err(ApiError::MethodNotAllowed { allow: "GET" }),
+    }
+    if req.path() == "/openapi.json" {
+        return http::static_json(OPENAPI);
+    }
+    let bindings = health::Bindings {
+        ai: env.ai("AI").is_ok(),
+        kv: store::open(env).is_ok(),
+        auth_failure_limiter: env.rate_limiter(guard::AUTH_FAILURE_LIMITER).is_ok(),
+        caller_minute_limiter: env.rate_limiter(guard::CALLER_MINUTE_LIMITER).is_ok(),
+    };
+    http::json(200, &health::report(env!("CARGO_PKG_VERSION"), bindings, config))
+}
+
 async fn route(
     req: &mut Request,
     env: &Env,
     ctx: &Context,
     config: &Config,
-    now_ms: u64,
     trace: &mut Trace,
 ) -> Result<Response, ApiError> {
     let path = req.path();
-    if path == "/healthz" {
-        return match req.method() {
-            Method::Get => http::json(200, &json!({"ok": true})),
-            _ => Err(ApiError::MethodNotAllowed { allow: "GET" }),
-        };
-    }
+    let now_ms = trace.started_ms as u64;
     if path.starts_with("/admin/") {
         let kv = guard::admit_admin(req, env, config)
             .await
@@ -201,8 +307,12 @@ async fn generate_prompt(
     let request = CoachRequest::from_json(&body)?;
     let resolved = config.registry.resolve(request.model())?;
     resolved.model.check_options(request.options())?;
+    trace.requested_model = Some(resolved.model.id().to_string());
     let chain = config.registry.chain(resolved.model);
-    let backends = Backends::from_env(env, config);
+    let backends = Backends::from_env(env, config).map(|inner| Timed {
+        inner,
+        spent_ms: &trace.model_ms,
+    });
     let retired = resolved.retired.map(str::to_string);
     trace.retired_model = retired.clone();
     if request.stream() || accepts_event_stream(req) {
@@ -222,7 +332,7 @@ async fn generate_prompt(
             trace.fallback = fallback;
         }
         trace.streamed = true;
-        return http::event_stream(stream_body(opened, arrived_ms));
+        return http::event_stream(stream_body(opened, arrived_ms, trace.id.clone()));
     }
     let mut answer: Answer = coach(
         arrived_ms,
@@ -237,6 +347,7 @@ async fn generate_prompt(
     answer.retired_model = retired;
     trace.model = Some(answer.model.clone());
     trace.fallback = answer.fallback;
+    trace.usage = answer.usage.clone();
     http::json(200, &answer)
 }
 
@@ -254,26 +365,31 @@ fn accepts_event_stream(req: &Request) -> bool {
 fn stream_body(
     opened: Opened<AnyStream>,
     arrived_ms: u64,
+    request_id: String,
 ) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
     let first: String = opened.first.iter().map(StreamEvent::to_sse).collect();
-    let state = (Some(first), opened.rest);
-    futures_util::stream::unfold(state, move |(first, mut rest)| async move {
+    // The request id rides in the state: the closure runs once per chunk.
+    let state = (Some(first), opened.rest, request_id);
+    futures_util::stream::unfold(state, move |(first, mut rest, request_id)| async move {
         if let Some(first) = first {
-            return Some((Ok(first.into_bytes()), (None, rest)));
+            return Some((Ok(first.into_bytes()), (None, rest, request_id)));
         }
         let live = rest.as_mut()?;
         match live.next(&WorkersClock).await {
             Some(events) => {
                 let bytes: String = events.iter().map(StreamEvent::to_sse).collect();
-                Some((Ok(bytes.into_bytes()), (None, rest)))
+                Some((Ok(bytes.into_bytes()), (None, rest, request_id)))
             }
             None => {
                 console_log!(
                     "{}",
                     json!({
                         "event": "stream_end",
-                        "failure": live.failure().map(|f| json!({"model": f.model, "kind": f.failure.label, "code": f.failure.code})),
+                        "request_id": request_id,
+                        "failure": live.failure().map(failure_json),
                         "ms": (worker::js_sys::Date::now() as u64).saturating_sub(arrived_ms),
+                        "prompt_tokens": live.usage().map(|u| u.prompt_tokens),
+                        "completion_tokens": live.usage().map(|u| u.completion_tokens),
                     })
                 );
                 None

@@ -310,9 +310,17 @@ class SimAi {
  * whose every operation throws; `kvProbe: true` binds real KV behind the
  * probe (`w.probe`). `ratelimits` are Miniflare's Rate Limiting bindings
  * (as `[[ratelimits]]` in wrangler.toml; null entries leave one out).
- * `logs` collects what the Worker logs.
+ * `logs` collects what the Worker logs. `scriptPath` runs another build with
+ * the same bindings (the bench's floor Worker).
  */
-export async function startWorker({ vars = {}, ai = true, brokenKv = false, kvProbe = false, ratelimits = {} } = {}) {
+export async function startWorker({
+  vars = {},
+  ai = true,
+  brokenKv = false,
+  kvProbe = false,
+  ratelimits = {},
+  scriptPath = "build/index.js",
+} = {}) {
   const logs = [];
   const sim = new SimAi();
   const bindings = { ...BASE_VARS, ...vars };
@@ -332,7 +340,7 @@ export async function startWorker({ vars = {}, ai = true, brokenKv = false, kvPr
       {
         name: "coach",
         modules: true,
-        scriptPath: "build/index.js",
+        scriptPath,
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
         compatibilityDate: "2026-04-20",
         // With the probe, the test reads the same namespace as COACH_KV_DIRECT.
