@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod auth;
+pub mod cache;
 pub mod catalog;
 pub mod checks;
 pub mod coach;

@@ -144,6 +144,7 @@ async fn revoke(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
         .ok_or(ApiError::NoSuchToken)?;
     record.revoked = true;
     save(kv, &key, &record).await?;
+    super::guard::forget_token(&key);
     let id = TokenId::from_hash(hash_of_key(&key).unwrap_or_default());
     console_log!(
         "{}",

@@ -167,10 +167,17 @@ describe("KV operations per request", () => {
       assert.ok(allowed.reads <= 1 && allowed.writes <= 1, JSON.stringify(allowed));
       assert.equal((await ops({ Authorization: "Bearer not-a-token" })).writes, 0);
       assert.equal((await ops({ Authorization: `Bearer ck_${"0".repeat(64)}` })).writes, 0);
-      assert.equal((await ops({ Authorization: `Bearer ${limited.token}` })).status, 200);
+      const first = await ops({ Authorization: `Bearer ${limited.token}` });
+      assert.equal(first.status, 200);
+      assert.equal(first.reads, 2, "an issued token's first request reads its record and its counter");
       const over = await ops({ Authorization: `Bearer ${limited.token}` });
       assert.equal(over.status, 429);
       assert.equal(over.writes, 0, JSON.stringify(w.probe.ops));
+      assert.equal(over.reads, 1, "then the isolate remembers the record: only the counter is read");
+      const busy = await issue({ name: "Busy" });
+      await ops({ Authorization: `Bearer ${busy.token}` });
+      const warm = await ops({ Authorization: `Bearer ${busy.token}` });
+      assert.deepEqual([warm.status, warm.reads, warm.writes], [200, 1, 1], "an allowed request: one read, one write");
     } finally {
       await w.dispose();
     }
