@@ -211,8 +211,8 @@ pub struct NewToken {
 
 impl NewToken {
     pub fn from_json(body: &[u8]) -> Result<NewToken, ApiError> {
-        let value: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::InvalidJson(format!("at line {} column {}", e.line(), e.column())))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| ApiError::from_json_error(&e))?;
         let name = value
             .get("name")
             .and_then(serde_json::Value::as_str)

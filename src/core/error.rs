@@ -48,6 +48,16 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A body serde_json could not read, placed for the caller to find.
+    pub fn from_json_error(e: &serde_json::Error) -> Self {
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "it ends too early",
+            serde_json::error::Category::Syntax => "syntax error",
+            _ => "unreadable",
+        };
+        ApiError::InvalidJson(format!("{what} at line {} column {}", e.line(), e.column()))
+    }
+
     pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
         ApiError::InvalidRequest {
             field: field.into(),

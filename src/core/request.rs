@@ -94,14 +94,7 @@ impl CoachRequest {
     }
 
     pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            let what = match e.classify() {
-                serde_json::error::Category::Eof => "it ends too early",
-                serde_json::error::Category::Syntax => "syntax error",
-                _ => "unreadable",
-            };
-            ApiError::InvalidJson(format!("{what} at line {} column {}", e.line(), e.column()))
-        })?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::from_json_error(&e))?;
         let obj = value
             .as_object()
             .ok_or_else(|| ApiError::invalid("body", "must be a JSON object"))?;

@@ -1,8 +1,9 @@
 //! How model calls fail and what to do about each failure: Workers AI's
 //! published error table as data, the classification of a thrown error's
-//! message against it, and the backoff arithmetic. The coaching loop in
+//! message against it, and the backoff arithmetic (a remote provider's HTTP
+//! statuses are read in [`super::openai`]). The coaching loop in
 //! [`super::coach`] applies these decisions; the edge only reports what the
-//! binding threw.
+//! binding threw or the provider answered.
 
 /// What the coaching loop does after a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
