@@ -10,7 +10,6 @@
 //! preferences rule out, a repeat of a recent line, and names of people who
 //! are not in the room.
 
-use super::events::EventKind;
 use super::output::{parse_draft, Action, Suggestion, HARD_MAX_WORDS};
 use super::request::CoachRequest;
 use super::resilience::{FailureKind, ModelFailure};
@@ -116,6 +115,36 @@ const REFUSALS: &[&str] = &[
     "i am not able to",
     "i'm unable to",
     "i am unable to",
+    "i can't do that",
+    "i cannot do that",
+    "i can't generate",
+    "i cannot generate",
+    "i can't create",
+    "i cannot create",
+    "i can't write",
+    "i cannot write",
+    "i won't help",
+    "i won't do",
+    "i won't provide",
+    "i will not help",
+    "i will not provide",
+    "i'm afraid i can't",
+    "i am afraid i can't",
+    "i'm afraid i cannot",
+    "unfortunately, i can",
+    "unfortunately i can",
+    "sorry, i can",
+    "sorry, i won't",
+    "i'm sorry, i can",
+    "i must decline",
+    "i have to decline",
+    "here's a line",
+    "here is a line",
+    "here's one",
+    "here is one",
+    "here you go",
+    "this suggestion",
+    "this line",
     "as an ai",
     "as a language model",
     "as an assistant",
@@ -258,15 +287,15 @@ impl<'a> Judge<'a> {
         if self.echoes_event(raw) || self.echoes_event(content) {
             return Err(Quality::EchoedEvent);
         }
-        let words = words(content);
+        let said = words(content);
         if shares_run(
-            &words,
-            &ngrams(&words_of(self.system_prompt), PROMPT_RUN_WORDS),
+            &said,
+            &ngrams(&words(self.system_prompt), PROMPT_RUN_WORDS),
             PROMPT_RUN_WORDS,
         ) {
             return Err(Quality::EchoesPrompt);
         }
-        if shares_run(&words, &self.viewer_ngrams(), QUOTE_RUN_WORDS) {
+        if shares_run(&said, &self.viewer_ngrams(), QUOTE_RUN_WORDS) {
             return Err(Quality::QuotesViewer);
         }
         if self.against_preferences(content) {
@@ -309,10 +338,9 @@ impl<'a> Judge<'a> {
     /// Word runs of viewers' messages, for the quote check.
     fn viewer_ngrams(&self) -> HashSet<String> {
         let mut set = HashSet::new();
+        // Every event: a tip's note is a viewer's words as much as a chat line.
         for e in self.req.context().recent(QUOTE_LOOKBACK) {
-            if matches!(e.kind(), EventKind::Chat | EventKind::Other) {
-                set.extend(ngrams(&words(e.text()), QUOTE_RUN_WORDS));
-            }
+            set.extend(ngrams(&words(e.text()), QUOTE_RUN_WORDS));
         }
         set
     }
@@ -336,10 +364,6 @@ fn words(s: &str) -> Vec<String> {
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect()
-}
-
-fn words_of(s: &str) -> Vec<String> {
-    words(s)
 }
 
 /// Words too common to make a shared run a quote ("thank you so much for").
@@ -383,11 +407,25 @@ pub fn avoided_terms(preferences: &str) -> Vec<Vec<String>> {
         "never bring up",
         "don't bring up",
         "do not bring up",
+        "never discuss",
+        "don't discuss",
+        "do not discuss",
+        "don't want to talk about",
+        "do not want to talk about",
+        "don't want to hear about",
+        "stay away from",
+        "steer clear of",
+        "keep away from",
+        "leave out",
         "avoid",
         "no",
     ];
+    // Words that say how to avoid, not what: "avoid talking about politics"
+    // rules out politics, not "talking".
     const FILLER: &[&str] = &[
-        "my", "the", "any", "about", "a", "an", "please", "ever", "anything", "your",
+        "my", "the", "any", "about", "a", "an", "please", "ever", "anything", "your", "talking", "talk",
+        "discussing", "discuss", "mentioning", "mention", "bringing", "up", "saying", "asking", "topics", "topic",
+        "subject", "of",
     ];
     let lower = preferences.to_lowercase().replace('\u{2019}', "'");
     let mut terms = Vec::new();
