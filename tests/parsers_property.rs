@@ -318,9 +318,9 @@ fn stream_parsers_never_panic_and_chunking_never_changes_the_result() {
         for e in &whole {
             let _ = stream_piece(&e.data);
             let _ = openai::stream_piece(&e.data);
-            sent.extend(relay.push(&e.data));
+            sent.extend(relay.push(&e.data, &|_| true));
         }
-        let (raw, last) = relay.finish();
+        let (raw, last) = relay.finish(&|_| true);
         sent.extend(last);
         assert!(sent.split_whitespace().count() <= 15, "{sent:?}");
         // What was spoken is what the final answer says, or the start of it.

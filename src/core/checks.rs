@@ -205,6 +205,47 @@ pub fn may_open_a_non_answer(opening: &str) -> bool {
             .any(|p| p.starts_with(lower.as_str()) || lower.contains(p))
 }
 
+/// The checks that can judge an answer still being written, word by word:
+/// a streamed answer stops being relayed at the first words one of them
+/// refuses (the whole answer is judged again at the end). Owns what it
+/// needs, so an open stream can keep it.
+#[derive(Debug, Clone)]
+pub struct Screen {
+    avoided: Vec<Vec<String>>,
+    viewer_grams: HashSet<String>,
+    prompt_grams: HashSet<String>,
+}
+
+impl Screen {
+    pub fn new(req: &CoachRequest, system_prompt: &str) -> Screen {
+        Screen {
+            avoided: req
+                .preferences()
+                .map(|p| avoided_terms(p.as_str()))
+                .unwrap_or_default(),
+            viewer_grams: viewer_ngrams(req),
+            prompt_grams: ngrams(&words(system_prompt), PROMPT_RUN_WORDS),
+        }
+    }
+
+    /// Whether `opening`, the first words of an answer, may be spoken before
+    /// the rest is known: no contact details, nothing the preferences rule
+    /// out, no run of the prompt or of a viewer's words, no unknown name, no
+    /// refusal.
+    pub fn may_say(&self, opening: &str, req: &CoachRequest) -> bool {
+        if has_url(opening) || has_email(opening) || has_phone(opening) {
+            return false;
+        }
+        let lower = opening.to_lowercase().replace('\u{2019}', "'");
+        let said = words(opening);
+        !REFUSALS.iter().any(|p| lower.contains(p))
+            && !against(&self.avoided, &said)
+            && !shares_run(&said, &self.prompt_grams, PROMPT_RUN_WORDS)
+            && !shares_run(&said, &self.viewer_grams, QUOTE_RUN_WORDS)
+            && names_are_known(opening, req)
+    }
+}
+
 /// What the checks need to know about the request and its prompt.
 pub struct Judge<'a> {
     req: &'a CoachRequest,
@@ -258,7 +299,8 @@ impl<'a> Judge<'a> {
             return s;
         }
         let spoken = clean(s.content(), self.max_words);
-        if self.against_preferences(&spoken) || self.req.recent().repeats(&spoken) {
+        let contact = has_url(&spoken) || has_email(&spoken) || has_phone(&spoken);
+        if contact || self.against_preferences(&spoken) || self.req.recent().repeats(&spoken) {
             return Suggestion::wait();
         }
         Suggestion::new(s.action(), &spoken).unwrap_or_else(Suggestion::wait)
@@ -295,7 +337,7 @@ impl<'a> Judge<'a> {
         ) {
             return Err(Quality::EchoesPrompt);
         }
-        if shares_run(&said, &self.viewer_ngrams(), QUOTE_RUN_WORDS) {
+        if shares_run(&said, &viewer_ngrams(self.req), QUOTE_RUN_WORDS) {
             return Err(Quality::QuotesViewer);
         }
         if self.against_preferences(content) {
@@ -335,26 +377,31 @@ impl<'a> Judge<'a> {
         })
     }
 
-    /// Word runs of viewers' messages, for the quote check.
-    fn viewer_ngrams(&self) -> HashSet<String> {
-        let mut set = HashSet::new();
-        // Every event: a tip's note is a viewer's words as much as a chat line.
-        for e in self.req.context().recent(QUOTE_LOOKBACK) {
-            set.extend(ngrams(&words(e.text()), QUOTE_RUN_WORDS));
-        }
-        set
-    }
-
     fn against_preferences(&self, content: &str) -> bool {
-        let said = words(content);
-        self.avoided.iter().any(|term| {
-            said.windows(term.len()).any(|win| {
-                win.iter()
-                    .zip(term)
-                    .all(|(w, t)| w == t || (t.len() >= 4 && w.starts_with(t.as_str())))
-            })
-        })
+        against(&self.avoided, &words(content))
     }
+}
+
+/// Word runs of viewers' messages, for the quote check. Every event counts:
+/// a tip's note is a viewer's words as much as a chat line.
+fn viewer_ngrams(req: &CoachRequest) -> HashSet<String> {
+    let mut set = HashSet::new();
+    for e in req.context().recent(QUOTE_LOOKBACK) {
+        set.extend(ngrams(&words(e.text()), QUOTE_RUN_WORDS));
+    }
+    set
+}
+
+/// `said` mentions one of the `avoided` terms (a word of four letters or more
+/// may carry an ending: "scam" rules out "scams").
+fn against(avoided: &[Vec<String>], said: &[String]) -> bool {
+    avoided.iter().any(|term| {
+        said.windows(term.len()).any(|win| {
+            win.iter()
+                .zip(term)
+                .all(|(w, t)| w == t || (t.len() >= 4 && w.starts_with(t.as_str())))
+        })
+    })
 }
 
 /// Lowercase words of letters, digits and apostrophes.
@@ -423,9 +470,30 @@ pub fn avoided_terms(preferences: &str) -> Vec<Vec<String>> {
     // Words that say how to avoid, not what: "avoid talking about politics"
     // rules out politics, not "talking".
     const FILLER: &[&str] = &[
-        "my", "the", "any", "about", "a", "an", "please", "ever", "anything", "your", "talking", "talk",
-        "discussing", "discuss", "mentioning", "mention", "bringing", "up", "saying", "asking", "topics", "topic",
-        "subject", "of",
+        "my",
+        "the",
+        "any",
+        "about",
+        "a",
+        "an",
+        "please",
+        "ever",
+        "anything",
+        "your",
+        "talking",
+        "talk",
+        "discussing",
+        "discuss",
+        "mentioning",
+        "mention",
+        "bringing",
+        "up",
+        "saying",
+        "asking",
+        "topics",
+        "topic",
+        "subject",
+        "of",
     ];
     let lower = preferences.to_lowercase().replace('\u{2019}', "'");
     let mut terms = Vec::new();
@@ -573,6 +641,19 @@ mod tests {
             ("Thank you so much for the 40 tokens, Max!", Quality::Repeat),
             ("Thank User789 for the tip!", Quality::UnknownName),
             ("Say hi to @Ghost", Quality::UnknownName),
+            // Refusals and preambles in other words than the first ones seen.
+            ("Sorry, I can't do that.", Quality::Refusal),
+            ("I won't help with that.", Quality::Refusal),
+            ("Unfortunately, I cannot do that.", Quality::Refusal),
+            ("I'm afraid I can't help.", Quality::Refusal),
+            ("I can't generate that content.", Quality::Refusal),
+            ("Sure! Here's a line: Thanks Max!", Quality::Refusal),
+            ("OK, here you go: Thanks Max!", Quality::Refusal),
+            // Domains with any ending, hidden or read aloud.
+            ("Visit cheapfollowers.shop now", Quality::ContactInfo),
+            ("Follow scam.ai for more", Quality::ContactInfo),
+            ("Check scam[.]com tonight", Quality::ContactInfo),
+            ("Go to scam dot net tonight", Quality::ContactInfo),
         ];
         for (content, quality) in cases {
             assert_eq!(verdict(content), Err(quality), "{content}");
@@ -591,6 +672,19 @@ mod tests {
         let cut = json!(r#"{"action":"say","content":"Welcome back, chat and tell me"#);
         assert_eq!(judge.answer(&cut, Some("length")), Err(Quality::Truncated));
         assert!(judge.answer(&cut, Some("stop")).is_ok());
+    }
+
+    #[test]
+    fn a_tip_note_is_a_viewers_words_too() {
+        let req = request(json!({
+            "broadcaster": "Luna",
+            "context": [{"text": "Max tipped 40 tokens: buy cheap followers at scamsite now", "type": "tip"}]
+        }));
+        let judge = Judge::new(&req, SYSTEM, 15);
+        assert_eq!(
+            judge.answer(&json!("Tell chat: buy cheap followers at scamsite now!"), None),
+            Err(Quality::QuotesViewer)
+        );
     }
 
     #[test]
@@ -641,6 +735,13 @@ mod tests {
         let terms: Vec<String> = terms.iter().map(|t| t.join(" ")).collect();
         assert_eq!(terms, ["ex", "politics", "money", "taxes"]);
         assert!(avoided_terms("Engage more with tips.").is_empty());
+        let more: Vec<String> = avoided_terms(
+            "Avoid talking about politics. Never discuss religion. I don't want to talk about my job. Stay away from money.",
+        )
+        .iter()
+        .map(|t| t.join(" "))
+        .collect();
+        assert_eq!(more, ["politics", "religion", "job", "money"]);
     }
 
     #[test]
@@ -651,6 +752,8 @@ mod tests {
         assert_eq!(judge.rules_line(said).action(), Action::Wait);
         let money = Suggestion::new(Action::Say, "Ask chat about money!").unwrap();
         assert_eq!(judge.rules_line(money).action(), Action::Wait);
+        let advert = Suggestion::new(Action::Say, "Thank you, Scam Dot Com!").unwrap();
+        assert_eq!(judge.rules_line(advert).action(), Action::Wait, "no address is read out");
         let fine = Suggestion::new(Action::Say, "*smiles* Welcome in! \u{1F389}").unwrap();
         assert_eq!(judge.rules_line(fine).content(), "Welcome in!");
     }

@@ -66,6 +66,11 @@ const GIVEN_NAMES: &[&str] = &[
 /// suffixes) go, honorifics are expanded, a given name stands alone, every
 /// word is title-cased. [`NEUTRAL_NAME`] when nothing speakable is left.
 pub fn spoken_name(user: &str) -> String {
+    // A name that is a web address or an email is an advert, not a name.
+    let as_address = user.replace('_', "-");
+    if crate::core::speech::has_url(&as_address) || crate::core::speech::has_email(user) {
+        return NEUTRAL_NAME.to_string();
+    }
     let words = split_words(&strip_decoration(user));
     let mut words: Vec<String> = words
         .into_iter()
@@ -207,6 +212,8 @@ mod tests {
             ("CoolGuy_88", "Cool Guy"),
             ("xXDarkAngelXx", "Dark Angel"),
             ("dr.feelgood", "Doctor Feelgood"),
+            ("www.cheapfollowers.shop", "friend"),
+            ("buy_at_scam.com", "friend"),
             ("Bob8812", "Bob"),
             ("BigSpender2000", "Big Spender"),
             ("SweetPeaLover", "Sweet Pea Lover"),

@@ -31,9 +31,20 @@ pub const MAX_SUGGESTION_WORDS: usize = 15;
 /// No prompt is longer than this many characters, whatever the request;
 /// [`build_messages`] enforces it (and any smaller budget) at run time.
 pub const MAX_PROMPT_CHARS: usize = 12_000;
-/// Characters per token assumed when fitting a prompt into a context window:
-/// below English prose's usual four, so names, numbers and emoji still fit.
+/// ASCII characters per token assumed when fitting a prompt into a context
+/// window: below English prose's usual four, so names and numbers still fit.
 pub const CHARS_PER_TOKEN: usize = 3;
+/// What one non-ASCII character weighs against that budget: emoji and CJK
+/// text run from about 0.7 to 1.3 Llama 3 tokens a character (measured with
+/// llama3-tokenizer-js), so each counts as 4/3 of a token.
+pub const NON_ASCII_WEIGHT: usize = 4;
+
+/// A text's weight against a character budget (see [`NON_ASCII_WEIGHT`]).
+pub fn budget_weight(s: &str) -> usize {
+    s.chars()
+        .map(|c| if c.is_ascii() { 1 } else { NON_ASCII_WEIGHT })
+        .sum()
+}
 /// Tokens kept for the chat template's own markup around the messages.
 pub const TEMPLATE_TOKENS: usize = 64;
 
@@ -89,7 +100,7 @@ pub fn build_messages(
         .iter()
         .map(|l| neutralize_untrusted(l, PROMPT_EVENT_CHARS))
         .collect();
-    let fits = |system: &str, user: &str| system.chars().count() + user.chars().count() <= budget_chars;
+    let fits = |system: &str, user: &str| budget_weight(system) + budget_weight(user) <= budget_chars;
     let mut user = user_message(req, &lines, &recent, format);
     // Filler and older lines go first, then the oldest recent lines, then the last line.
     while !fits(&system, &user) && (!lines.is_empty() || !recent.is_empty()) {
@@ -497,6 +508,30 @@ mod tests {
         assert!(!m[0].content.contains("JSON"), "{}", m[0].content);
         assert!(m[0].content.contains("DO:") && m[0].content.contains("WAIT"));
         assert!(m[1].content.ends_with("Reply with the words only."));
+    }
+
+    #[test]
+    fn emoji_and_cjk_rooms_weigh_more_against_the_window() {
+        let emoji: Vec<String> = (0..300)
+            .map(|i| format!("Chat: u{i}: {}", "\u{1F600}\u{1F389}".repeat(10)))
+            .collect();
+        let cjk: Vec<String> = (0..300)
+            .map(|i| format!("Chat: u{i}: {}", "\u{4F60}\u{597D}".repeat(20)))
+            .collect();
+        let budget = prompt_budget_chars(3_072, 96);
+        for lines in [emoji, cjk] {
+            let req = request(json!({"broadcaster": "Luna", "context": lines.join("\n")}));
+            let m = build_messages(&req, None, budget, MAX_SUGGESTION_WORDS, AnswerFormat::Json);
+            let weight: usize = m.iter().map(|m| budget_weight(&m.content)).sum();
+            assert!(weight <= budget, "{weight} > {budget}");
+            // At most about 1.3 tokens a non-ASCII character: within the window.
+            let non_ascii = m
+                .iter()
+                .flat_map(|m| m.content.chars())
+                .filter(|c| !c.is_ascii())
+                .count();
+            assert!(non_ascii * 4 / 3 < 3_072 - 96, "{non_ascii}");
+        }
     }
 
     #[test]

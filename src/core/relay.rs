@@ -93,24 +93,26 @@ impl Relay {
             .trim_start()
     }
 
-    /// Feeds the next piece of text; returns the delta it makes speakable, if any.
-    pub fn push(&mut self, piece: &str) -> Option<String> {
+    /// Feeds the next piece of text; returns the delta it makes speakable, if
+    /// any. `may_say` screens the words so far: once it refuses them, nothing
+    /// more is relayed and the whole answer is judged at the end.
+    pub fn push(&mut self, piece: &str, may_say: &dyn Fn(&str) -> bool) -> Option<String> {
         if self.raw.len() >= MAX_RELAYED_BYTES {
             self.raw.push_str(piece);
             return None;
         }
         self.raw.push_str(piece);
-        self.next_delta(false)
+        self.next_delta(false, may_say)
     }
 
     /// The end: the whole text as the model wrote it, and the last delta,
     /// if the end released words still held.
-    pub fn finish(mut self) -> (String, Option<String>) {
-        let last = self.next_delta(true);
+    pub fn finish(mut self, may_say: &dyn Fn(&str) -> bool) -> (String, Option<String>) {
+        let last = self.next_delta(true, may_say);
         (self.raw, last)
     }
 
-    fn next_delta(&mut self, at_end: bool) -> Option<String> {
+    fn next_delta(&mut self, at_end: bool, may_say: &dyn Fn(&str) -> bool) -> Option<String> {
         if self.form == Form::Undecided {
             self.form = decide(&self.raw, at_end);
         }
@@ -139,6 +141,10 @@ impl Relay {
                 self.form = Form::Held;
                 return None;
             }
+        }
+        if !may_say(stable) {
+            self.form = Form::Held;
+            return None;
         }
         let cleaned = clean(stable, self.max_words);
         let delta = cleaned.strip_prefix(self.sent.as_str())?;
@@ -250,6 +256,7 @@ mod tests {
     use serde_json::Value;
 
     const WORDS: usize = 15;
+    const ALL: fn(&str) -> bool = |_| true;
 
     /// The final suggestion, judged as a whole answer is.
     fn judged(raw: String) -> Option<Suggestion> {
@@ -265,9 +272,9 @@ mod tests {
         let chars: Vec<char> = text.chars().collect();
         let mut deltas: Vec<String> = chars
             .chunks(n)
-            .filter_map(|c| r.push(&c.iter().collect::<String>()))
+            .filter_map(|c| r.push(&c.iter().collect::<String>(), &ALL))
             .collect();
-        let (raw, last) = r.finish();
+        let (raw, last) = r.finish(&ALL);
         deltas.extend(last);
         (deltas, judged(raw))
     }
@@ -312,7 +319,7 @@ mod tests {
             assert!(deltas.is_empty(), "{text}: {deltas:?}");
         }
         let mut r = Relay::new(WORDS);
-        r.push("Here's one idea:\n");
+        r.push("Here's one idea:\n", &ALL);
         assert!(!r.has_all_it_needs(), "the answer is on the next line");
         let (_, s) = relay("Here's one idea:\nThanks Max for the tip!", 4);
         assert_eq!(s.unwrap().content(), "Thanks Max for the tip!");
@@ -321,12 +328,12 @@ mod tests {
     #[test]
     fn the_first_delta_waits_for_a_few_words_then_words_flow() {
         let mut r = Relay::new(WORDS);
-        assert_eq!(r.push("Thanks "), None);
-        assert_eq!(r.push("Max for"), None);
-        assert_eq!(r.push(" the tip"), Some("Thanks Max for the".to_string()));
-        assert_eq!(r.push("!"), None);
-        assert_eq!(r.push(" Wave"), Some(" tip!".to_string()));
-        let (raw, last) = r.finish();
+        assert_eq!(r.push("Thanks ", &ALL), None);
+        assert_eq!(r.push("Max for", &ALL), None);
+        assert_eq!(r.push(" the tip", &ALL), Some("Thanks Max for the".to_string()));
+        assert_eq!(r.push("!", &ALL), None);
+        assert_eq!(r.push(" Wave", &ALL), Some(" tip!".to_string()));
+        let (raw, last) = r.finish(&ALL);
         assert_eq!(last.as_deref(), Some(" Wave"));
         assert_eq!(judged(raw).unwrap().content(), "Thanks Max for the tip! Wave");
     }
@@ -389,8 +396,8 @@ mod tests {
     #[test]
     fn holding_all_sends_nothing() {
         let mut r = Relay::holding_all();
-        assert_eq!(r.push("Thanks Max for the tip, you rock "), None);
-        let (raw, last) = r.finish();
+        assert_eq!(r.push("Thanks Max for the tip, you rock ", &ALL), None);
+        let (raw, last) = r.finish(&ALL);
         assert_eq!((raw.as_str(), last), ("Thanks Max for the tip, you rock ", None));
     }
 

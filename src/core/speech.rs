@@ -120,11 +120,13 @@ fn is_unspeakable_token(word: &str) -> bool {
 }
 
 fn is_url(w: &str) -> bool {
-    let lower = w.to_ascii_lowercase();
+    // "scam[.]com" and "scam(.)com" are written to slip past filters.
+    let lower = w.to_ascii_lowercase().replace("[.]", ".").replace("(.)", ".");
     if lower.contains("://") || lower.starts_with("www.") {
         return true;
     }
-    // A bare domain: letters, a dot, then a known-looking top-level label.
+    // A bare domain: a host with a letter, a dot, then a known top-level
+    // label (a list, not any word: "dr.feelgood" is a name).
     let Some((host, tld)) = lower.rsplit_once('.') else {
         return false;
     };
@@ -134,33 +136,25 @@ fn is_url(w: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         && host.chars().any(|c| c.is_ascii_alphabetic())
-        && matches!(
-            tld,
-            "com"
-                | "net"
-                | "org"
-                | "io"
-                | "co"
-                | "tv"
-                | "me"
-                | "gg"
-                | "ly"
-                | "xyz"
-                | "info"
-                | "biz"
-                | "app"
-                | "dev"
-                | "example"
-                | "ru"
-                | "de"
-                | "uk"
-                | "link"
-                | "site"
-                | "online"
-                | "live"
-                | "fans"
-        )
+        && DOMAIN_TLDS.contains(&tld)
 }
+
+/// Top-level labels of written domains: the common generic ones, the cheap
+/// ones spam favours, and the country codes used as brands.
+const DOMAIN_TLDS: &[&str] = &[
+    "com", "net", "org", "io", "co", "tv", "me", "gg", "ly", "xyz", "info", "biz", "app", "dev", "shop",
+    "store", "site", "online", "live", "ai", "ru", "de", "uk", "us", "link", "fans", "club", "example", "to",
+    "cc", "fm", "top", "vip", "win", "pro", "tech", "space", "fun", "lol", "page", "blog", "news", "today",
+    "world", "one", "cam", "chat", "social", "sex", "xxx", "porn", "tk", "ml", "ga", "cf", "cn", "jp", "fr",
+    "es", "it", "nl", "br", "in", "ca", "au", "eu", "ws", "su", "bz", "gl", "sh", "ms", "gd", "sx",
+    "onlyfans", "click", "buzz", "icu",
+];
+
+/// Top-level labels a domain is read aloud with ("scam dot net").
+const SPOKEN_TLDS: &[&str] = &[
+    "com", "net", "org", "io", "co", "tv", "me", "gg", "xyz", "info", "biz", "app", "dev", "shop", "store",
+    "site", "online", "live", "ai", "ru", "de", "uk", "us", "link", "fans", "club", "example",
+];
 
 fn is_email(w: &str) -> bool {
     match w.rsplit_once('@') {
@@ -175,12 +169,20 @@ fn is_phone_token(w: &str) -> bool {
     digits >= 7 && w.chars().all(|c| c.is_ascii_digit() || "+-().".contains(c))
 }
 
-/// Whether `text` carries a URL or a bare domain.
+/// Whether `text` carries a URL or a bare domain, written or read aloud.
 pub fn has_url(text: &str) -> bool {
-    text.split_whitespace().any(|w| {
-        let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != ':');
-        is_url(w)
-    }) || text.to_ascii_lowercase().contains(" dot com")
+    let lower = text.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    let spoken = words.windows(2).any(|w| {
+        let label = w[1].trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        w[0] == "dot" && SPOKEN_TLDS.contains(&label)
+    });
+    spoken
+        || words.iter().any(|w| {
+            let w = w
+                .trim_matches(|c: char| !c.is_alphanumeric() && c != '/' && c != ':' && c != ']' && c != ')');
+            is_url(w)
+        })
 }
 
 /// Whether `text` carries an email address.

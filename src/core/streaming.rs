@@ -8,7 +8,7 @@
 //! call returns) or `error` (never upstream text), by the deadline at the
 //! latest.
 
-use super::checks::Judge;
+use super::checks::{Judge, Screen};
 use super::coach::{
     chain_messages, input_for, judged, rules_answer, run_chain, Answer, Attempt, Chunk, Clock, FailedCall,
     ModelBackend, ModelStream,
@@ -124,7 +124,7 @@ impl<S: ModelStream> Upstream<S> {
     }
 
     /// Reads one chunk within `timeout_ms`.
-    async fn read(&mut self, timeout_ms: u64) -> Result<Read, ModelFailure> {
+    async fn read(&mut self, timeout_ms: u64, may_say: &dyn Fn(&str) -> bool) -> Result<Read, ModelFailure> {
         let (events, ended) = match self.stream.next(timeout_ms).await? {
             None => (self.decoder.finish().into_iter().collect(), true),
             Some(Chunk::Whole(reply)) => {
@@ -134,7 +134,7 @@ impl<S: ModelStream> Upstream<S> {
                     serde_json::Value::String(s) => s,
                     other => other.to_string(),
                 };
-                return Ok(Read::End(self.relay.push(&text).into_iter().collect()));
+                return Ok(Read::End(self.relay.push(&text, may_say).into_iter().collect()));
             }
             Some(Chunk::Bytes(bytes)) => (self.decoder.push(&bytes), false),
         };
@@ -151,7 +151,7 @@ impl<S: ModelStream> Upstream<S> {
             }
             self.usage = piece.usage.or(self.usage.take());
             self.finish_reason = piece.finish_reason.or(self.finish_reason.take());
-            deltas.extend(self.relay.push(&piece.text));
+            deltas.extend(self.relay.push(&piece.text, may_say));
         }
         if ended || self.relay.has_all_it_needs() {
             return Ok(Read::End(deltas));
@@ -161,8 +161,8 @@ impl<S: ModelStream> Upstream<S> {
 
     /// The whole answer as the model wrote it (for the same judgement a
     /// non-streamed answer gets) and the last words the end released.
-    fn finish(self) -> (ModelReply, Option<String>) {
-        let (text, last) = self.relay.finish();
+    fn finish(self, may_say: &dyn Fn(&str) -> bool) -> (ModelReply, Option<String>) {
+        let (text, last) = self.relay.finish(may_say);
         let reply = ModelReply {
             response: serde_json::Value::String(text),
             usage: self.usage,
@@ -198,6 +198,7 @@ struct StreamCall<'a, B, C> {
     config: &'a Config,
     messages: &'a [Message],
     judge: &'a Judge<'a>,
+    screen: &'a Screen,
     deadline: u64,
 }
 
@@ -225,13 +226,14 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
             if left == 0 {
                 return Err(ModelFailure::timeout());
             }
-            match upstream.read(left).await? {
+            let may_say = |t: &str| self.screen.may_say(t, self.judge.request());
+            match upstream.read(left, &may_say).await? {
                 Read::Deltas(deltas) if deltas.is_empty() => continue,
                 Read::Deltas(first) => return Ok(Started::Speaking { upstream, first }),
                 Read::End(_) => {
                     // Ended before a delta went out: judged whole, and a
                     // failure still lets the next model answer.
-                    let (reply, _) = upstream.finish();
+                    let (reply, _) = upstream.finish(&may_say);
                     let left = self.deadline.saturating_sub(self.clock.now_ms());
                     let moderation_ms = self.config.model_timeout_ms.min(left);
                     let suggestion =
@@ -261,6 +263,7 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
     };
     let messages = chain_messages(req, chain, config, clock.now_ms(), AnswerFormat::Plain);
     let judge = Judge::new(req, &messages[0].content, config.max_words);
+    let screen = Screen::new(req, &messages[0].content);
     let deadline = arrived_ms + config.deadline_ms;
     let mut call = StreamCall {
         backend,
@@ -268,6 +271,7 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
         config,
         messages: &messages,
         judge: &judge,
+        screen: &screen,
         deadline,
     };
     match run_chain(chain, config, clock, deadline, failures, &mut call).await {
@@ -282,6 +286,7 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
                 upstream: Some(upstream),
                 req: req.clone(),
                 system_prompt: messages[0].content.clone(),
+                screen,
                 max_words: config.max_words,
                 model: chain[index].id().to_string(),
                 fallback: index > 0,
@@ -304,6 +309,7 @@ pub struct LiveStream<S> {
     /// What the final judgement needs: the request and the prompt the model saw.
     req: CoachRequest,
     system_prompt: String,
+    screen: Screen,
     max_words: usize,
     model: String,
     fallback: bool,
@@ -321,22 +327,26 @@ impl<S: ModelStream> LiveStream<S> {
     pub async fn next<C: Clock>(&mut self, clock: &C) -> Option<Vec<StreamEvent>> {
         let upstream = self.upstream.as_mut()?;
         let left = self.deadline.saturating_sub(clock.now_ms());
+        let (screen, req) = (&self.screen, &self.req);
+        let may_say = |t: &str| screen.may_say(t, req);
         let read = if left == 0 {
             Err(ModelFailure::timeout())
         } else {
-            upstream.read(left).await
+            upstream.read(left, &may_say).await
         };
         match read {
             Ok(Read::Deltas(deltas)) => Some(deltas.into_iter().map(StreamEvent::Delta).collect()),
             Ok(Read::End(deltas)) => {
                 let upstream = self.upstream.take()?;
-                let mut events: Vec<StreamEvent> = deltas.into_iter().map(StreamEvent::Delta).collect();
                 let mut said = upstream.relay.sent().to_string();
-                let (reply, last) = upstream.finish();
+                let (reply, last) = upstream.finish(&may_say);
                 said.extend(last.clone());
-                events.extend(last.map(StreamEvent::Delta));
                 let judge = Judge::new(&self.req, &self.system_prompt, self.max_words);
                 let verdict = judge.answer(&reply.response, reply.finish_reason.as_deref());
+                // The words of this last read go out only with the `done` they
+                // lead to: a rejected answer loses them, and what was already
+                // spoken is withdrawn.
+                let mut events: Vec<StreamEvent> = Vec::new();
                 match verdict {
                     // `done` must say what the deltas said; if the whole answer
                     // reads otherwise, what was spoken is withdrawn.
@@ -344,6 +354,8 @@ impl<S: ModelStream> LiveStream<S> {
                         events.push(self.fail(ModelFailure::unusable(), ApiError::SuggestionWithdrawn));
                     }
                     Ok(suggestion) => {
+                        events.extend(deltas.into_iter().map(StreamEvent::Delta));
+                        events.extend(last.map(StreamEvent::Delta));
                         // Words the cleaning completed (a final stop) go out too.
                         let rest = &suggestion.content()[said.len()..];
                         if !rest.is_empty() {
@@ -508,8 +520,18 @@ mod tests {
     }
 
     fn stream_with(scripts: Vec<(&str, Vec<Step>)>, vars: &[(&str, &str)]) -> Run {
+        stream_for(scripts, vars, "")
+    }
+
+    fn stream_with_prefs(scripts: Vec<(&str, Vec<Step>)>, preferences: &str) -> Run {
+        stream_for(scripts, &[], preferences)
+    }
+
+    fn stream_for(scripts: Vec<(&str, Vec<Step>)>, vars: &[(&str, &str)], preferences: &str) -> Run {
         let req = CoachRequest::from_json(
-            br#"{"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens", "stream": true}"#,
+            json!({"broadcaster": "Luna", "context": "Tip: Max tipped 40 tokens", "stream": true, "preferences": preferences})
+                .to_string()
+                .as_bytes(),
         )
         .unwrap();
         let mut all: HashMap<&str, &str> = [("FALLBACK_MODELS", BACKUP), ("REQUEST_DEADLINE_MS", "4000")]
@@ -803,6 +825,49 @@ mod tests {
             events.last(),
             Some(&StreamEvent::Error(ApiError::SuggestionWithdrawn))
         );
+    }
+
+    #[test]
+    fn words_the_checks_refuse_are_never_relayed() {
+        // The broadcaster's limits: what they rule out is not spoken, even halfway.
+        let prefs = "Never mention politics.";
+        let run = stream_with_prefs(
+            vec![(
+                PRIMARY,
+                vec![Step::Stream(tokens(
+                    &[
+                        "Ask chat",
+                        " what they",
+                        " think about",
+                        " politics",
+                        " and",
+                        " voting",
+                    ],
+                    10,
+                ))],
+            )],
+            prefs,
+        );
+        let events = run.opened.unwrap();
+        let said = deltas(&events).concat();
+        assert!(!said.to_lowercase().contains("politic"), "{said:?}");
+        assert_eq!(
+            events.last(),
+            Some(&StreamEvent::Error(ApiError::SuggestionWithdrawn))
+        );
+        // A URL halfway through: the words before it may go, the URL never does.
+        let run = stream_with_prefs(
+            vec![(
+                PRIMARY,
+                vec![Step::Stream(tokens(
+                    &["Thank Max", " for the", " tip, visit", " scam.example", " now"],
+                    10,
+                ))],
+            )],
+            "",
+        );
+        let said = deltas(&run.opened.unwrap()).concat();
+        assert!(!said.contains("scam"), "{said:?}");
     }
 
     #[test]
