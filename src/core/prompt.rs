@@ -205,7 +205,8 @@ fn digest(req: &CoachRequest, now: Option<EpochMillis>) -> Vec<Line> {
 /// `count` events folded into one line; `total` tokens for a viewer's tips.
 fn event_line(e: &Event, now: Option<EpochMillis>, count: usize, total: Option<u64>) -> String {
     let tag = match (e.kind(), total.or(e.amount())) {
-        (EventKind::Tip, Some(n)) if count > 1 => format!("tip {n} tokens in {count} tips"),
+        (EventKind::Tip, Some(n)) if count > 1 && n > 0 => format!("tip {n} tokens in {count} tips"),
+        (EventKind::Tip, _) if count > 1 => format!("{count} tips"),
         (EventKind::Tip, Some(n)) if n > 0 => format!("tip {n} tokens"),
         (EventKind::Tip, _) => "tip".to_string(),
         (EventKind::Chat, _) if count > 1 => format!("chat, sent {count} times"),
