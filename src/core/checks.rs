@@ -753,7 +753,11 @@ mod tests {
         let money = Suggestion::new(Action::Say, "Ask chat about money!").unwrap();
         assert_eq!(judge.rules_line(money).action(), Action::Wait);
         let advert = Suggestion::new(Action::Say, "Thank you, Scam Dot Com!").unwrap();
-        assert_eq!(judge.rules_line(advert).action(), Action::Wait, "no address is read out");
+        assert_eq!(
+            judge.rules_line(advert).action(),
+            Action::Wait,
+            "no address is read out"
+        );
         let fine = Suggestion::new(Action::Say, "*smiles* Welcome in! \u{1F389}").unwrap();
         assert_eq!(judge.rules_line(fine).content(), "Welcome in!");
     }
