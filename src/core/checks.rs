@@ -209,7 +209,7 @@ pub fn may_open_a_non_answer(opening: &str) -> bool {
 /// a streamed answer stops being relayed at the first words one of them
 /// refuses (the whole answer is judged again at the end). Owns what it
 /// needs, so an open stream can keep it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Screen {
     avoided: Vec<Vec<String>>,
     viewer_grams: HashSet<String>,
@@ -246,31 +246,41 @@ impl Screen {
     }
 }
 
-/// What the checks need to know about the request and its prompt.
+/// What the checks need to know about the request and its prompt: the
+/// request and the [`Screen`] built from it, which the whole-answer verdict
+/// and the word-by-word screen of a stream share.
 pub struct Judge<'a> {
     req: &'a CoachRequest,
-    system_prompt: &'a str,
     max_words: usize,
-    avoided: Vec<Vec<String>>,
+    screen: Screen,
 }
 
 impl<'a> Judge<'a> {
     /// `system_prompt` is the system message the models were sent.
-    pub fn new(req: &'a CoachRequest, system_prompt: &'a str, max_words: usize) -> Judge<'a> {
-        let avoided = req
-            .preferences()
-            .map(|p| avoided_terms(p.as_str()))
-            .unwrap_or_default();
+    pub fn new(req: &'a CoachRequest, system_prompt: &str, max_words: usize) -> Judge<'a> {
+        Judge::with_screen(req, Screen::new(req, system_prompt), max_words)
+    }
+
+    /// A judge for a screen already built from `req` (an open stream keeps one).
+    pub fn with_screen(req: &'a CoachRequest, screen: Screen, max_words: usize) -> Judge<'a> {
         Judge {
             req,
-            system_prompt,
             max_words,
-            avoided,
+            screen,
         }
     }
 
     pub fn request(&self) -> &'a CoachRequest {
         self.req
+    }
+
+    pub fn screen(&self) -> &Screen {
+        &self.screen
+    }
+
+    /// Gives the screen back, for a stream that outlives this judge.
+    pub fn into_screen(self) -> Screen {
+        self.screen
     }
 
     /// The verdict on a model's answer: its `response` (a string or, in JSON
@@ -330,14 +340,10 @@ impl<'a> Judge<'a> {
             return Err(Quality::EchoedEvent);
         }
         let said = words(content);
-        if shares_run(
-            &said,
-            &ngrams(&words(self.system_prompt), PROMPT_RUN_WORDS),
-            PROMPT_RUN_WORDS,
-        ) {
+        if shares_run(&said, &self.screen.prompt_grams, PROMPT_RUN_WORDS) {
             return Err(Quality::EchoesPrompt);
         }
-        if shares_run(&said, &viewer_ngrams(self.req), QUOTE_RUN_WORDS) {
+        if shares_run(&said, &self.screen.viewer_grams, QUOTE_RUN_WORDS) {
             return Err(Quality::QuotesViewer);
         }
         if self.against_preferences(content) {
@@ -378,7 +384,7 @@ impl<'a> Judge<'a> {
     }
 
     fn against_preferences(&self, content: &str) -> bool {
-        against(&self.avoided, &words(content))
+        against(&self.screen.avoided, &words(content))
     }
 }
 

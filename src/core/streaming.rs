@@ -198,7 +198,6 @@ struct StreamCall<'a, B, C> {
     config: &'a Config,
     messages: &'a [Message],
     judge: &'a Judge<'a>,
-    screen: &'a Screen,
     deadline: u64,
 }
 
@@ -226,7 +225,7 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
             if left == 0 {
                 return Err(ModelFailure::timeout());
             }
-            let may_say = |t: &str| self.screen.may_say(t, self.judge.request());
+            let may_say = |t: &str| self.judge.screen().may_say(t, self.judge.request());
             match upstream.read(left, &may_say).await? {
                 Read::Deltas(deltas) if deltas.is_empty() => continue,
                 Read::Deltas(first) => return Ok(Started::Speaking { upstream, first }),
@@ -263,7 +262,6 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
     };
     let messages = chain_messages(req, chain, config, clock.now_ms(), AnswerFormat::Plain);
     let judge = Judge::new(req, &messages[0].content, config.max_words);
-    let screen = Screen::new(req, &messages[0].content);
     let deadline = arrived_ms + config.deadline_ms;
     let mut call = StreamCall {
         backend,
@@ -271,7 +269,6 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
         config,
         messages: &messages,
         judge: &judge,
-        screen: &screen,
         deadline,
     };
     match run_chain(chain, config, clock, deadline, failures, &mut call).await {
@@ -285,8 +282,7 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
             rest: Some(LiveStream {
                 upstream: Some(upstream),
                 req: req.clone(),
-                system_prompt: messages[0].content.clone(),
-                screen,
+                screen: judge.into_screen(),
                 max_words: config.max_words,
                 model: chain[index].id().to_string(),
                 fallback: index > 0,
@@ -306,9 +302,9 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
 pub struct LiveStream<S> {
     /// `None` once the stream has ended.
     upstream: Option<Upstream<S>>,
-    /// What the final judgement needs: the request and the prompt the model saw.
+    /// What the final judgement needs: the request and the screen built from
+    /// it and the prompt the model saw (screening each word on the way).
     req: CoachRequest,
-    system_prompt: String,
     screen: Screen,
     max_words: usize,
     model: String,
@@ -341,7 +337,8 @@ impl<S: ModelStream> LiveStream<S> {
                 let mut said = upstream.relay.sent().to_string();
                 let (reply, last) = upstream.finish(&may_say);
                 said.extend(last.clone());
-                let judge = Judge::new(&self.req, &self.system_prompt, self.max_words);
+                let screen = std::mem::take(&mut self.screen);
+                let judge = Judge::with_screen(&self.req, screen, self.max_words);
                 let verdict = judge.answer(&reply.response, reply.finish_reason.as_deref());
                 // The words of this last read go out only with the `done` they
                 // lead to: a rejected answer loses them, and what was already
