@@ -103,6 +103,20 @@ const PIECES: &[&str] = &[
     "I'm sorry, but",
     ".",
     "!",
+    "You: ",
+    " sent private message to ",
+    " entered the room",
+    " left the room",
+    " has followed",
+    " joined the fan club",
+    " purchased ",
+    " set: ",
+    "Room Subject changed to ",
+    "Anonymous",
+    "Connecting to: ",
+    "eventsapi.chaturbate.com/events/",
+    "/tok3n/",
+    "www.",
 ];
 
 fn random_text(rng: &mut Rng, max_pieces: usize) -> String {
@@ -336,5 +350,31 @@ fn stream_parsers_never_panic_and_chunking_never_changes_the_result() {
         }
         let _ = openai::reply_from_body(&bytes);
         let _ = openai::retry_after_ms(Some(&random_text(&mut rng, 3)));
+    }
+}
+
+/// The coach frontend's event texts, mutated: reading them never panics, an
+/// app status line never becomes an event, and no event keeps a link or any
+/// text of one.
+#[test]
+fn event_texts_never_panic_and_never_keep_a_link() {
+    use coach_worker::core::events::{is_app_status, RoomContext};
+    let mut rng = Rng(0x5eed_e7e7);
+    let secret = "tok3n";
+    for _ in 0..20_000 {
+        let text = random_text(&mut rng, 10);
+        let kind = rng.pick(&["chat", "tip", "event", "join", "other"]);
+        let value = json!([{ "type": kind, "text": text }]);
+        let Ok(ctx) = RoomContext::parse(&value) else {
+            continue;
+        };
+        for e in ctx.events() {
+            assert!(!is_app_status(&text), "status line kept: {text:?}");
+            let seen = format!("{} {}", e.text(), e.user().unwrap_or(""));
+            assert!(!seen.contains("://"), "{text:?} -> {seen:?}");
+            assert!(!seen.contains("eventsapi"), "{text:?} -> {seen:?}");
+            assert!(!seen.contains(&format!("/{secret}/")), "{text:?} -> {seen:?}");
+        }
+        let _ = RoomContext::parse(&json!(text));
     }
 }

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 pub const MAX_TOKEN_LEN: usize = 256;
 
 pub const MISSING: &str =
-    "Send `Authorization: Bearer <token>`; ask the operator for a token if you have none.";
+    "Send `Authorization: Bearer <token>` (ask the operator for a token) or a `sessionKey` from POST /api/get-session-key.";
 pub const MALFORMED: &str = "The Authorization header must be `Bearer <token>` with a single token.";
 pub const UNKNOWN: &str = "That token is not valid; check it or ask the operator for a new one.";
 pub const REVOKED: &str = "That token has been revoked; ask the operator for a new one.";
@@ -113,6 +113,15 @@ impl TokenId {
         TokenId(hash.get(..Self::HEX_DIGITS).unwrap_or(hash).to_string())
     }
 
+    /// A session key's caller: `s-` and the first 12 hex digits of its
+    /// subject, so it never collides with a token's id.
+    pub fn session(subject: &str) -> TokenId {
+        TokenId(format!(
+            "s-{}",
+            subject.get(..Self::HEX_DIGITS).unwrap_or(subject)
+        ))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -148,6 +157,11 @@ pub const ISSUED_PREFIX: &str = "ck_";
 /// A new per-user token from 32 random bytes.
 pub fn issued_token(secret: &[u8; 32]) -> String {
     format!("{ISSUED_PREFIX}{}", hex(secret))
+}
+
+/// Whether `token` is a session key (see [`super::access::session`]).
+pub fn looks_like_session_key(token: &str) -> bool {
+    token.starts_with("cs1.")
 }
 
 /// Whether `token` has the shape of an issued token; nothing else can be in

@@ -12,6 +12,7 @@
 //! The loop over the chain ([`run_chain`]) is shared with the streaming coach
 //! ([`super::streaming`]): only what one attempt at a model does differs.
 
+use super::access::session::Issued;
 use super::checks::Judge;
 use super::config::Config;
 use super::error::ApiError;
@@ -81,6 +82,10 @@ pub struct Answer {
     /// The retired model the caller asked for, served by `model` instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retired_model: Option<String>,
+    /// A renewed session key (`sessionKey`, `expiresAt`), for the coach
+    /// frontend to keep in place of the one it sent.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub session_key: Option<Issued>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -316,6 +321,7 @@ pub async fn coach<B: ModelBackend, C: Clock>(
             model: chain[index].id().to_string(),
             fallback: index > 0,
             retired_model: None,
+            session_key: None,
             usage: reply.usage,
             finish_reason: reply.finish_reason,
         }),
@@ -333,6 +339,7 @@ pub(crate) fn rules_answer<C: Clock>(judge: &Judge, clock: &C, fallback: bool) -
         model: "rules".to_string(),
         fallback,
         retired_model: None,
+        session_key: None,
         usage: None,
         finish_reason: None,
     }

@@ -1,7 +1,8 @@
-//! The Worker's configuration, read once per request from vars and secrets
-//! into one typed struct. A bad value is reported by name (to the operator's
-//! log), never guessed around.
+//! The Worker's configuration, read from vars and secrets into one typed
+//! struct (once per isolate and UTC day, by the edge). A bad value is
+//! reported by name (to the operator's log), never guessed around.
 
+use super::access::session::SessionSecret;
 use super::auth::TokenDigest;
 use super::models::{ModelSettings, Registry};
 use super::moderation::Blocked;
@@ -45,6 +46,39 @@ pub enum KvFailurePolicy {
     Closed,
 }
 
+/// `SESSION_KEYS`: whether `POST /api/get-session-key` issues keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionKeys {
+    /// Only bearer tokens are accepted.
+    Off,
+    /// Anyone may ask (limited per network by `SESSION_KEY_LIMITER`); the
+    /// secret is `None` when `SESSION_SECRET` is unset, and then no key is
+    /// issued or accepted (a problem `/healthz` reports).
+    Open(Option<SessionSecret>),
+}
+
+impl SessionKeys {
+    fn parse(policy: Option<String>, secret: Option<String>) -> Result<SessionKeys, String> {
+        let secret = match secret.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(SessionSecret::parse(s)?),
+        };
+        match policy.as_deref().map(str::trim) {
+            None | Some("") | Some("off") => Ok(SessionKeys::Off),
+            Some("open") => Ok(SessionKeys::Open(secret)),
+            Some(other) => Err(format!("SESSION_KEYS must be open or off, not \"{other}\"")),
+        }
+    }
+
+    /// The secret that signs and checks keys, when keys are on and it is set.
+    pub fn secret(&self) -> Option<&SessionSecret> {
+        match self {
+            SessionKeys::Open(secret) => secret.as_ref(),
+            SessionKeys::Off => None,
+        }
+    }
+}
+
 /// Who writes the suggestions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -86,6 +120,7 @@ pub struct Config {
     /// The hazard categories Llama Guard must not find in a suggestion;
     /// `None` when `MODERATION` is off.
     pub moderation: Option<Blocked>,
+    pub session_keys: SessionKeys,
 }
 
 fn number<T: std::str::FromStr>(
@@ -201,7 +236,9 @@ impl Config {
             }
             Some(other) => return Err(format!("MODERATION must be on or off, not \"{other}\"")),
         };
+        let session_keys = SessionKeys::parse(get("SESSION_KEYS"), get("SESSION_SECRET"))?;
         Ok(Config {
+            session_keys,
             backend,
             endpoints,
             registry,
@@ -257,6 +294,18 @@ mod tests {
         assert_eq!(c.model_min_call_ms, DEFAULT_MODEL_MIN_CALL_MS);
         assert_eq!(c.max_words, 15);
         assert_eq!(c.moderation, None);
+        assert_eq!(c.session_keys, SessionKeys::Off);
+    }
+
+    #[test]
+    fn session_keys() {
+        let secret = "a-session-secret-of-32-characters-or-more";
+        let open = config(&[("SESSION_KEYS", "open"), ("SESSION_SECRET", secret)]).unwrap();
+        assert!(open.session_keys.secret().is_some());
+        let unsigned = config(&[("SESSION_KEYS", "open")]).unwrap();
+        assert_eq!(unsigned.session_keys, SessionKeys::Open(None));
+        let off = config(&[("SESSION_KEYS", "off"), ("SESSION_SECRET", secret)]).unwrap();
+        assert_eq!(off.session_keys.secret(), None);
     }
 
     #[test]
@@ -343,6 +392,8 @@ mod tests {
             ("MAX_WORDS", "100"),
             ("MAX_WORDS", "2"),
             ("MODERATION", "maybe"),
+            ("SESSION_KEYS", "closed"),
+            ("SESSION_SECRET", "short"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert!(err.contains(name), "{err}");

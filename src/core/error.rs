@@ -1,6 +1,7 @@
 //! The one error type of the API. Every failure a caller can see is an
-//! [`ApiError`]; the edge turns it into `{"error": {"code", "message"}}` with
-//! its status and headers. Messages say what to fix and never carry upstream
+//! [`ApiError`]; the edge turns it into `{"error": "<message>", "code":
+//! "<code>"}` with its status and headers: `error` is the sentence a person
+//! can act on (the coach frontend shows it as it is), `code` is for programs. Messages say what to fix and never carry upstream
 //! or runtime internals.
 
 use std::fmt;
@@ -43,6 +44,8 @@ pub enum ApiError {
     Misconfigured,
     /// A storage backend failed and the fail-closed policy applies.
     StorageUnavailable,
+    /// `POST /api/get-session-key` on a deployment with `SESSION_KEYS=off`.
+    SessionKeysOff,
     /// The runtime failed us (building a response, reading the body).
     Internal,
 }
@@ -70,7 +73,7 @@ impl ApiError {
             ApiError::InvalidJson(_) | ApiError::InvalidRequest { .. } => 400,
             ApiError::UnknownModel(_) => 400,
             ApiError::Unauthorized(_) => 401,
-            ApiError::Forbidden(_) => 403,
+            ApiError::Forbidden(_) | ApiError::SessionKeysOff => 403,
             ApiError::NotFound | ApiError::NoSuchToken => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge { .. } => 413,
@@ -101,6 +104,7 @@ impl ApiError {
             ApiError::SuggestionWithdrawn => "suggestion_withdrawn",
             ApiError::Misconfigured => "server_misconfigured",
             ApiError::StorageUnavailable => "storage_unavailable",
+            ApiError::SessionKeysOff => "session_keys_off",
             ApiError::Internal => "internal_error",
         }
     }
@@ -156,6 +160,10 @@ impl ApiError {
                 "The service cannot check access right now; try again in a few seconds."
                     .to_string()
             }
+            ApiError::SessionKeysOff => {
+                "This service does not issue session keys; ask its operator for an API token and send it as `Authorization: Bearer <token>`."
+                    .to_string()
+            }
             ApiError::Internal => "Something went wrong on our side; try again.".to_string(),
         }
     }
@@ -176,15 +184,15 @@ impl ApiError {
         }
     }
 
-    /// The JSON body every error response carries.
+    /// The JSON body every error response carries, and the data of a
+    /// stream's `error` event: `{"error": message, "code": code}`, with the
+    /// `field` to fix for an invalid request.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": self.summary() })
-    }
-
-    /// `{"code", "message"}`: the error object of a body, and the data of a
-    /// stream's `error` event.
-    pub fn summary(&self) -> serde_json::Value {
-        serde_json::json!({ "code": self.code(), "message": self.message() })
+        let mut body = serde_json::json!({ "error": self.message(), "code": self.code() });
+        if let ApiError::InvalidRequest { field, .. } = self {
+            body["field"] = serde_json::Value::String(field.clone());
+        }
+        body
     }
 }
 
@@ -204,7 +212,9 @@ mod tests {
         assert_eq!(e.status(), 400);
         assert_eq!(e.code(), "invalid_request");
         assert!(e.message().contains("`broadcaster`"));
-        assert_eq!(e.body()["error"]["code"], serde_json::json!("invalid_request"));
+        assert_eq!(e.body()["code"], serde_json::json!("invalid_request"));
+        assert_eq!(e.body()["field"], serde_json::json!("broadcaster"));
+        assert_eq!(e.body()["error"], serde_json::json!(e.message()));
     }
 
     #[test]

@@ -1,9 +1,17 @@
 //! Room events: what happened in the broadcaster's room, parsed from either
 //! shape the frontend sends (an array of `{text, type, timestamp?, user?}` or a
 //! pre-formatted string of `Chat: ...` / `Tip: ...` lines) into one domain type.
-//! Room text loses invisible and formatting characters here, at the door.
+//! Room text loses invisible and formatting characters here, at the door, and
+//! every link with them: a URL (the coach frontend puts its events-API URL,
+//! with the broadcaster's secret token, into its context) never gets past.
+//!
+//! The coach frontend (honytsoi/CBBroadcastingCoach, `static/src/app.js`)
+//! writes each event as an English sentence; [`from_text`] reads those
+//! sentences back into kinds, and [`is_app_status`] drops the app's own status
+//! lines, which arrive the same way but say nothing about the room.
 
 use super::error::ApiError;
+use super::speech::has_url;
 use super::text::{char_len, visible_text};
 use super::time::{parse_rfc3339, EpochMillis};
 use serde_json::Value;
@@ -24,6 +32,19 @@ pub enum EventKind {
     Tip,
     /// Someone entered the room.
     Join,
+    /// Someone left the room.
+    Leave,
+    Follow,
+    Unfollow,
+    FanClub,
+    /// A viewer bought a photo or video set.
+    Purchase,
+    /// The room's subject changed (the text is the new subject).
+    Subject,
+    /// The broadcaster's own chat message (`You: ...`).
+    OwnWords,
+    /// A private message between two people (`A sent private message to B: ...`).
+    Private,
     /// Any other event type; shown to the model as-is.
     Other,
 }
@@ -105,11 +126,10 @@ impl RoomContext {
     pub fn parse(value: &Value) -> Result<Self, ApiError> {
         match value {
             Value::Array(items) => {
-                let events = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| parse_event_object(i, item))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let mut events = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    events.extend(parse_event_object(i, item)?);
+                }
                 Ok(RoomContext::new(events))
             }
             Value::String(s) => {
@@ -130,10 +150,13 @@ impl RoomContext {
                                 format!("must be at most {MAX_EVENT_TEXT_CHARS} characters"),
                             ))
                         } else {
-                            Ok(parse_line(line))
+                            Ok((!is_app_status(line)).then(|| parse_line(line)))
                         }
                     })
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect();
                 Ok(RoomContext::new(events))
             }
             Value::Null => Err(ApiError::invalid("context", "is required")),
@@ -162,7 +185,8 @@ fn optional_string<'a>(
     }
 }
 
-fn parse_event_object(i: usize, item: &Value) -> Result<Event, ApiError> {
+/// One event object; `None` for one of the coach frontend's status lines.
+fn parse_event_object(i: usize, item: &Value) -> Result<Option<Event>, ApiError> {
     let field = |name: &str| format!("context[{i}].{name}");
     let obj = item.as_object().ok_or_else(|| {
         ApiError::invalid(
@@ -176,7 +200,7 @@ fn parse_event_object(i: usize, item: &Value) -> Result<Event, ApiError> {
         .ok_or_else(|| ApiError::invalid(field("type"), "is required (chat, tip or another event type)"))?;
     let user = optional_string(obj, "user", || field("user"), MAX_USER_CHARS)?
         .map(visible_text)
-        .filter(|u| !u.is_empty());
+        .filter(|u| !u.is_empty() && !u.split_whitespace().any(is_link));
     let at = match optional_string(obj, "timestamp", || field("timestamp"), 64)? {
         None => None,
         Some(ts) => Some(parse_rfc3339(ts).ok_or_else(|| {
@@ -186,13 +210,47 @@ fn parse_event_object(i: usize, item: &Value) -> Result<Event, ApiError> {
             )
         })?),
     };
+    if is_app_status(text) {
+        return Ok(None);
+    }
     let kind = kind_from_name(kind_name);
     let mut event = from_text(kind, text);
     if user.is_some() {
         event.user = user;
     }
     event.at = at;
-    Ok(event)
+    Ok(Some(event))
+}
+
+/// The coach frontend's own status lines (`app.js`, `config.js`,
+/// `qr-scanner.js` call `addActivityItem` with them), which reach its context
+/// like room events but are not: connection state, configuration, errors.
+/// `Connecting to: <events URL>` carries the broadcaster's secret token.
+const APP_STATUS_PREFIXES: &[&str] = &[
+    "connecting to:",
+    "connection error:",
+    "fetching profile info for ",
+    "profile information loaded",
+    "reconnected to previously scanned qr code url",
+    "configuration saved",
+    "disconnected from event stream",
+    "error generating prompt:",
+    "error refreshing session key",
+    "error accessing camera",
+    "invalid qr code",
+    "local storage cleared",
+    "broadcaster username set to:",
+];
+
+/// Whether `text` is one of the coach frontend's status lines.
+pub fn is_app_status(text: &str) -> bool {
+    let head: String = text
+        .trim_start()
+        .chars()
+        .take(48)
+        .collect::<String>()
+        .to_lowercase();
+    APP_STATUS_PREFIXES.iter().any(|p| head.starts_with(p))
 }
 
 fn kind_from_name(name: &str) -> EventKind {
@@ -226,42 +284,129 @@ fn parse_line(line: &str) -> Event {
 
 /// An event of `kind` from its text: who did it and how much they tipped are
 /// read from the text the frontend formats (`User123: Hello`, `User456
-/// tipped 50 tokens`); an explicit `user` field overrides the first.
+/// tipped 50 tokens`, `Max left the room`); an explicit `user` field
+/// overrides the first. Links leave the text here.
 fn from_text(kind: EventKind, text: &str) -> Event {
-    let text = visible_text(text);
+    let text = without_links(&visible_text(text));
     let mut event = Event {
         kind,
         user: None,
-        text: text.clone(),
+        text,
         amount: None,
         at: None,
     };
     match kind {
-        EventKind::Chat => {
-            // "User123: Hello everyone!" -> user + message
-            if let Some((user, message)) = text.split_once(": ") {
-                if is_username(user) {
-                    event.user = Some(user.to_string());
-                    event.text = message.trim().to_string();
-                }
-            }
-        }
+        EventKind::Chat => read_chat(&mut event),
         EventKind::Tip => {
-            let first = text.split_whitespace().next().unwrap_or("");
-            if is_username(first) && text.to_ascii_lowercase().contains(" tipped") {
+            let first = event.text.split_whitespace().next().unwrap_or("");
+            if is_named(first) && event.text.to_ascii_lowercase().contains(" tipped") {
                 event.user = Some(first.to_string());
             }
-            event.amount = first_amount(&text);
+            event.amount = first_amount(&event.text);
         }
-        EventKind::Join => {
-            let first = text.split_whitespace().next().unwrap_or("");
-            if is_username(first) {
-                event.user = Some(first.to_string());
-            }
-        }
-        EventKind::Other => {}
+        EventKind::Join | EventKind::Other => read_sentence(&mut event),
+        _ => {}
     }
     event
+}
+
+/// `You: ...` (the broadcaster), `A sent private message to B: ...`, or
+/// `user: message`.
+fn read_chat(event: &mut Event) {
+    let Some((head, message)) = event.text.split_once(": ") else {
+        return;
+    };
+    let message = message.trim().to_string();
+    if head == "You" {
+        event.kind = EventKind::OwnWords;
+        event.text = message;
+    } else if let Some((from, to)) = head.split_once(" sent private message to ") {
+        if is_username(from) {
+            event.kind = EventKind::Private;
+            event.user = is_named(from).then(|| from.to_string());
+            event.text = format!("to {to}: {message}");
+        }
+    } else if is_username(head) {
+        event.user = Some(head.to_string());
+        event.text = message;
+    }
+}
+
+/// The frontend's event sentences (`app.js` `processEvent`), each `<name>
+/// <what happened>`; the text keeps what happened without the name.
+const SENTENCES: &[(&str, EventKind)] = &[
+    (" entered the room", EventKind::Join),
+    (" has joined", EventKind::Join),
+    (" joined the fan club", EventKind::FanClub),
+    (" joined", EventKind::Join),
+    (" left the room", EventKind::Leave),
+    (" has followed", EventKind::Follow),
+    (" has unfollowed", EventKind::Unfollow),
+];
+
+fn read_sentence(event: &mut Event) {
+    let text = event.text.as_str();
+    if let Some(subject) = strip_prefix_ignore_case(text, "Room Subject changed to ") {
+        event.kind = EventKind::Subject;
+        event.text = subject.trim().to_string();
+        return;
+    }
+    if let Some((name, rest)) = text.split_once(" purchased ") {
+        if is_username(name) {
+            event.kind = EventKind::Purchase;
+            event.user = is_named(name).then(|| name.to_string());
+            event.text = format!("purchased {}", rest.trim());
+            return;
+        }
+    }
+    for (tail, kind) in SENTENCES {
+        let Some(name) = text.strip_suffix(tail) else {
+            continue;
+        };
+        if is_username(name) {
+            event.kind = *kind;
+            event.user = is_named(name).then(|| name.to_string());
+            event.text = tail.trim().to_string();
+            return;
+        }
+    }
+    // `Join: Newbie7`: a bare name.
+    if event.kind == EventKind::Join {
+        let first = text.split_whitespace().next().unwrap_or("");
+        if is_named(first) {
+            event.user = Some(first.to_string());
+        }
+    }
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+}
+
+/// A username that names someone: the frontend writes `Anonymous` for a
+/// viewer it does not know.
+fn is_named(s: &str) -> bool {
+    is_username(s) && !s.eq_ignore_ascii_case("anonymous")
+}
+
+/// `text` with every link replaced by `(link)`: a URL, a `www.` host, a
+/// domain, or a path of two or more segments. What a link carries (a host, a
+/// path, a token in it) is nobody's business past the door: not a model's,
+/// not a provider's, not a log's.
+pub fn without_links(text: &str) -> String {
+    if !text.split_whitespace().any(is_link) {
+        return text.to_string();
+    }
+    text.split_whitespace()
+        .map(|w| if is_link(w) { "(link)" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_link(word: &str) -> bool {
+    let slashes = word.matches('/').count();
+    has_url(word) || word.contains("://") || (slashes >= 2 && word.chars().any(|c| c.is_ascii_alphanumeric()))
 }
 
 fn is_username(s: &str) -> bool {
@@ -294,6 +439,187 @@ fn first_amount(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// One event of the coach frontend's, as `app.js` sends it.
+    fn app(kind: &str, text: &str) -> Option<Event> {
+        RoomContext::parse(&json!([{"type": kind, "text": text, "timestamp": "2026-11-30T10:00:00.123Z"}]))
+            .unwrap()
+            .events()
+            .first()
+            .cloned()
+    }
+
+    #[test]
+    fn the_coach_frontend_sentences_are_read_as_their_kinds() {
+        let cases = [
+            (
+                "event",
+                "Max_99 entered the room",
+                EventKind::Join,
+                Some("Max_99"),
+                "entered the room",
+            ),
+            (
+                "event",
+                "Max_99 left the room",
+                EventKind::Leave,
+                Some("Max_99"),
+                "left the room",
+            ),
+            (
+                "event",
+                "Max_99 has followed",
+                EventKind::Follow,
+                Some("Max_99"),
+                "has followed",
+            ),
+            (
+                "event",
+                "Max_99 has unfollowed",
+                EventKind::Unfollow,
+                Some("Max_99"),
+                "has unfollowed",
+            ),
+            (
+                "event",
+                "Max_99 joined the fan club",
+                EventKind::FanClub,
+                Some("Max_99"),
+                "joined the fan club",
+            ),
+            (
+                "event",
+                "Max_99 purchased photo set: Beach Day",
+                EventKind::Purchase,
+                Some("Max_99"),
+                "purchased photo set: Beach Day",
+            ),
+            (
+                "event",
+                "Room Subject changed to Yoga night #fit",
+                EventKind::Subject,
+                None,
+                "Yoga night #fit",
+            ),
+            (
+                "event",
+                "Broadcast started",
+                EventKind::Other,
+                None,
+                "Broadcast started",
+            ),
+            (
+                "event",
+                "Event: privateShowStart",
+                EventKind::Other,
+                None,
+                "Event: privateShowStart",
+            ),
+            (
+                "chat",
+                "You: thanks everyone!",
+                EventKind::OwnWords,
+                None,
+                "thanks everyone!",
+            ),
+            (
+                "chat",
+                "Max_99 sent private message to zoe: hey there",
+                EventKind::Private,
+                Some("Max_99"),
+                "to zoe: hey there",
+            ),
+            (
+                "chat",
+                "Max_99: how are you?",
+                EventKind::Chat,
+                Some("Max_99"),
+                "how are you?",
+            ),
+            ("chat", "Anonymous: hi", EventKind::Chat, Some("Anonymous"), "hi"),
+            (
+                "tip",
+                "Anonymous tipped 25 tokens",
+                EventKind::Tip,
+                None,
+                "Anonymous tipped 25 tokens",
+            ),
+            (
+                "tip",
+                "Max_99 tipped 100 tokens with message: for the song",
+                EventKind::Tip,
+                Some("Max_99"),
+                "Max_99 tipped 100 tokens with message: for the song",
+            ),
+        ];
+        for (kind, text, want, user, said) in cases {
+            let e = app(kind, text).unwrap();
+            assert_eq!((e.kind(), e.user(), e.text()), (want, user, said), "{text}");
+        }
+        assert_eq!(
+            app("tip", "Anonymous tipped 25 tokens").unwrap().amount(),
+            Some(25)
+        );
+        assert_eq!(app("event", "Anonymous entered the room").unwrap().user(), None);
+    }
+
+    #[test]
+    fn the_app_status_lines_are_dropped() {
+        for text in [
+            "Connecting to: https://eventsapi.chaturbate.com/events/zoe/s3cr3tT0ken/",
+            "Fetching profile info for zoe...",
+            "Profile information loaded",
+            "Reconnected to previously scanned QR code URL",
+            "Configuration saved",
+            "Connection error: HTTP error! Status: 502",
+            "Error generating prompt: This session key has expired.",
+            "Disconnected from event stream",
+            "Local storage cleared",
+            "Error refreshing session key, but configuration saved",
+            "Broadcaster username set to: zoe",
+            "Error accessing camera. Please check permissions.",
+            "Invalid QR code. Please scan a valid Chaturbate events API QR code.",
+        ] {
+            assert_eq!(app("event", text), None, "{text}");
+        }
+        let lines = RoomContext::parse(&json!(
+            "Chat: a: hi\nConnecting to: https://x.example/events/zoe/tok/"
+        ))
+        .unwrap();
+        assert_eq!(lines.events().len(), 1);
+    }
+
+    #[test]
+    fn no_link_gets_past_the_door_in_any_line() {
+        let secret = "s3cr3tT0kenABCDEF";
+        for (kind, text) in [
+            (
+                "chat",
+                format!("Max: look https://eventsapi.chaturbate.com/events/zoe/{secret}/ now"),
+            ),
+            (
+                "chat",
+                format!("Max: eventsapi.chaturbate.com/events/zoe/{secret}/"),
+            ),
+            (
+                "event",
+                format!("Room Subject changed to www.example.com/{secret}"),
+            ),
+            (
+                "tip",
+                format!("Max tipped 5 tokens with message: /events/zoe/{secret}/"),
+            ),
+            ("event", format!("Something odd: http://10.0.0.1:8080/{secret}")),
+        ] {
+            let e = app(kind, &text).unwrap();
+            assert!(
+                !e.text().contains(secret) && !e.text().contains("://"),
+                "{}",
+                e.text()
+            );
+            assert!(e.text().contains("(link)"), "{}", e.text());
+        }
+    }
 
     #[test]
     fn array_events_take_user_and_amount_from_text() {

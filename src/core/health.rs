@@ -3,7 +3,7 @@
 //! the configuration problems the Worker knows of. Nothing secret: no var
 //! values beyond the ones a problem names, no tokens, not even their count.
 
-use super::config::Config;
+use super::config::{Config, SessionKeys};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -18,6 +18,8 @@ pub struct Bindings {
     pub auth_failure_limiter: bool,
     /// `CALLER_MINUTE_LIMITER`: optional; replaces the KV minute window.
     pub caller_minute_limiter: bool,
+    /// `SESSION_KEY_LIMITER`: how often one network may ask for a session key.
+    pub session_key_limiter: bool,
 }
 
 /// The `/healthz` body. `ok` is false when the configuration cannot serve
@@ -27,7 +29,21 @@ pub fn report(version: &str, bindings: Bindings, config: &Result<Config, String>
     let mut problems: Vec<String> = Vec::new();
     let mut serving = true;
     match config {
-        Ok(config) => problems.extend(config.registry.problems().iter().cloned()),
+        Ok(config) => {
+            problems.extend(config.registry.problems().iter().cloned());
+            if config.session_keys == SessionKeys::Open(None) {
+                problems.push(
+                    "SESSION_KEYS is open but SESSION_SECRET is unset: no session key is issued or accepted; npx wrangler secret put SESSION_SECRET"
+                        .to_string(),
+                );
+            }
+            if matches!(config.session_keys, SessionKeys::Open(_)) && !bindings.session_key_limiter {
+                problems.push(
+                    "SESSION_KEYS is open but there is no SESSION_KEY_LIMITER binding: anyone may ask for any number of session keys; see wrangler.toml [[ratelimits]]"
+                        .to_string(),
+                );
+            }
+        }
         Err(problem) => {
             serving = false;
             problems.push(problem.clone());
@@ -64,6 +80,7 @@ mod tests {
             kv: true,
             auth_failure_limiter: true,
             caller_minute_limiter: false,
+            session_key_limiter: true,
         }
     }
 

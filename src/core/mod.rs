@@ -1,6 +1,7 @@
 //! The pure core: everything the coach decides, with no Workers types, so it
 //! is tested natively with `cargo test`.
 
+pub mod access;
 pub mod address;
 pub mod auth;
 pub mod cache;

@@ -363,6 +363,38 @@ impl Registry {
         chain
     }
 
+    /// The `GET /api/get-models` body, in the coach frontend's shape
+    /// (`src/modelLoader.js`): `[{id, name, description, provider}]`, the
+    /// default first, since the app takes the first entry as its default.
+    pub fn menu(&self) -> Value {
+        let default = self.default_model();
+        let rest = self.offered.iter().filter(|m| Some(*m) != default);
+        let models: Vec<Value> = default
+            .into_iter()
+            .chain(rest)
+            .map(|m| {
+                let e = &m.entry;
+                let mut about = vec![m.provider.name().to_string()];
+                if Some(m) == default {
+                    about.insert(0, "default".to_string());
+                }
+                if let Some(window) = e.context_window {
+                    about.push(format!("{}K context", window / 1000));
+                }
+                if e.retires_on.is_some() {
+                    about.push(format!("retires {}", e.retires_on.as_deref().unwrap_or_default()));
+                }
+                json!({
+                    "id": e.id,
+                    "name": m.alias,
+                    "description": about.join(", "),
+                    "provider": m.provider.name(),
+                })
+            })
+            .collect();
+        Value::Array(models)
+    }
+
     /// The `GET /api/models` body.
     pub fn listing(&self) -> Value {
         let default_id = self.default_model().map(|m| m.id());

@@ -39,11 +39,14 @@ pub struct Suggestion {
     content: String,
 }
 
+/// What a `wait` says: short, and true whatever the room.
+pub const WAIT_CONTENT: &str = "Nothing needs an answer right now; keep going.";
+
 impl Suggestion {
     /// Cleans `content` for speech; `None` when a `say`/`do` has nothing left.
     pub fn new(action: Action, content: &str) -> Option<Suggestion> {
         if action == Action::Wait {
-            // Nothing is to be spoken: the contract keeps `wait` content empty.
+            // The model's own words for a wait are not spoken; the fixed line is.
             return Some(Suggestion::wait());
         }
         let content = clean(content, HARD_MAX_WORDS);
@@ -53,11 +56,13 @@ impl Suggestion {
         Some(Suggestion { action, content })
     }
 
-    /// Nothing worth saying now.
+    /// Nothing worth saying now. The content is never empty: the coach
+    /// frontend shows and speaks every answer's content (as "Do: ..."), and
+    /// an empty line in the earpiece helps no one.
     pub fn wait() -> Suggestion {
         Suggestion {
             action: Action::Wait,
-            content: String::new(),
+            content: WAIT_CONTENT.to_string(),
         }
     }
 
@@ -333,6 +338,10 @@ mod tests {
         Some((Action::Say, s.to_string()))
     }
 
+    fn wait() -> Option<(Action, String)> {
+        Some((Action::Wait, WAIT_CONTENT.to_string()))
+    }
+
     #[test]
     fn clean_json() {
         assert_eq!(
@@ -365,11 +374,11 @@ mod tests {
         );
         assert_eq!(
             parsed(json!({"response": {"action": "wait", "content": ""}})),
-            Some((Action::Wait, String::new()))
+            wait()
         );
         assert_eq!(
             parsed(json!({"action": "wait", "content": "Let chat breathe"})),
-            Some((Action::Wait, String::new())),
+            wait(),
             "wait is never spoken, so it carries no content"
         );
     }
@@ -384,7 +393,7 @@ mod tests {
             parsed(json!("Here's a suggestion:\nWelcome Anna to the room!")),
             say("Welcome Anna to the room!")
         );
-        assert_eq!(parsed(json!("Wait.")), Some((Action::Wait, String::new())));
+        assert_eq!(parsed(json!("Wait.")), wait());
         assert_eq!(parsed(json!("Sure! Say: Thanks Max!")), say("Thanks Max!"));
         assert_eq!(
             parsed(json!("Good idea. Do: wave at the camera")),
@@ -430,7 +439,7 @@ mod tests {
         );
         assert_eq!(
             text("Let me weigh the room first.</think>{\"action\":\"wait\",\"content\":\"\"}"),
-            Some((Action::Wait, String::new()))
+            wait()
         );
         assert_eq!(text("<think>Max tipped 50, so the best move is"), None);
     }

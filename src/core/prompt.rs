@@ -13,7 +13,7 @@
 
 use super::events::{Event, EventKind};
 use super::names::spoken_name;
-use super::request::CoachRequest;
+use super::request::{CoachRequest, Reason};
 use super::text::{neutralize_untrusted, truncate_chars, FENCE_CLOSE, FENCE_OPEN};
 use super::time::EpochMillis;
 use serde::Serialize;
@@ -187,14 +187,14 @@ fn digest(req: &CoachRequest, now: Option<EpochMillis>) -> Vec<Line> {
         .map(|&(total, count, last)| Line {
             tier: 1,
             last,
-            text: event_line(&events[last], now, count, Some(total)),
+            text: event_line(&events[last], broadcaster, now, count, Some(total)),
         })
         .chain(repeats.values().map(|&(count, last)| {
             let e = &events[last];
             Line {
                 tier: if e.asks(broadcaster) { 0 } else { 2 },
                 last,
-                text: event_line(e, now, count, None),
+                text: event_line(e, broadcaster, now, count, None),
             }
         }))
         .collect();
@@ -203,7 +203,13 @@ fn digest(req: &CoachRequest, now: Option<EpochMillis>) -> Vec<Line> {
 }
 
 /// `count` events folded into one line; `total` tokens for a viewer's tips.
-fn event_line(e: &Event, now: Option<EpochMillis>, count: usize, total: Option<u64>) -> String {
+fn event_line(
+    e: &Event,
+    broadcaster: &str,
+    now: Option<EpochMillis>,
+    count: usize,
+    total: Option<u64>,
+) -> String {
     let tag = match (e.kind(), total.or(e.amount())) {
         (EventKind::Tip, Some(n)) if count > 1 && n > 0 => format!("tip {n} tokens in {count} tips"),
         (EventKind::Tip, _) if count > 1 => format!("{count} tips"),
@@ -212,6 +218,14 @@ fn event_line(e: &Event, now: Option<EpochMillis>, count: usize, total: Option<u
         (EventKind::Chat, _) if count > 1 => format!("chat, sent {count} times"),
         (EventKind::Chat, _) => "chat".to_string(),
         (EventKind::Join, _) => "joined".to_string(),
+        (EventKind::Leave, _) => "left".to_string(),
+        (EventKind::Follow, _) => "followed".to_string(),
+        (EventKind::Unfollow, _) => "unfollowed".to_string(),
+        (EventKind::FanClub, _) => "fan club".to_string(),
+        (EventKind::Purchase, _) => "purchase".to_string(),
+        (EventKind::Subject, _) => "room subject".to_string(),
+        (EventKind::OwnWords, _) => format!("{} said", neutralize_untrusted(broadcaster, 64)),
+        (EventKind::Private, _) => "private message".to_string(),
         (EventKind::Other, _) if count > 1 => format!("event, {count} times"),
         (EventKind::Other, _) => "event".to_string(),
     };
@@ -233,6 +247,39 @@ fn event_line(e: &Event, now: Option<EpochMillis>, count: usize, total: Option<u
         }
         None => format!("[{tag}{age}] {text}"),
     }
+}
+
+/// What made the frontend ask, as an instruction naming whom to address:
+/// the latest tipper, newcomer or chatter of the room, by spoken name.
+fn steer(req: &CoachRequest) -> Option<String> {
+    let latest = |kind: EventKind| {
+        req.context()
+            .events()
+            .iter()
+            .rev()
+            .find(|e| e.kind() == kind)
+            .and_then(Event::user)
+            .map(|user| neutralize_untrusted(&spoken_name(user), 40))
+    };
+    Some(match req.reason()? {
+        Reason::Tip => match latest(EventKind::Tip) {
+            Some(name) => format!("This is about the latest tip: thank {name} by name."),
+            None => "This is about the latest tip: thank the tipper warmly.".to_string(),
+        },
+        Reason::Entrance => match latest(EventKind::Join) {
+            Some(name) => format!("Someone just arrived: welcome {name} by name."),
+            None => "Someone just arrived: welcome them.".to_string(),
+        },
+        Reason::Chat => match latest(EventKind::Chat) {
+            Some(name) => {
+                format!("This is about the latest chat message: answer {name} or build on what they said.")
+            }
+            None => "This is about the latest chat message: answer it or build on it.".to_string(),
+        },
+        Reason::Inactivity => {
+            "The room has gone quiet: re-engage everyone with one open question.".to_string()
+        }
+    })
 }
 
 /// The user message: `lines` in the order they happened, then what was said recently.
@@ -265,6 +312,10 @@ fn user_message(req: &CoachRequest, lines: &[Line], recent: &[String], format: A
             s.push_str(line);
             s.push('\n');
         }
+    }
+    if let Some(line) = steer(req) {
+        s.push_str(&line);
+        s.push('\n');
     }
     s.push_str(&format!(
         "What should {} say or do right now? Something new, or wait. {}",

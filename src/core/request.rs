@@ -2,7 +2,9 @@
 //! [`CoachRequest`] of domain types out, or the [`ApiError`] that names the
 //! field to fix. Past this point no code sees an unchecked value.
 //! Fields: `broadcaster`, `context`, `preferences`, `aimodel`, `options`,
-//! `recent` (what the frontend spoke lately, see [`super::memory`]).
+//! `recent` (what the frontend spoke lately, see [`super::memory`]), `stream`,
+//! `reason` (what made the frontend ask). `sessionKey`, the coach frontend's
+//! credential, is read before this by the edge and is not part of the request.
 
 use super::error::ApiError;
 use super::events::RoomContext;
@@ -22,6 +24,27 @@ pub struct Broadcaster(String);
 impl Broadcaster {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The `broadcaster` field of a body (this one's, or a session key request's).
+    pub fn parse(value: Option<&Value>) -> Result<Broadcaster, ApiError> {
+        match value {
+            None | Some(Value::Null) => Err(ApiError::invalid("broadcaster", "is required")),
+            Some(Value::String(s)) => {
+                let name = collapse_whitespace(s);
+                if name.is_empty() {
+                    return Err(ApiError::invalid("broadcaster", "must not be empty"));
+                }
+                if char_len(&name) > MAX_BROADCASTER_CHARS {
+                    return Err(ApiError::invalid(
+                        "broadcaster",
+                        format!("must be at most {MAX_BROADCASTER_CHARS} characters"),
+                    ));
+                }
+                Ok(Broadcaster(name))
+            }
+            Some(_) => Err(ApiError::invalid("broadcaster", "must be a string")),
+        }
     }
 }
 
@@ -46,6 +69,40 @@ impl ModelName {
     }
 }
 
+/// What made the frontend ask, as the coach frontend names it (`app.js`
+/// passes the events API's method, or `inactivity` from its quiet timer). It
+/// steers the suggestion; a reason not listed here is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// `tip`: thank the tipper by name.
+    Tip,
+    /// `chatMessage`: answer or build on what was said.
+    Chat,
+    /// `userEnter`: welcome the newcomer.
+    Entrance,
+    /// `inactivity`: re-engage a quiet room with an open question.
+    Inactivity,
+}
+
+impl Reason {
+    fn parse(value: Option<&Value>) -> Result<Option<Reason>, ApiError> {
+        match value {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(match s.trim() {
+                "tip" => Some(Reason::Tip),
+                "chatMessage" | "chat" => Some(Reason::Chat),
+                "userEnter" | "join" => Some(Reason::Entrance),
+                "inactivity" => Some(Reason::Inactivity),
+                _ => None,
+            }),
+            Some(_) => Err(ApiError::invalid(
+                "reason",
+                "must be a string: tip, chatMessage, userEnter or inactivity",
+            )),
+        }
+    }
+}
+
 /// A parsed `POST /api/generate-prompt` body; fields are read through
 /// accessors, so no code past the door can build or alter one unchecked.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +115,7 @@ pub struct CoachRequest {
     recent: Recent,
     /// The caller asked for server-sent events (`"stream": true`).
     stream: bool,
+    reason: Option<Reason>,
 }
 
 impl CoachRequest {
@@ -93,8 +151,18 @@ impl CoachRequest {
         self.stream
     }
 
+    /// What made the frontend ask, when it said and we know the reason.
+    pub fn reason(&self) -> Option<Reason> {
+        self.reason
+    }
+
     pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::from_json_error(&e))?;
+        Self::from_value(&parse_object(body)?)
+    }
+
+    /// The request from a body already parsed by [`parse_object`] (the edge
+    /// reads the credential from it first).
+    pub fn from_value(value: &Value) -> Result<Self, ApiError> {
         let obj = value
             .as_object()
             .ok_or_else(|| ApiError::invalid("body", "must be a JSON object"))?;
@@ -102,23 +170,7 @@ impl CoachRequest {
     }
 
     fn from_object(obj: &Map<String, Value>) -> Result<Self, ApiError> {
-        let broadcaster = match obj.get("broadcaster") {
-            None | Some(Value::Null) => return Err(ApiError::invalid("broadcaster", "is required")),
-            Some(Value::String(s)) => {
-                let name = collapse_whitespace(s);
-                if name.is_empty() {
-                    return Err(ApiError::invalid("broadcaster", "must not be empty"));
-                }
-                if char_len(&name) > MAX_BROADCASTER_CHARS {
-                    return Err(ApiError::invalid(
-                        "broadcaster",
-                        format!("must be at most {MAX_BROADCASTER_CHARS} characters"),
-                    ));
-                }
-                Broadcaster(name)
-            }
-            Some(_) => return Err(ApiError::invalid("broadcaster", "must be a string")),
-        };
+        let broadcaster = Broadcaster::parse(obj.get("broadcaster"))?;
         let context = RoomContext::parse(obj.get("context").unwrap_or(&Value::Null))?;
         let preferences = match obj.get("preferences") {
             None | Some(Value::Null) => None,
@@ -154,7 +206,9 @@ impl CoachRequest {
             Some(_) => return Err(ApiError::invalid("stream", "must be true or false")),
         };
         let recent = Recent::parse(obj.get("recent"))?;
+        let reason = Reason::parse(obj.get("reason"))?;
         Ok(CoachRequest {
+            reason,
             broadcaster,
             context,
             preferences,
@@ -166,9 +220,45 @@ impl CoachRequest {
     }
 }
 
+/// A JSON body that must be an object.
+pub fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::from_json_error(&e))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_steer_and_unknown_ones_are_ignored() {
+        let reason = |r: &str| {
+            CoachRequest::from_json(format!(r#"{{"broadcaster":"B","context":[],"reason":{r}}}"#).as_bytes())
+                .map(|c| c.reason())
+        };
+        assert_eq!(reason(r#""tip""#), Ok(Some(Reason::Tip)));
+        assert_eq!(reason(r#""chatMessage""#), Ok(Some(Reason::Chat)));
+        assert_eq!(reason(r#""userEnter""#), Ok(Some(Reason::Entrance)));
+        assert_eq!(reason(r#""inactivity""#), Ok(Some(Reason::Inactivity)));
+        assert_eq!(reason(r#""broadcastStart""#), Ok(None));
+        assert_eq!(reason("null"), Ok(None));
+        assert!(reason("7").is_err());
+    }
+
+    #[test]
+    fn the_coach_frontend_body_parses() {
+        // As `cloudflareWorker.js` sends it: empty preferences, null model, a session key.
+        let body = r#"{"context":[{"type":"chat","text":"Max: hi","timestamp":"2026-11-30T10:00:00.123Z"}],
+            "broadcaster":"zoe","preferences":"","aimodel":null,"sessionKey":"cs1.x","reason":"chatMessage"}"#;
+        let r = CoachRequest::from_json(body.as_bytes()).unwrap();
+        assert_eq!(
+            (r.preferences(), r.model(), r.reason()),
+            (None, None, Some(Reason::Chat))
+        );
+    }
 
     fn field_of(body: &str) -> String {
         match CoachRequest::from_json(body.as_bytes()) {

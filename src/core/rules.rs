@@ -12,7 +12,7 @@ use super::events::{Event, EventKind, RoomContext};
 use super::memory::Recent;
 use super::names::spoken_name;
 use super::output::{Action, Suggestion};
-use super::request::CoachRequest;
+use super::request::{CoachRequest, Reason};
 use super::time::EpochMillis;
 
 /// Events the rules coach looks back over.
@@ -31,14 +31,23 @@ pub fn suggest(
     let ctx = req.context();
     let recent_events = ctx.recent(LOOKBACK);
     let said = req.recent();
+    let quiet = req.reason() == Some(Reason::Inactivity);
     let lines: [&dyn Fn() -> Option<Suggestion>; 4] = [
         &|| thank_tipper(recent_events, said),
         &|| point_to_question(recent_events, req.broadcaster().as_str(), said),
         &|| welcome_newcomer(recent_events, said),
-        &|| engage_quiet_room(ctx, now, said),
+        &|| engage_quiet_room(ctx, now, quiet, said),
     ];
-    lines
-        .iter()
+    // The reason the frontend asked puts its kind of line first.
+    let first = match req.reason() {
+        None | Some(Reason::Tip) => 0,
+        Some(Reason::Chat) => 1,
+        Some(Reason::Entrance) => 2,
+        Some(Reason::Inactivity) => 3,
+    };
+    let order = std::iter::once(first).chain((0..lines.len()).filter(|&i| i != first));
+    order
+        .map(|i| lines[i])
         .filter_map(|line| line())
         .map(hold)
         .find(|s| s.action() != Action::Wait)
@@ -178,16 +187,23 @@ fn welcome_newcomer(recent: &[Event], said: &Recent) -> Option<Suggestion> {
     Suggestion::new(Action::Say, &line)
 }
 
-fn engage_quiet_room(ctx: &RoomContext, now: Option<EpochMillis>, said: &Recent) -> Option<Suggestion> {
+/// A line for a quiet room; `quiet` when the frontend said so (`inactivity`).
+fn engage_quiet_room(
+    ctx: &RoomContext,
+    now: Option<EpochMillis>,
+    quiet: bool,
+    said: &Recent,
+) -> Option<Suggestion> {
     let last_activity = ctx
         .events()
         .iter()
         .rev()
         .find(|e| matches!(e.kind(), EventKind::Chat | EventKind::Tip));
-    let quiet = match last_activity {
-        None => true,
-        Some(e) => matches!((now, e.at()), (Some(now), Some(at)) if now - at > QUIET_AFTER_MS),
-    };
+    let quiet = quiet
+        || match last_activity {
+            None => true,
+            Some(e) => matches!((now, e.at()), (Some(now), Some(at)) if now - at > QUIET_AFTER_MS),
+        };
     if !quiet {
         return None;
     }

@@ -8,6 +8,7 @@
 //! call returns) or `error` (never upstream text), by the deadline at the
 //! latest.
 
+use super::access::session::Issued;
 use super::checks::{Judge, Screen};
 use super::coach::{
     chain_messages, input_for, judged, rules_answer, run_chain, Answer, Attempt, Chunk, Clock, FailedCall,
@@ -46,7 +47,7 @@ impl StreamEvent {
                 "done",
                 &serde_json::to_string(answer).unwrap_or_else(|_| "{}".to_string()),
             ),
-            StreamEvent::Error(e) => encode("error", &e.summary().to_string()),
+            StreamEvent::Error(e) => encode("error", &e.body().to_string()),
         }
     }
 }
@@ -79,15 +80,18 @@ impl<S> Opened<S> {
         }
     }
 
-    /// Records the retired model the caller asked for on the `done` event.
-    pub fn set_retired_model(&mut self, retired: Option<String>) {
+    /// Records on the `done` event the retired model the caller asked for
+    /// and a renewed session key.
+    pub fn annotate(&mut self, retired: Option<String>, session_key: Option<Issued>) {
         for event in &mut self.first {
             if let StreamEvent::Done(a) = event {
                 a.retired_model = retired.clone();
+                a.session_key = session_key.clone();
             }
         }
         if let Some(live) = &mut self.rest {
             live.retired_model = retired;
+            live.session_key = session_key;
         }
     }
 }
@@ -178,6 +182,7 @@ fn answer_from(suggestion: Suggestion, reply: ModelReply) -> Answer {
         model: String::new(),
         fallback: false,
         retired_model: None,
+        session_key: None,
         usage: reply.usage,
         finish_reason: reply.finish_reason,
     }
@@ -287,6 +292,7 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
                 model: chain[index].id().to_string(),
                 fallback: index > 0,
                 retired_model: None,
+                session_key: None,
                 deadline,
                 failure: None,
                 usage: None,
@@ -310,6 +316,7 @@ pub struct LiveStream<S> {
     model: String,
     fallback: bool,
     retired_model: Option<String>,
+    session_key: Option<Issued>,
     deadline: u64,
     /// Why the stream ended without `done`, for the log.
     failure: Option<FailedCall>,
@@ -362,6 +369,7 @@ impl<S: ModelStream> LiveStream<S> {
                         answer.model = self.model.clone();
                         answer.fallback = self.fallback;
                         answer.retired_model = self.retired_model.clone();
+                        answer.session_key = self.session_key.clone();
                         self.usage = answer.usage.clone();
                         events.push(StreamEvent::Done(answer));
                     }
@@ -735,7 +743,8 @@ mod tests {
             &[],
         );
         let events = run.opened.unwrap();
-        assert!(deltas(&events).is_empty());
+        // A wait says its fixed line, in the deltas as in `done`.
+        assert_eq!(deltas(&events), [crate::core::output::WAIT_CONTENT]);
         assert_eq!(done(&events).suggestion.action(), Action::Wait);
         let run = stream_with(
             vec![(
@@ -889,6 +898,9 @@ mod tests {
             "event: delta\ndata: {\"text\":\"Hi \\\"Max\\\"\"}\n\n"
         );
         let e = StreamEvent::Error(ApiError::DeadlineExceeded).to_sse();
-        assert!(e.starts_with("event: error\ndata: {\"code\":\"deadline_exceeded\",\"message\":"));
+        assert!(
+            e.starts_with("event: error\ndata: {\"code\":\"deadline_exceeded\",\"error\":"),
+            "{e}"
+        );
     }
 }

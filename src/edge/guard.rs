@@ -2,8 +2,10 @@
 //!
 //! 1. **Who is calling**: the bearer token, compared as a digest with the
 //!    static `API_TOKENS`, or looked up in KV (through its edge cache) when
-//!    it has the shape of an issued token. A valid token is let through
-//!    whoever else has failed from the same address.
+//!    it has the shape of an issued token; or a session key (in the header or
+//!    in a prompt request's body), checked by its signature with no storage
+//!    read. A valid credential is let through whoever else has failed from
+//!    the same address.
 //! 2. **A failure is counted**, per IPv4 address or IPv6 /64, by the Workers
 //!    Rate Limiting binding `AUTH_FAILURE_LIMITER`: no KV write, so
 //!    unauthenticated traffic cannot spend the account's KV writes. Over the
@@ -15,9 +17,11 @@
 //!    runs beside the handler and must succeed before the response is sent.
 
 use super::store::{self, Consequence};
+use crate::core::access::session::{self, SessionClaims};
 use crate::core::address::ClientNetwork;
 use crate::core::auth::{
-    looks_issued, match_static, parse_bearer, token_key, Caller, TokenDigest, TokenRecord, REVOKED, UNKNOWN,
+    looks_issued, looks_like_session_key, match_static, parse_bearer, token_key, BearerProblem, Caller,
+    TokenDigest, TokenId, TokenRecord, REVOKED, UNKNOWN,
 };
 use crate::core::cache::TtlCache;
 use crate::core::config::{Config, KvFailurePolicy};
@@ -34,6 +38,11 @@ use worker::{console_warn, Context, Env, KvStore, Request};
 pub const AUTH_FAILURE_LIMITER: &str = "AUTH_FAILURE_LIMITER";
 /// Optional Rate Limiting binding counting each caller's minute window.
 pub const CALLER_MINUTE_LIMITER: &str = "CALLER_MINUTE_LIMITER";
+/// Rate Limiting binding counting session key requests per network.
+pub const SESSION_KEY_LIMITER: &str = "SESSION_KEY_LIMITER";
+/// The answer to a session key on a deployment that takes none.
+const NO_SESSION_KEYS: &str =
+    "This service does not accept session keys; ask its operator for an API token and send it as `Authorization: Bearer <token>`.";
 /// Seconds a token record is served from KV's edge cache: KV's minimum
 /// `cacheTtl`, 60 s (cloudflare-docs `src/content/docs/kv/platform/limits.mdx`
 /// @ a87e389585ea, read 2026-11-21). A revoked token may work that much longer.
@@ -64,6 +73,8 @@ impl From<ApiError> for Rejection {
 /// KV) and the counter write still to confirm.
 pub struct Admitted {
     pub caller: Caller,
+    /// What the caller's session key says, when that was the credential.
+    pub session: Option<SessionClaims>,
     pub quota: Option<Quota>,
     pub counting: Counting,
 }
@@ -89,24 +100,55 @@ impl Counting {
     }
 }
 
-/// Authenticates and rate-limits a `/api/*` request.
+/// Authenticates and rate-limits a `/api/*` request that presented `token`
+/// (from its `Authorization` header, or a prompt request's `sessionKey`).
 pub async fn admit_api(
     req: &Request,
     env: &Env,
     ctx: &Context,
     config: &Config,
     now_ms: u64,
+    token: Result<&str, BearerProblem>,
 ) -> Result<Admitted, Rejection> {
-    let caller = match identify(req, env, config).await? {
-        Identity::Caller(caller) => caller,
+    let (caller, session) = match identify(token, env, config, now_ms).await? {
+        Identity::Caller(caller, session) => (caller, session),
         Identity::Failed(failure) => return Err(count_failure(req, env, failure).await),
     };
     let (quota, counting) = count_request(&caller, env, ctx, config, now_ms).await?;
     Ok(Admitted {
         caller,
+        session,
         quota,
         counting,
     })
+}
+
+/// Counts a session key request against the caller's network
+/// (`SESSION_KEY_LIMITER`); 429 past the budget.
+pub async fn limit_key_requests(req: &Request, env: &Env) -> Result<(), ApiError> {
+    let Ok(limiter) = env.rate_limiter(SESSION_KEY_LIMITER) else {
+        report_missing_limiter(SESSION_KEY_LIMITER);
+        return Ok(());
+    };
+    let network = client_network(req);
+    match limiter.limit(format!("session-key:{}", network.key())).await {
+        Ok(outcome) if !outcome.success => Err(ApiError::RateLimited {
+            retry_after_secs: BINDING_RETRY_AFTER_SECS,
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            console_warn!(
+                "{}",
+                json!({"event": "rate_limiter_error", "binding": SESSION_KEY_LIMITER, "detail": e.to_string()})
+            );
+            Ok(())
+        }
+    }
+}
+
+fn client_network(req: &Request) -> ClientNetwork {
+    let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
+    ClientNetwork::from_header(ip.as_deref())
 }
 
 /// Authenticates an `/admin/*` request against `ADMIN_TOKEN`, under the same
@@ -132,13 +174,15 @@ pub async fn admit_admin(req: &Request, env: &Env, config: &Config) -> Result<Kv
     })
 }
 
-fn authorization(req: &Request) -> Option<String> {
+/// The `Authorization` header, if sent.
+pub fn authorization(req: &Request) -> Option<String> {
     req.headers().get("Authorization").ok().flatten()
 }
 
 /// What the credentials of a request say.
 enum Identity {
-    Caller(Caller),
+    /// A caller, with its session key's claims when that was the credential.
+    Caller(Caller, Option<SessionClaims>),
     /// An authentication failure, to be counted: the 401 or 403 to answer.
     Failed(ApiError),
 }
@@ -148,21 +192,50 @@ pub fn forget_token(key: &str) {
     TOKENS.with(|t| t.borrow_mut().remove(key));
 }
 
+/// A session key's caller, checked by its signature alone.
+fn session_identity(key: &str, config: &Config, now_ms: u64) -> Identity {
+    let Some(secret) = config.session_keys.secret() else {
+        return Identity::Failed(ApiError::Unauthorized(NO_SESSION_KEYS));
+    };
+    match session::verify(secret, key, now_ms / 1000) {
+        Ok(claims) => Identity::Caller(
+            Caller {
+                name: "session".to_string(),
+                id: TokenId::session(claims.subject()),
+                per_minute: None,
+                per_day: None,
+            },
+            Some(claims),
+        ),
+        Err(problem) => Identity::Failed(ApiError::Unauthorized(problem.message())),
+    }
+}
+
 /// Who is calling; `Err` (503) when a per-user token cannot be checked.
-async fn identify(req: &Request, env: &Env, config: &Config) -> Result<Identity, ApiError> {
-    let header = authorization(req);
-    let token = match parse_bearer(header.as_deref()) {
+async fn identify(
+    token: Result<&str, BearerProblem>,
+    env: &Env,
+    config: &Config,
+    now_ms: u64,
+) -> Result<Identity, ApiError> {
+    let token = match token {
         Ok(token) => token,
         Err(problem) => return Ok(Identity::Failed(ApiError::Unauthorized(problem.message()))),
     };
+    if looks_like_session_key(token) {
+        return Ok(session_identity(token, config, now_ms));
+    }
     let digest = TokenDigest::of(token);
     if let Some(i) = match_static(&digest, &config.api_tokens) {
-        return Ok(Identity::Caller(Caller {
-            name: format!("static-{}", i + 1),
-            id: digest.id(),
-            per_minute: None,
-            per_day: None,
-        }));
+        return Ok(Identity::Caller(
+            Caller {
+                name: format!("static-{}", i + 1),
+                id: digest.id(),
+                per_minute: None,
+                per_day: None,
+            },
+            None,
+        ));
     }
     if !looks_issued(token) {
         return Ok(Identity::Failed(ApiError::Unauthorized(UNKNOWN)));
@@ -190,12 +263,15 @@ async fn identify(req: &Request, env: &Env, config: &Config) -> Result<Identity,
     };
     match lookup {
         Ok(Some(record)) if record.revoked => Ok(Identity::Failed(ApiError::Forbidden(REVOKED))),
-        Ok(Some(record)) => Ok(Identity::Caller(Caller {
-            name: record.name,
-            id: digest.id(),
-            per_minute: record.per_minute,
-            per_day: record.per_day,
-        })),
+        Ok(Some(record)) => Ok(Identity::Caller(
+            Caller {
+                name: record.name,
+                id: digest.id(),
+                per_minute: record.per_minute,
+                per_day: record.per_day,
+            },
+            None,
+        )),
         Ok(None) => Ok(Identity::Failed(ApiError::Unauthorized(UNKNOWN))),
         Err(e) => {
             store::log_failure("token lookup", e, Consequence::Failed);
@@ -207,11 +283,17 @@ async fn identify(req: &Request, env: &Env, config: &Config) -> Result<Identity,
 /// Logs, once per isolate, that a Rate Limiting binding is missing.
 fn report_missing_limiter(name: &str) {
     use std::sync::atomic::{AtomicBool, Ordering};
-    static REPORTED: AtomicBool = AtomicBool::new(false);
-    if !REPORTED.swap(true, Ordering::Relaxed) {
+    static AUTH: AtomicBool = AtomicBool::new(false);
+    static KEYS: AtomicBool = AtomicBool::new(false);
+    let (reported, what) = if name == SESSION_KEY_LIMITER {
+        (&KEYS, "session key requests")
+    } else {
+        (&AUTH, "failed authentications")
+    };
+    if !reported.swap(true, Ordering::Relaxed) {
         console_warn!(
             "{}",
-            json!({"event": "config_warning", "problem": format!("no {name} binding: failed authentications are not limited; see wrangler.toml [[ratelimits]]")})
+            json!({"event": "config_warning", "problem": format!("no {name} binding: {what} are not limited; see wrangler.toml [[ratelimits]]")})
         );
     }
 }
@@ -219,8 +301,7 @@ fn report_missing_limiter(name: &str) {
 /// Counts a failed authentication against the caller's network and returns
 /// what to answer: `failure` itself, or 429 once the budget is spent.
 async fn count_failure(req: &Request, env: &Env, failure: ApiError) -> Rejection {
-    let ip = req.headers().get("CF-Connecting-IP").ok().flatten();
-    let network = ClientNetwork::from_header(ip.as_deref());
+    let network = client_network(req);
     let Ok(limiter) = env.rate_limiter(AUTH_FAILURE_LIMITER) else {
         report_missing_limiter(AUTH_FAILURE_LIMITER);
         return failure.into();

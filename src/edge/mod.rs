@@ -8,28 +8,32 @@ mod backends;
 mod guard;
 mod http;
 mod remote;
+mod routes;
 mod store;
 mod timed;
 
+use crate::core::access::session::{self, KeyRequest};
+use crate::core::auth::{parse_bearer, BearerProblem};
 use crate::core::coach::{coach, Answer, FailedCall};
-use crate::core::config::Config;
+use crate::core::config::{Config, SessionKeys};
 use crate::core::cors;
 use crate::core::error::ApiError;
 use crate::core::health;
 use crate::core::ratelimit::Quota;
-use crate::core::request::CoachRequest;
+use crate::core::request::{parse_object, CoachRequest};
 use crate::core::request_id;
 use crate::core::streaming::{open_stream, Opened, StreamEvent};
 use crate::core::workers_ai::Usage;
 use ai::WorkersClock;
 use backends::{AnyStream, Backends};
+use routes::{Route, Verb};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use timed::Timed;
 use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
-use worker::{console_error, console_log, event, Context, Env, Method, Request, Response};
+use worker::{console_error, console_log, event, Context, Env, Request, Response};
 
 /// A var or secret as a string (numbers and booleans in `[vars]` included).
 fn lookup(env: &Env, name: &str) -> Option<String> {
@@ -43,25 +47,12 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
     value.as_bool().map(|b| b.to_string())
 }
 
-/// The route a path belongs to, as the log names it: a template, never the
-/// path itself (it is the caller's text).
-fn route_name(path: &str) -> &'static str {
-    match path {
-        "/api/generate-prompt" => "/api/generate-prompt",
-        "/api/models" => "/api/models",
-        "/healthz" => "/healthz",
-        "/openapi.json" => "/openapi.json",
-        "/admin/tokens" => "/admin/tokens",
-        p if p.starts_with("/admin/tokens/") => "/admin/tokens/{id}",
-        _ => "unmatched",
-    }
-}
-
 /// One request on its way through: its id, and what the log line says
 /// beyond method, route and status and what the response must report.
 #[derive(Default)]
 struct Trace {
     id: String,
+    route: &'static str,
     started_ms: f64,
     caller: Option<String>,
     rate: Option<Quota>,
@@ -97,6 +88,12 @@ impl Trace {
         }
     }
 
+    /// Who was let in, and their rate-limit status for the response headers.
+    fn admitted(&mut self, admitted: &guard::Admitted) {
+        self.rate = admitted.quota;
+        self.caller = Some(format!("{} ({})", admitted.caller.name, admitted.caller.id));
+    }
+
     /// Keeps a rejection's rate-limit status for the response headers.
     fn rejected(&mut self, r: guard::Rejection) -> ApiError {
         self.rate = r.quota;
@@ -114,13 +111,14 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let mut trace = Trace::start(&req);
     let config = config_of(&env, trace.started_ms as i64);
     let config = config.as_ref();
-    let path = req.path();
-    let outcome = match (path.as_str(), &config) {
+    let route = Route::of(&req.path());
+    trace.route = route.name();
+    let outcome = match (&route, &config) {
         // Served even when the configuration is unusable: they are how an operator finds out.
-        ("/healthz" | "/openapi.json", _) => public(&req, &env, config),
+        (Route::Healthz | Route::OpenApi, _) => public(&req, &env, &route, config),
         (_, Ok(config)) => {
             report_model_problems(config);
-            route(&mut req, &env, &ctx, config, &mut trace).await
+            dispatch(&mut req, &env, &ctx, config, &route, &mut trace).await
         }
         (_, Err(problem)) => {
             console_error!(
@@ -180,7 +178,7 @@ fn finish(
     if let Some(config) = config {
         // The browser will hide a refused origin's response from the page; the log says why.
         cors_refused = origin.as_deref().filter(|o| config.origins.allow(o).is_none());
-        let preflight = req.method() == Method::Options;
+        let preflight = Verb::of(req) == Verb::Options;
         headers.extend(cors::headers(origin.as_deref(), &config.origins, preflight));
     }
     http::set_headers(&mut resp, &headers)?;
@@ -191,7 +189,7 @@ fn finish(
             "event": "request",
             "request_id": trace.id,
             "method": req.method().to_string(),
-            "route": route_name(&req.path()),
+            "route": trace.route,
             "status": resp.status_code(),
             "error": code,
             "caller": trace.caller,
@@ -230,13 +228,13 @@ fn report_model_problems(config: &Config) {
 const OPENAPI: &str = include_str!("../openapi.json");
 
 /// `GET /healthz` and `GET /openapi.json`: no credentials, no KV, no model.
-fn public(req: &Request, env: &Env, config: &Result<Config, String>) -> Result<Response, ApiError> {
-    match req.method() {
-        Method::Get => {}
-        Method::Options => return http::empty(204),
-        _ => return Err(ApiError::MethodNotAllowed { allow: "GET" }),
+fn public(req: &Request, env: &Env, route: &Route, config: &ConfigResult) -> Result<Response, ApiError> {
+    match Verb::of(req) {
+        Verb::Get => {}
+        Verb::Options => return http::empty(204),
+        _ => return Err(ApiError::MethodNotAllowed { allow: route.allow() }),
     }
-    if req.path() == "/openapi.json" {
+    if *route == Route::OpenApi {
         return http::static_json(OPENAPI);
     }
     let bindings = health::Bindings {
@@ -244,67 +242,162 @@ fn public(req: &Request, env: &Env, config: &Result<Config, String>) -> Result<R
         kv: store::open(env).is_ok(),
         auth_failure_limiter: env.rate_limiter(guard::AUTH_FAILURE_LIMITER).is_ok(),
         caller_minute_limiter: env.rate_limiter(guard::CALLER_MINUTE_LIMITER).is_ok(),
+        session_key_limiter: env.rate_limiter(guard::SESSION_KEY_LIMITER).is_ok(),
     };
     http::json(200, &health::report(env!("CARGO_PKG_VERSION"), bindings, config))
 }
 
-async fn route(
+/// Sends a request to its route's handler. A CORS preflight needs no
+/// credentials (its headers are added on the way out); a method the route
+/// does not list is 405 before anything else is read, except on `/admin/`,
+/// which says nothing before the admin token.
+async fn dispatch(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    route: &Route,
+    trace: &mut Trace,
+) -> Result<Response, ApiError> {
+    let verb = Verb::of(req);
+    let now_ms = trace.started_ms as u64;
+    if matches!(
+        route,
+        Route::AdminTokens | Route::AdminToken(_) | Route::AdminOther
+    ) {
+        let kv = guard::admit_admin(req, env, config)
+            .await
+            .map_err(|r| trace.rejected(r))?;
+        trace.caller = Some("admin".to_string());
+        return match route {
+            Route::AdminOther => Err(ApiError::NotFound),
+            _ if !route.answers(verb) => Err(ApiError::MethodNotAllowed { allow: route.allow() }),
+            _ => admin::route(req, &kv, now_ms).await,
+        };
+    }
+    if *route == Route::NotFound {
+        return Err(ApiError::NotFound);
+    }
+    if !route.answers(verb) {
+        return Err(ApiError::MethodNotAllowed { allow: route.allow() });
+    }
+    if verb == Verb::Options {
+        return http::empty(204);
+    }
+    match route {
+        Route::GeneratePrompt => generate_prompt(req, env, ctx, config, trace).await,
+        Route::Models => models(req, env, ctx, config, trace).await,
+        Route::GetModels => http::json(200, &config.registry.menu()),
+        Route::GetSessionKey => get_session_key(req, env, config, now_ms).await,
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// `GET /api/models`: the offered models, for a caller with credentials.
+async fn models(
     req: &mut Request,
     env: &Env,
     ctx: &Context,
     config: &Config,
     trace: &mut Trace,
 ) -> Result<Response, ApiError> {
-    let path = req.path();
-    let now_ms = trace.started_ms as u64;
-    if path.starts_with("/admin/") {
-        let kv = guard::admit_admin(req, env, config)
-            .await
-            .map_err(|r| trace.rejected(r))?;
-        trace.caller = Some("admin".to_string());
-        return admin::route(req, &kv, now_ms).await;
-    }
-    if !path.starts_with("/api/") {
-        return Err(ApiError::NotFound);
-    }
-    if req.method() == Method::Options {
-        // CORS preflight: no credentials; the CORS headers are added on the way out.
-        return http::empty(204);
-    }
-    let admitted = guard::admit_api(req, env, ctx, config, now_ms)
-        .await
-        .map_err(|r| trace.rejected(r))?;
-    trace.rate = admitted.quota;
-    trace.caller = Some(format!("{} ({})", admitted.caller.name, admitted.caller.id));
-    let handled = async {
-        match (path.as_str(), req.method()) {
-            ("/api/generate-prompt", Method::Post) => generate_prompt(req, env, config, now_ms, trace).await,
-            ("/api/generate-prompt", _) => Err(ApiError::MethodNotAllowed {
-                allow: "POST, OPTIONS",
-            }),
-            ("/api/models", Method::Get) => http::json(200, &config.registry.listing()),
-            ("/api/models", _) => Err(ApiError::MethodNotAllowed {
-                allow: "GET, OPTIONS",
-            }),
-            _ => Err(ApiError::NotFound),
-        }
-    };
-    // The counter write (KV_FAILURE_MODE=closed) runs beside the handler; a failed one refuses the request.
-    let (counted, response) = futures_util::future::join(admitted.counting.confirmed(), handled).await;
-    counted.and(response)
+    let header = guard::authorization(req);
+    let admitted = guard::admit_api(
+        req,
+        env,
+        ctx,
+        config,
+        trace.started_ms as u64,
+        parse_bearer(header.as_deref()),
+    )
+    .await
+    .map_err(|r| trace.rejected(r))?;
+    trace.admitted(&admitted);
+    let listing = http::json(200, &config.registry.listing());
+    admitted.counting.confirmed().await.and(listing)
 }
 
-/// `POST /api/generate-prompt`: JSON body in, one suggestion out, within the
-/// deadline counted from `arrived_ms`.
-async fn generate_prompt(
+/// `POST /api/get-session-key`: a signed key for the broadcaster the body
+/// names, under `SESSION_KEYS`, at most as often as `SESSION_KEY_LIMITER`
+/// allows the caller's network.
+async fn get_session_key(
     req: &mut Request,
     env: &Env,
     config: &Config,
-    arrived_ms: u64,
+    now_ms: u64,
+) -> Result<Response, ApiError> {
+    let secret = match &config.session_keys {
+        SessionKeys::Off => return Err(ApiError::SessionKeysOff),
+        SessionKeys::Open(None) => return Err(ApiError::Misconfigured),
+        SessionKeys::Open(Some(secret)) => secret,
+    };
+    guard::limit_key_requests(req, env).await?;
+    let body = http::json_body(req).await?;
+    let asked = KeyRequest::from_json(&body)?;
+    let mut random = [0u8; 12];
+    getrandom::fill(&mut random).map_err(|_| ApiError::Internal)?;
+    let issued = session::issue(secret, asked.broadcaster.as_str(), random, now_ms / 1000);
+    http::json(
+        200,
+        &json!({"sessionKey": issued.key, "expiresAt": issued.expires_at}),
+    )
+}
+
+/// `POST /api/generate-prompt`: credentials, then the JSON body, then one
+/// suggestion within the deadline counted from the request's arrival. The
+/// credential is the `Authorization` header or, for the coach frontend, the
+/// body's `sessionKey`; a session key serves only the broadcaster it names.
+async fn generate_prompt(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
     trace: &mut Trace,
 ) -> Result<Response, ApiError> {
-    let body = http::json_body(req).await?;
-    let request = CoachRequest::from_json(&body)?;
+    let now_ms = trace.started_ms as u64;
+    let header = guard::authorization(req);
+    let (admitted, request) = if header.is_some() {
+        let admitted = guard::admit_api(req, env, ctx, config, now_ms, parse_bearer(header.as_deref()))
+            .await
+            .map_err(|r| trace.rejected(r))?;
+        let body = http::json_body(req).await?;
+        (admitted, CoachRequest::from_value(&parse_object(&body)?)?)
+    } else {
+        let body = parse_object(&http::json_body(req).await?)?;
+        let key = body.get("sessionKey").and_then(serde_json::Value::as_str);
+        let admitted = guard::admit_api(req, env, ctx, config, now_ms, key.ok_or(BearerProblem::Missing))
+            .await
+            .map_err(|r| trace.rejected(r))?;
+        (admitted, CoachRequest::from_value(&body)?)
+    };
+    trace.admitted(&admitted);
+    if let Some(claims) = &admitted.session {
+        claims
+            .check_broadcaster(request.broadcaster().as_str())
+            .map_err(|p| ApiError::Unauthorized(p.message()))?;
+    }
+    // The counter write (KV_FAILURE_MODE=closed) runs beside the model call; a failed one refuses the request.
+    let renewal = admitted
+        .session
+        .as_ref()
+        .zip(config.session_keys.secret())
+        .and_then(|(claims, secret)| claims.renewal(secret, now_ms / 1000));
+    let answering = suggest(req, env, config, &request, renewal, trace);
+    let (counted, response) = futures_util::future::join(admitted.counting.confirmed(), answering).await;
+    counted.and(response)
+}
+
+/// The suggestion for a parsed request, whole or streamed; a renewed session
+/// key rides in the answer (`sessionKey`, `expiresAt`) or in the stream's `done`.
+async fn suggest(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    request: &CoachRequest,
+    renewal: Option<session::Issued>,
+    trace: &mut Trace,
+) -> Result<Response, ApiError> {
+    let arrived_ms = trace.started_ms as u64;
     let resolved = config.registry.resolve(request.model())?;
     resolved.model.check_options(request.options())?;
     trace.requested_model = Some(resolved.model.id().to_string());
@@ -318,7 +411,7 @@ async fn generate_prompt(
     if request.stream() || accepts_event_stream(req) {
         let mut opened = open_stream(
             arrived_ms,
-            &request,
+            request,
             &chain,
             config,
             backends.as_ref(),
@@ -326,7 +419,7 @@ async fn generate_prompt(
             &mut trace.failures,
         )
         .await?;
-        opened.set_retired_model(retired);
+        opened.annotate(retired, renewal);
         if let Some((model, fallback)) = opened.model() {
             trace.model = Some(model.to_string());
             trace.fallback = fallback;
@@ -336,7 +429,7 @@ async fn generate_prompt(
     }
     let mut answer: Answer = coach(
         arrived_ms,
-        &request,
+        request,
         &chain,
         config,
         backends.as_ref(),
@@ -345,6 +438,7 @@ async fn generate_prompt(
     )
     .await?;
     answer.retired_model = retired;
+    answer.session_key = renewal;
     trace.model = Some(answer.model.clone());
     trace.fallback = answer.fallback;
     trace.usage = answer.usage.clone();
