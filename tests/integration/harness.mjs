@@ -304,6 +304,9 @@ class SimAi {
   }
 }
 
+/** Paths the Worker answers before static assets (wrangler.toml `[assets] run_worker_first`). */
+export const RUN_WORKER_FIRST = ["/api/*", "/admin/*", "/healthz", "/openapi.json"];
+
 /**
  * Starts the Worker. `vars` override BASE_VARS (undefined removes one);
  * `ai: false` leaves the AI binding out; `brokenKv: true` binds a COACH_KV
@@ -311,7 +314,10 @@ class SimAi {
  * probe (`w.probe`). `ratelimits` are Miniflare's Rate Limiting bindings
  * (as `[[ratelimits]]` in wrangler.toml; null entries leave one out).
  * `logs` collects what the Worker logs. `scriptPath` runs another build with
- * the same bindings (the bench's floor Worker).
+ * the same bindings (the bench's floor Worker). `assets` (a directory) serves
+ * static files same-origin as wrangler.toml's `[assets]` does, the Worker
+ * invoked first for RUN_WORKER_FIRST; `w.url` is the HTTP address Miniflare
+ * listens on (for a browser).
  */
 export async function startWorker({
   vars = {},
@@ -320,6 +326,7 @@ export async function startWorker({
   kvProbe = false,
   ratelimits = {},
   scriptPath = "build/index.js",
+  assets,
 } = {}) {
   const logs = [];
   const sim = new SimAi();
@@ -349,6 +356,13 @@ export async function startWorker({
         ratelimits: limiters,
         bindings,
         wrappedBindings: wrapped,
+        // wrangler's `run_worker_first = [...]` becomes `static_routing`.
+        ...(assets && {
+          assets: {
+            directory: assets,
+            routerConfig: { has_user_worker: true, static_routing: { user_worker: RUN_WORKER_FIRST, asset_worker: [] } },
+          },
+        }),
       },
       { name: "broken-kv", modules: true, script: BROKEN_KV },
       {
@@ -367,11 +381,12 @@ export async function startWorker({
       },
     ],
   });
-  await mf.ready;
+  const url = await mf.ready;
   const kv = brokenKv ? null : await mf.getKVNamespace(kvProbe ? "COACH_KV_DIRECT" : "COACH_KV");
   const fetch = (path, init = {}) => mf.dispatchFetch(`http://localhost${path}`, init);
   return {
     mf,
+    url,
     sim,
     kv,
     probe,
