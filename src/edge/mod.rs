@@ -276,6 +276,15 @@ async fn dispatch(
         };
     }
     if *route == Route::NotFound {
+        // Under /api/ a caller learns that a route is missing only with credentials.
+        if trace.route == "unmatched" && req.path().starts_with("/api/") {
+            let header = guard::authorization(req);
+            let admitted = guard::admit_api(req, env, ctx, config, now_ms, parse_bearer(header.as_deref()))
+                .await
+                .map_err(|r| trace.rejected(r))?;
+            trace.admitted(&admitted);
+            admitted.counting.confirmed().await?;
+        }
         return Err(ApiError::NotFound);
     }
     if !route.answers(verb) {
@@ -360,6 +369,7 @@ async fn generate_prompt(
         let admitted = guard::admit_api(req, env, ctx, config, now_ms, parse_bearer(header.as_deref()))
             .await
             .map_err(|r| trace.rejected(r))?;
+        trace.admitted(&admitted);
         let body = http::json_body(req).await?;
         (admitted, CoachRequest::from_value(&parse_object(&body)?)?)
     } else {
@@ -368,9 +378,9 @@ async fn generate_prompt(
         let admitted = guard::admit_api(req, env, ctx, config, now_ms, key.ok_or(BearerProblem::Missing))
             .await
             .map_err(|r| trace.rejected(r))?;
+        trace.admitted(&admitted);
         (admitted, CoachRequest::from_value(&body)?)
     };
-    trace.admitted(&admitted);
     if let Some(claims) = &admitted.session {
         claims
             .check_broadcaster(request.broadcaster().as_str())

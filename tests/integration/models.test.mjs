@@ -152,8 +152,8 @@ describe("the model registry", () => {
   test("a model not offered is 400 unknown_model pointing to /api/models, with no model call", async () => {
     for (const aimodel of ["@cf/openai/gpt-oss-120b", "@cf/mistral/mistral-7b-instruct-v0.2", "gpt-4"]) {
       const err = await json(await w.post("/api/generate-prompt", body({ aimodel })), 400);
-      assert.equal(err.error.code, "unknown_model");
-      assert.match(err.error.message, /\/api\/models/);
+      assert.equal(err.code, "unknown_model");
+      assert.match(err.error, /\/api\/models/);
     }
     assert.equal(w.sim.calls.length, 0);
   });
@@ -200,8 +200,8 @@ describe("generation options per model", () => {
   for (const [name, value] of bad) {
     test(`options.${name} = ${JSON.stringify(value)} is 400 naming the option`, async () => {
       const err = await json(await w.post("/api/generate-prompt", body({ options: { [name]: value } })), 400);
-      assert.equal(err.error.code, "invalid_request");
-      assert.ok(err.error.message.includes(`options.${name}`), err.error.message);
+      assert.equal(err.code, "invalid_request");
+      assert.ok(err.error.includes(`options.${name}`), err.error);
       assert.equal(w.sim.calls.length, 0);
     });
   }
@@ -211,9 +211,9 @@ describe("generation options per model", () => {
       await w.post("/api/generate-prompt", body({ aimodel: "llama-3.3-70b", options: { top_p: 0 } })),
       400,
     );
-    assert.match(err.error.message, /options\.top_p/);
-    assert.match(err.error.message, new RegExp(BACKUP.replace(/[.]/g, "\\.")));
-    assert.match(err.error.message, /from 0\.001 to 1/);
+    assert.match(err.error, /options\.top_p/);
+    assert.match(err.error, new RegExp(BACKUP.replace(/[.]/g, "\\.")));
+    assert.match(err.error, /from 0\.001 to 1/);
   });
 
   test("a fallback model is sent the options fitted to its own ranges, never refused", async () => {

@@ -193,7 +193,13 @@ describe("GET /healthz", () => {
       assert.equal(resp.status, 200);
       assert.equal(body.ok, true);
       assert.match(body.version, /^\d+\.\d+\.\d+/);
-      assert.deepEqual(body.bindings, { ai: true, kv: true, auth_failure_limiter: true, caller_minute_limiter: false });
+      assert.deepEqual(body.bindings, {
+        ai: true,
+        kv: true,
+        auth_failure_limiter: true,
+        caller_minute_limiter: false,
+        session_key_limiter: false,
+      });
       assert.deepEqual(body.problems, []);
       const text = JSON.stringify(body);
       for (const secret of [TOKEN, "admin-token-0123456789"]) assert.ok(!text.includes(secret));

@@ -152,7 +152,7 @@ describe("streamed suggestions", () => {
     const events = await readEvents(resp);
     assert.deepEqual(events.at(-1), {
       event: "error",
-      data: { code: "stream_broken", message: events.at(-1).data.message },
+      data: { code: "stream_broken", error: events.at(-1).data.error },
     });
     assert.ok(deltas(events).length >= 1);
     assert.equal(events.filter((e) => e.event === "done").length, 0);
