@@ -90,6 +90,20 @@ describe("responses of the running Worker match the document", () => {
     assert.deepEqual(body, DOC);
   });
 
+  test("X-Request-Id: a sane one is echoed, any other is replaced, none is refused", async () => {
+    const sent = (id) => w.fetch("/healthz", { headers: { "X-Request-Id": id } });
+    for (const id of ["abc-123", "req 42/x:y", "~".repeat(128)]) {
+      const resp = await sent(id);
+      await checkResponse("GET", "/healthz", resp);
+      assert.equal(resp.headers.get("x-request-id"), id);
+    }
+    for (const id of ["x".repeat(129), "caf\u00e9"]) {
+      const resp = await sent(id);
+      await checkResponse("GET", "/healthz", resp);
+      assert.match(resp.headers.get("x-request-id"), /^[0-9a-f]{32}$/);
+    }
+  });
+
   test("GET /healthz", async () => {
     const body = await checkResponse("GET", "/healthz", await w.fetch("/healthz"));
     assert.equal(body.ok, true);
