@@ -2,15 +2,15 @@
 //! struct (once per isolate and UTC day, by the edge). A bad value is
 //! reported by name (to the operator's log), never guessed around.
 
-use super::access::session::SessionSecret;
-use super::auth::TokenDigest;
-use super::models::{ModelSettings, Registry};
-use super::moderation::Blocked;
-use super::output::HARD_MAX_WORDS;
-use super::prompt::MAX_SUGGESTION_WORDS;
-use super::providers::Endpoints;
-use super::text::comma_list;
-use super::time::EpochMillis;
+use crate::core::access::auth::TokenDigest;
+use crate::core::access::session::SessionSecret;
+use crate::core::answer::moderation::Blocked;
+use crate::core::answer::parse::HARD_MAX_WORDS;
+use crate::core::llm::providers::Endpoints;
+use crate::core::llm::registry::{ModelSettings, Registry};
+use crate::core::prompt::MAX_SUGGESTION_WORDS;
+use crate::core::text::comma_list;
+use crate::core::time::EpochMillis;
 /// The client must have its answer within 15 s; the deadline leaves room for
 /// the rules coach and the network.
 pub const MAX_DEADLINE_MS: u64 = 14_000;
@@ -283,7 +283,7 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(
             c.registry.default_model().unwrap().id(),
-            crate::core::models::BUILT_IN_DEFAULT
+            crate::core::llm::registry::BUILT_IN_DEFAULT
         );
         assert!(c.rules_fallback);
         assert_eq!(c.backend, Backend::WorkersAi);

@@ -1,7 +1,7 @@
 //! Small text tools shared by the core: character-safe truncation, stripping
 //! invisible characters, and neutralising untrusted room text before it
-//! enters a prompt. Speech cleaning lives in [`super::speech`], spoken names
-//! in [`super::names`].
+//! enters a prompt. Speech cleaning lives in [`crate::core::answer::speech`], spoken names
+//! in [`crate::core::prompt::names`].
 //!
 //! Everything here works on `char`s, never byte offsets, so no input can
 //! make it slice inside a UTF-8 sequence.

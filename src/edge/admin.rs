@@ -6,7 +6,7 @@
 
 use super::http;
 use super::store::{self, Consequence};
-use crate::core::auth::{
+use crate::core::access::auth::{
     hash_of_key, issued_token, token_key, NewToken, TokenDigest, TokenId, TokenRecord, TOKEN_KEY_PREFIX,
 };
 use crate::core::error::ApiError;

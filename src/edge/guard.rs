@@ -17,18 +17,18 @@
 //!    runs beside the handler and must succeed before the response is sent.
 
 use super::store::{self, Consequence};
-use crate::core::access::session::{self, SessionClaims};
-use crate::core::address::ClientNetwork;
-use crate::core::auth::{
+use crate::core::access::address::ClientNetwork;
+use crate::core::access::auth::{
     looks_issued, looks_like_session_key, match_static, parse_bearer, token_key, BearerProblem, Caller,
     TokenDigest, TokenId, TokenRecord, REVOKED, UNKNOWN,
 };
-use crate::core::cache::TtlCache;
-use crate::core::config::{Config, KvFailurePolicy};
-use crate::core::error::ApiError;
-use crate::core::ratelimit::{
+use crate::core::access::cache::TtlCache;
+use crate::core::access::ratelimit::{
     counter_key, decide, Counter, Decision, Limits, Quota, BINDING_RETRY_AFTER_SECS,
 };
+use crate::core::access::session::{self, SessionClaims};
+use crate::core::config::{Config, KvFailurePolicy};
+use crate::core::error::ApiError;
 use serde_json::json;
 use std::future::Future;
 use std::pin::Pin;

@@ -3,34 +3,32 @@
 //! one log line per request. Decisions live in [`crate::core`].
 
 mod admin;
-mod ai;
 mod backends;
+mod clock;
 mod guard;
 mod http;
-mod remote;
 mod routes;
 mod store;
-mod timed;
 
+use crate::core::access::auth::{parse_bearer, BearerProblem};
+use crate::core::access::cors;
+use crate::core::access::ratelimit::Quota;
 use crate::core::access::session::{self, KeyRequest};
-use crate::core::auth::{parse_bearer, BearerProblem};
+use crate::core::coach::streaming::{open_stream, Opened, StreamEvent};
 use crate::core::coach::{coach, Answer, FailedCall};
 use crate::core::config::{Config, SessionKeys};
-use crate::core::cors;
 use crate::core::error::ApiError;
-use crate::core::health;
-use crate::core::ratelimit::Quota;
+use crate::core::llm::protocol::workers_ai::Usage;
+use crate::core::ops::health;
+use crate::core::ops::request_id;
 use crate::core::request::{parse_object, CoachRequest};
-use crate::core::request_id;
-use crate::core::streaming::{open_stream, Opened, StreamEvent};
-use crate::core::workers_ai::Usage;
-use ai::WorkersClock;
+use backends::timed::Timed;
 use backends::{AnyStream, Backends};
+use clock::WorkersClock;
 use routes::{Route, Verb};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use timed::Timed;
 use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
 use worker::{console_error, console_log, event, Context, Env, Request, Response};

@@ -155,7 +155,7 @@ fn broadcaster_digest(name: &str) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    crate::core::auth::hex(bytes)
+    crate::core::access::auth::hex(bytes)
 }
 
 fn is_lower_hex(s: &str, len: usize) -> bool {
