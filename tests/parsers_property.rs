@@ -6,8 +6,9 @@
 use coach_worker::core::answer::judge::{avoided_terms, Judge};
 use coach_worker::core::answer::moderation::{allows, Blocked};
 use coach_worker::core::answer::parse::{parse_answer, Action, HARD_MAX_WORDS};
-use coach_worker::core::answer::speech::{clean, complete_sentences, has_url};
+use coach_worker::core::answer::speech::{clean, complete_sentences};
 use coach_worker::core::coach::rules;
+use coach_worker::core::contact::has_url;
 use coach_worker::core::llm::failure::classify_error;
 use coach_worker::core::llm::protocol::workers_ai::{reply_from_sse, reply_from_value};
 use coach_worker::core::prompt::names::spoken_name;

@@ -9,12 +9,14 @@
 //! - [`coach`]: the chain of model calls, streaming, and the rules coach;
 //! - [`answer`]: what a model said, parsed and judged fit for the earpiece;
 //! - [`ops`]: what the operator sees (health, request ids);
-//! - and what all of them share: [`error`], [`config`], [`text`], [`time`].
+//! - and what all of them share: [`error`], [`config`], [`text`], [`contact`],
+//!   [`time`].
 
 pub mod access;
 pub mod answer;
 pub mod coach;
 pub mod config;
+pub mod contact;
 pub mod error;
 pub mod llm;
 pub mod ops;

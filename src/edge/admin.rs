@@ -58,7 +58,7 @@ async fn issue(req: &mut Request, kv: &KvStore, now_ms: u64) -> Result<Response,
     let body = http::json_body(req).await?;
     let new = NewToken::from_json(&body)?;
     let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|_| ApiError::Internal)?;
+    getrandom::fill(&mut secret).map_err(|e| ApiError::internal("getrandom", e))?;
     let token = issued_token(&secret);
     let digest = TokenDigest::of(&token);
     let record = TokenRecord {

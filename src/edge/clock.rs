@@ -1,7 +1,7 @@
 //! Time on the Workers runtime: the [`Clock`] the coach loop runs on, and
 //! the one way a future is bounded by a timer.
 
-use crate::core::coach::Clock;
+use crate::core::llm::Clock;
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::task::Poll;

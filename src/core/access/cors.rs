@@ -2,7 +2,41 @@
 //! `Origin` carries, for preflights and for every other response (errors
 //! included, or the page sees an opaque network error instead of our JSON).
 
-use crate::core::config::Origins;
+/// `ALLOWED_ORIGINS`: the browser origins that may read answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    Any,
+    List(Vec<String>),
+}
+
+impl Origins {
+    /// `*`, or a comma-separated list of exact origins (`https://host[:port]`).
+    pub fn parse(value: Option<&str>) -> Result<Origins, String> {
+        if value == Some("*") {
+            return Ok(Origins::Any);
+        }
+        let origins: Vec<String> = crate::core::text::comma_list(value.unwrap_or_default())
+            .map(str::to_string)
+            .collect();
+        let bad = origins.iter().find(|o| {
+            !(o.starts_with("https://") || o.starts_with("http://")) || o.ends_with('/') || *o == "*"
+        });
+        match bad {
+            Some(bad) => Err(format!(
+                "entry \"{bad}\" must be an exact origin such as https://coach.example.com (or the whole value \"*\")"
+            )),
+            None => Ok(Origins::List(origins)),
+        }
+    }
+
+    /// The value for `Access-Control-Allow-Origin`, if `origin` may call.
+    pub fn allow(&self, origin: &str) -> Option<String> {
+        match self {
+            Origins::Any => Some("*".to_string()),
+            Origins::List(list) => list.iter().find(|o| o.as_str() == origin).cloned(),
+        }
+    }
+}
 
 pub const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
 pub const ALLOW_HEADERS: &str = "Authorization, Content-Type, X-Request-Id";

@@ -50,12 +50,12 @@ impl SessionSecret {
         let value = value.trim();
         if value.chars().count() < MIN_SECRET_CHARS {
             return Err(format!(
-                "SESSION_SECRET must be at least {MIN_SECRET_CHARS} characters (openssl rand -hex 32)"
+                "must be at least {MIN_SECRET_CHARS} characters (openssl rand -hex 32)"
             ));
         }
         // HMAC takes keys of any length (RFC 2104), so this does not fail.
         let keyed = Hmac::<Sha256>::new_from_slice(value.as_bytes())
-            .map_err(|_| "SESSION_SECRET could not key HMAC-SHA256".to_string())?;
+            .map_err(|_| "could not key HMAC-SHA256".to_string())?;
         Ok(SessionSecret {
             raw: value.as_bytes().to_vec(),
             keyed,

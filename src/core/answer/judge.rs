@@ -11,7 +11,8 @@
 //! are not in the room.
 
 use crate::core::answer::parse::{parse_draft, Action, Suggestion, HARD_MAX_WORDS};
-use crate::core::answer::speech::{clean, complete_sentences, has_email, has_phone, has_url};
+use crate::core::answer::speech::{clean, complete_sentences};
+use crate::core::contact::{has_email, has_phone, has_url};
 use crate::core::llm::failure::{FailureKind, ModelFailure};
 use crate::core::request::CoachRequest;
 use crate::core::text::{FENCE_CLOSE, FENCE_OPEN};

@@ -14,8 +14,8 @@
 
 use crate::core::answer::judge::Quality;
 use crate::core::answer::parse::{Action, Suggestion};
-use crate::core::coach::ModelBackend;
 use crate::core::llm::failure::{FailureKind, ModelFailure};
+use crate::core::llm::ModelBackend;
 use serde_json::{json, Value};
 
 /// The moderation model.
@@ -62,7 +62,7 @@ impl Blocked {
         let mut bits = 1u16 << (ALWAYS_BLOCKED - 1);
         for code in crate::core::text::comma_list(value) {
             let n = code_number(code).ok_or_else(|| {
-                format!("MODERATION_BLOCKED entry \"{code}\" must be a hazard code S1 to S14 (or the whole value \"all\")")
+                format!("entry \"{code}\" must be a hazard code S1 to S14 (or the whole value \"all\")")
             })?;
             bits |= 1 << (n - 1);
         }
@@ -184,7 +184,7 @@ mod tests {
         assert!(Blocked::parse("S1").unwrap().blocks(4));
         assert_eq!(Blocked::parse("all").unwrap(), Blocked::all());
         assert_eq!(Blocked::parse("").unwrap(), Blocked::all());
-        assert!(Blocked::parse("S15").unwrap_err().contains("MODERATION_BLOCKED"));
+        assert!(Blocked::parse("S15").unwrap_err().contains("S15"));
         assert!(Blocked::parse("violence").is_err());
         assert_eq!(Blocked::parse("s10").unwrap().codes(), ["S4", "S10"]);
     }

@@ -18,15 +18,17 @@ pub mod streaming;
 
 use crate::core::access::session::Issued;
 use crate::core::answer::judge::Judge;
-use crate::core::answer::moderation;
+use crate::core::answer::moderation::{self, Blocked};
 use crate::core::answer::parse::Suggestion;
-use crate::core::config::Config;
 use crate::core::error::ApiError;
 use crate::core::llm::failure::{backoff_ms, FailureKind, ModelFailure};
-use crate::core::llm::protocol::workers_ai::{ModelReply, Usage};
 use crate::core::llm::providers::Provider;
 use crate::core::llm::registry::Model;
-use crate::core::prompt::{build_messages, prompt_budget_chars, AnswerFormat, Message};
+use crate::core::llm::Clock;
+use crate::core::llm::Message;
+use crate::core::llm::ModelBackend;
+use crate::core::llm::{ModelReply, Usage};
+use crate::core::prompt::{build_messages, prompt_budget_chars, AnswerFormat};
 use crate::core::request::CoachRequest;
 use crate::core::time::EpochMillis;
 use serde::Serialize;
@@ -37,40 +39,24 @@ const BACKOFF_MAX_MS: u64 = 2_000;
 /// Retries of an error the published table does not list.
 const UNKNOWN_ERROR_RETRIES: u32 = 1;
 
-/// A model, as the loop needs it.
-#[allow(async_fn_in_trait)]
-pub trait ModelBackend {
-    type Stream: ModelStream;
-    /// Runs `model` on `input`, giving up after `timeout_ms`.
-    async fn run(&self, model: &str, input: &Value, timeout_ms: u64) -> Result<ModelReply, ModelFailure>;
-    /// Starts a streamed call of `model` (its input asks for `stream`):
-    /// `Ok` once the model has accepted it, within `timeout_ms`.
-    async fn stream(&self, model: &str, input: &Value, timeout_ms: u64)
-        -> Result<Self::Stream, ModelFailure>;
-}
-
-/// What a streamed call gives back, piece by piece.
-pub enum Chunk {
-    /// The next bytes of a server-sent event stream, cut anywhere.
-    Bytes(Vec<u8>),
-    /// The model answered whole instead of streaming.
-    Whole(ModelReply),
-}
-
-/// A streamed call in progress. Dropping it stops reading the upstream.
-#[allow(async_fn_in_trait)]
-pub trait ModelStream {
-    /// The next chunk, `None` at the end, or a failure (a timeout after `timeout_ms`).
-    async fn next(&mut self, timeout_ms: u64) -> Result<Option<Chunk>, ModelFailure>;
-}
-
-/// Time, as the loop needs it.
-#[allow(async_fn_in_trait)]
-pub trait Clock {
-    fn now_ms(&self) -> u64;
-    async fn sleep(&self, ms: u64);
-    /// Uniform in [0, 1), for backoff jitter.
-    fn jitter(&self) -> f64;
+/// What the coach loop may spend and must respect: the operator's settings
+/// for it (read by [`crate::core::config`]), and nothing else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoachPolicy {
+    /// Answer from the rules coach when every model fails (else 503).
+    pub rules_fallback: bool,
+    pub model_timeout_ms: u64,
+    /// No model call starts with less time than this left before the
+    /// deadline: it could not plausibly answer, and would only delay the
+    /// rules fallback.
+    pub model_min_call_ms: u64,
+    pub deadline_ms: u64,
+    pub max_retries: u32,
+    /// Words a suggestion may have (`MAX_WORDS`, 5 to 40, default 15).
+    pub max_words: usize,
+    /// The hazard categories Llama Guard must not find in a suggestion;
+    /// `None` when `MODERATION` is off.
+    pub moderation: Option<Blocked>,
 }
 
 /// The `200` body of `POST /api/generate-prompt`.
@@ -148,7 +134,7 @@ pub(crate) trait Attempt {
 /// call is pushed to `failures`.
 pub(crate) async fn run_chain<A: Attempt, C: Clock>(
     chain: &[&Model],
-    config: &Config,
+    policy: &CoachPolicy,
     clock: &C,
     deadline: u64,
     failures: &mut Vec<FailedCall>,
@@ -165,10 +151,10 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
         let mut retries = 0;
         loop {
             let left = deadline.saturating_sub(clock.now_ms());
-            if left < config.model_min_call_ms {
+            if left < policy.model_min_call_ms {
                 break 'models;
             }
-            let timeout = config.model_timeout_ms.min(left);
+            let timeout = policy.model_timeout_ms.min(left);
             let failure = match attempt.call(candidate, json_mode, timeout).await {
                 Ok(output) => return Some((index, output)),
                 Err(f) => f,
@@ -181,13 +167,13 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
             match next_step(
                 kind,
                 retries,
-                config.max_retries,
+                policy.max_retries,
                 json_mode && candidate.entry().json_mode,
             ) {
                 Step::Backoff => {
                     let wait = backoff_ms(retries, BACKOFF_BASE_MS, BACKOFF_MAX_MS, clock.jitter());
                     retries += 1;
-                    if clock.now_ms() + wait + config.model_min_call_ms > deadline {
+                    if clock.now_ms() + wait + policy.model_min_call_ms > deadline {
                         continue 'models;
                     }
                     clock.sleep(wait).await;
@@ -196,7 +182,7 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
                 Step::Again => retries += 1,
                 Step::Wait(ms) => {
                     retries += 1;
-                    if clock.now_ms() + ms + config.model_min_call_ms > deadline {
+                    if clock.now_ms() + ms + policy.model_min_call_ms > deadline {
                         continue 'models;
                     }
                     clock.sleep(ms).await;
@@ -217,12 +203,12 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
 pub(crate) async fn judged<B: ModelBackend>(
     judge: &Judge<'_>,
     backend: &B,
-    config: &Config,
+    policy: &CoachPolicy,
     reply: &ModelReply,
     timeout_ms: u64,
 ) -> Result<Suggestion, ModelFailure> {
     let suggestion = judge.answer(&reply.response, reply.finish_reason.as_deref())?;
-    moderation::check(backend, config.moderation.as_ref(), &suggestion, timeout_ms).await?;
+    moderation::check(backend, policy.moderation.as_ref(), &suggestion, timeout_ms).await?;
     Ok(suggestion)
 }
 
@@ -249,7 +235,7 @@ pub(crate) fn input_for(
 pub(crate) fn chain_messages(
     req: &CoachRequest,
     chain: &[&Model],
-    config: &Config,
+    policy: &CoachPolicy,
     now_ms: u64,
     format: AnswerFormat,
 ) -> Vec<Message> {
@@ -259,14 +245,14 @@ pub(crate) fn chain_messages(
         .min()
         .unwrap_or(0);
     let budget = prompt_budget_chars(window, req.options().max_tokens());
-    build_messages(req, Some(now_ms as EpochMillis), budget, config.max_words, format)
+    build_messages(req, Some(now_ms as EpochMillis), budget, policy.max_words, format)
 }
 
 /// One plain (non-streaming) call: JSON mode where the model has it.
 struct PlainCall<'a, B, C> {
     backend: &'a B,
     clock: &'a C,
-    config: &'a Config,
+    policy: &'a CoachPolicy,
     messages: &'a [Message],
     judge: &'a Judge<'a>,
     deadline: u64,
@@ -285,40 +271,87 @@ impl<B: ModelBackend, C: Clock> Attempt for PlainCall<'_, B, C> {
         let input = input_for(model, self.messages, req.options(), json_mode, false);
         let reply = self.backend.run(model.id(), &input, timeout_ms).await?;
         let left = self.deadline.saturating_sub(self.clock.now_ms());
-        let moderation_ms = self.config.model_timeout_ms.min(left);
-        let suggestion = judged(self.judge, self.backend, self.config, &reply, moderation_ms).await?;
+        let moderation_ms = self.policy.model_timeout_ms.min(left);
+        let suggestion = judged(self.judge, self.backend, self.policy, &reply, moderation_ms).await?;
         Ok((suggestion, reply))
     }
 }
 
-/// The coaching loop over `chain` (the first model, then the fallbacks).
-/// `backend` is `None` when no `AI` binding is configured (local
-/// development): the rules coach answers, and that is not a fallback.
-/// `arrived_ms` is when the request arrived: the deadline counts from there.
+/// One request's way into the coach: what it asks, the models to try in
+/// order (the first, then the fallbacks), the policy, the backend (`None`
+/// with no model at all: the rules coach answers, and that is not a
+/// fallback), the clock, and when the request arrived (the deadline counts
+/// from there). The whole answer ([`coach`]) and the stream
+/// ([`streaming::open_stream`]) both start from [`CoachCall::prepare`].
+pub struct CoachCall<'a, B, C> {
+    pub req: &'a CoachRequest,
+    pub chain: &'a [&'a Model],
+    pub policy: &'a CoachPolicy,
+    pub backend: Option<&'a B>,
+    pub clock: &'a C,
+    pub arrived_ms: u64,
+}
+
+/// What [`CoachCall::prepare`] made ready: the rules coach's answer when
+/// there is no backend, else the messages, their judge and the deadline.
+pub(crate) enum Prepared<'a, B> {
+    Rules(Answer),
+    Models {
+        backend: &'a B,
+        messages: Vec<Message>,
+        judge: Judge<'a>,
+        deadline: u64,
+    },
+}
+
+impl<'a, B: ModelBackend, C: Clock> CoachCall<'a, B, C> {
+    pub(crate) fn prepare(&self, format: AnswerFormat) -> Prepared<'a, B> {
+        let Some(backend) = self.backend else {
+            let judge = Judge::new(self.req, "", self.policy.max_words);
+            return Prepared::Rules(rules_answer(&judge, self.clock, false));
+        };
+        let messages = chain_messages(self.req, self.chain, self.policy, self.clock.now_ms(), format);
+        let judge = Judge::new(self.req, &messages[0].content, self.policy.max_words);
+        Prepared::Models {
+            backend,
+            messages,
+            judge,
+            deadline: self.arrived_ms + self.policy.deadline_ms,
+        }
+    }
+
+    /// Whether a stream may speak the model's words as they come: not when
+    /// moderation is on, since the guard model judges only a whole answer.
+    pub(crate) fn streams_live(&self) -> bool {
+        self.policy.moderation.is_none()
+    }
+}
+
+/// The coaching loop: the chain's models in order within the deadline, then
+/// the rules coach.
 pub async fn coach<B: ModelBackend, C: Clock>(
-    arrived_ms: u64,
-    req: &CoachRequest,
-    chain: &[&Model],
-    config: &Config,
-    backend: Option<&B>,
-    clock: &C,
+    call: &CoachCall<'_, B, C>,
     failures: &mut Vec<FailedCall>,
 ) -> Result<Answer, ApiError> {
-    let Some(backend) = backend else {
-        return Ok(rules_answer(&Judge::new(req, "", config.max_words), clock, false));
+    let (backend, messages, judge, deadline) = match call.prepare(AnswerFormat::Json) {
+        Prepared::Rules(answer) => return Ok(answer),
+        Prepared::Models {
+            backend,
+            messages,
+            judge,
+            deadline,
+        } => (backend, messages, judge, deadline),
     };
-    let messages = chain_messages(req, chain, config, clock.now_ms(), AnswerFormat::Json);
-    let judge = Judge::new(req, &messages[0].content, config.max_words);
-    let deadline = arrived_ms + config.deadline_ms;
-    let mut call = PlainCall {
+    let (chain, policy, clock) = (call.chain, call.policy, call.clock);
+    let mut attempt = PlainCall {
         backend,
         clock,
-        config,
+        policy,
         messages: &messages,
         judge: &judge,
         deadline,
     };
-    match run_chain(chain, config, clock, deadline, failures, &mut call).await {
+    match run_chain(chain, policy, clock, deadline, failures, &mut attempt).await {
         Some((index, (suggestion, reply))) => Ok(Answer {
             suggestion,
             model: chain[index].id().to_string(),
@@ -328,7 +361,7 @@ pub async fn coach<B: ModelBackend, C: Clock>(
             usage: reply.usage,
             finish_reason: reply.finish_reason,
         }),
-        None if config.rules_fallback => Ok(rules_answer(&judge, clock, true)),
+        None if policy.rules_fallback => Ok(rules_answer(&judge, clock, true)),
         None => Err(ApiError::ModelUnavailable),
     }
 }
@@ -352,6 +385,7 @@ pub(crate) fn rules_answer<C: Clock>(judge: &Judge, clock: &C, fallback: bool) -
 #[cfg(test)]
 pub(crate) mod fakes {
     use super::*;
+    use crate::core::llm::{Chunk, ModelStream};
     use std::cell::Cell;
     use std::future::Future;
     use std::pin::pin;
@@ -414,6 +448,7 @@ mod tests {
     use super::fakes::{block_on, FakeClock, NoStream};
     use super::*;
     use crate::core::answer::parse::Action;
+    use crate::core::config::Config;
     use crate::core::llm::failure::classify_error;
     use crate::core::llm::protocol::workers_ai::reply_from_value;
     use serde_json::json;
@@ -551,12 +586,14 @@ mod tests {
         let chain = config.registry.chain(model);
         let mut failures = Vec::new();
         let answer = block_on(coach(
-            NOW,
-            &req,
-            &chain,
-            &config,
-            Some(&models),
-            &clock,
+            &CoachCall {
+                req: &req,
+                chain: &chain,
+                policy: &config.coach,
+                backend: Some(&models),
+                clock: &clock,
+                arrived_ms: NOW,
+            },
             &mut failures,
         ));
         let elapsed = clock.now.get() - NOW;
@@ -893,12 +930,14 @@ mod tests {
             .registry
             .chain(config.registry.resolve(None).unwrap().model);
         let answer = block_on(coach::<FakeModels, _>(
-            NOW,
-            &req,
-            &chain,
-            &config,
-            None,
-            &clock,
+            &CoachCall {
+                req: &req,
+                chain: &chain,
+                policy: &config.coach,
+                backend: None,
+                clock: &clock,
+                arrived_ms: NOW,
+            },
             &mut Vec::new(),
         ))
         .unwrap();

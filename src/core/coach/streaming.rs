@@ -13,17 +13,17 @@ use crate::core::answer::judge::{Judge, Screen};
 use crate::core::answer::parse::Suggestion;
 use crate::core::coach::relay::Relay;
 use crate::core::coach::{
-    chain_messages, input_for, judged, rules_answer, run_chain, Answer, Attempt, Chunk, Clock, FailedCall,
-    ModelBackend, ModelStream,
+    input_for, judged, rules_answer, run_chain, Answer, Attempt, CoachCall, CoachPolicy, FailedCall, Prepared,
 };
-use crate::core::config::Config;
 use crate::core::error::ApiError;
 use crate::core::llm::failure::{FailureKind, ModelFailure};
-use crate::core::llm::protocol::workers_ai::{ModelReply, Usage};
 use crate::core::llm::providers::Wire;
 use crate::core::llm::registry::Model;
 use crate::core::llm::sse::{encode, SseDecoder};
-use crate::core::prompt::{AnswerFormat, Message};
+use crate::core::llm::Message;
+use crate::core::llm::{Chunk, Clock, ModelBackend, ModelStream};
+use crate::core::llm::{ModelReply, Usage};
+use crate::core::prompt::AnswerFormat;
 use crate::core::request::CoachRequest;
 use serde_json::json;
 
@@ -200,7 +200,9 @@ enum Started<S> {
 struct StreamCall<'a, B, C> {
     backend: &'a B,
     clock: &'a C,
-    config: &'a Config,
+    policy: &'a CoachPolicy,
+    /// Words may go out as they come (see [`CoachCall::streams_live`]).
+    live: bool,
     messages: &'a [Message],
     judge: &'a Judge<'a>,
     deadline: u64,
@@ -219,10 +221,9 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
         let until = self.clock.now_ms() + timeout_ms;
         let input = input_for(model, self.messages, self.judge.request().options(), false, true);
         let stream = self.backend.stream(model.id(), &input, timeout_ms).await?;
-        // With moderation on, nothing is spoken before the guard model has read it all.
-        let relay = match self.config.moderation {
-            Some(_) => Relay::holding_all(),
-            None => Relay::new(self.config.max_words),
+        let relay = match self.live {
+            true => Relay::new(self.policy.max_words),
+            false => Relay::holding_all(),
         };
         let mut upstream = Upstream::new(stream, relay, model.provider().protocol().wire());
         loop {
@@ -239,9 +240,9 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
                     // failure still lets the next model answer.
                     let (reply, _) = upstream.finish(&may_say);
                     let left = self.deadline.saturating_sub(self.clock.now_ms());
-                    let moderation_ms = self.config.model_timeout_ms.min(left);
+                    let moderation_ms = self.policy.model_timeout_ms.min(left);
                     let suggestion =
-                        judged(self.judge, self.backend, self.config, &reply, moderation_ms).await?;
+                        judged(self.judge, self.backend, self.policy, &reply, moderation_ms).await?;
                     return Ok(Started::Whole(answer_from(suggestion, reply)));
                 }
             }
@@ -253,30 +254,29 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
 /// `Err` only when nothing can be streamed (every model failed and the rules
 /// fallback is off): the caller then gets a normal JSON error.
 pub async fn open_stream<B: ModelBackend, C: Clock>(
-    arrived_ms: u64,
-    req: &CoachRequest,
-    chain: &[&Model],
-    config: &Config,
-    backend: Option<&B>,
-    clock: &C,
+    call: &CoachCall<'_, B, C>,
     failures: &mut Vec<FailedCall>,
 ) -> Result<Opened<B::Stream>, ApiError> {
-    let Some(backend) = backend else {
-        let judge = Judge::new(req, "", config.max_words);
-        return Ok(Opened::whole(rules_answer(&judge, clock, false)));
+    let (backend, messages, judge, deadline) = match call.prepare(AnswerFormat::Plain) {
+        Prepared::Rules(answer) => return Ok(Opened::whole(answer)),
+        Prepared::Models {
+            backend,
+            messages,
+            judge,
+            deadline,
+        } => (backend, messages, judge, deadline),
     };
-    let messages = chain_messages(req, chain, config, clock.now_ms(), AnswerFormat::Plain);
-    let judge = Judge::new(req, &messages[0].content, config.max_words);
-    let deadline = arrived_ms + config.deadline_ms;
-    let mut call = StreamCall {
+    let (chain, policy, clock) = (call.chain, call.policy, call.clock);
+    let mut attempt = StreamCall {
         backend,
         clock,
-        config,
+        policy,
+        live: call.streams_live(),
         messages: &messages,
         judge: &judge,
         deadline,
     };
-    match run_chain(chain, config, clock, deadline, failures, &mut call).await {
+    match run_chain(chain, policy, clock, deadline, failures, &mut attempt).await {
         Some((index, Started::Whole(mut answer))) => {
             answer.model = chain[index].id().to_string();
             answer.fallback = index > 0;
@@ -286,9 +286,9 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
             first: first.into_iter().map(StreamEvent::Delta).collect(),
             rest: Some(LiveStream {
                 upstream: Some(upstream),
-                req: req.clone(),
+                req: call.req.clone(),
                 screen: judge.into_screen(),
-                max_words: config.max_words,
+                max_words: policy.max_words,
                 model: chain[index].id().to_string(),
                 fallback: index > 0,
                 retired_model: None,
@@ -298,7 +298,7 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
                 usage: None,
             }),
         }),
-        None if config.rules_fallback => Ok(Opened::whole(rules_answer(&judge, clock, true))),
+        None if policy.rules_fallback => Ok(Opened::whole(rules_answer(&judge, clock, true))),
         None => Err(ApiError::ModelUnavailable),
     }
 }
@@ -413,8 +413,10 @@ mod tests {
     use super::*;
     use crate::core::answer::parse::Action;
     use crate::core::coach::fakes::{block_on, FakeClock};
+    use crate::core::coach::CoachCall;
+    use crate::core::config::Config;
     use crate::core::llm::failure::classify_error;
-    use crate::core::llm::protocol::workers_ai::ModelReply;
+    use crate::core::llm::ModelReply;
     use serde_json::Value;
     use std::cell::RefCell;
     use std::collections::{HashMap, VecDeque};
@@ -561,16 +563,18 @@ mod tests {
         let mut failures = Vec::new();
         let backend = &fakes;
         let opened = block_on(open_stream(
-            NOW,
-            &req,
-            &chain,
-            &config,
-            Some(&backend),
-            &clock,
+            &CoachCall {
+                req: &req,
+                chain: &chain,
+                policy: &config.coach,
+                backend: Some(&backend),
+                clock: &clock,
+                arrived_ms: NOW,
+            },
             &mut failures,
         ));
         let mut run = Run {
-            opened: Err(ApiError::Internal),
+            opened: Err(ApiError::Internal("test".to_string())),
             model: None,
             first: 0,
             inputs: Vec::new(),

@@ -7,8 +7,8 @@
 //! coach builds the right input and reads the right stream.
 
 use crate::core::llm::catalog::Entry;
-use crate::core::llm::protocol::workers_ai::StreamPiece;
-use crate::core::prompt::Message;
+use crate::core::llm::Message;
+use crate::core::llm::StreamPiece;
 use crate::core::request::options::GenerationOptions;
 use crate::core::text::comma_list;
 use serde_json::Value;

@@ -82,8 +82,8 @@ impl Model {
     /// the protocol lacks. Values out of range are refused either way.
     pub fn check_options(&self, options: &GenerationOptions) -> Result<(), ApiError> {
         match self.provider.protocol() {
-            Protocol::WorkersAi => options.check_for(&self.entry),
-            Protocol::ChatCompletions => options.check_ranges_for(&self.entry),
+            Protocol::WorkersAi => options.check_for(&*self.entry),
+            Protocol::ChatCompletions => options.check_ranges_for(&*self.entry),
         }
     }
 

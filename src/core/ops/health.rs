@@ -3,7 +3,7 @@
 //! the configuration problems the Worker knows of. Nothing secret: no var
 //! values beyond the ones a problem names, no tokens, not even their count.
 
-use crate::core::config::{Config, SessionKeys};
+use crate::core::config::{Config, ConfigError, SessionKeys};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -25,7 +25,7 @@ pub struct Bindings {
 /// The `/healthz` body. `ok` is false when the configuration cannot serve
 /// (every API request would be `500 server_misconfigured`) or a required
 /// binding is missing; the status is 200 either way, so the body is read.
-pub fn report(version: &str, bindings: Bindings, config: &Result<Config, String>) -> Value {
+pub fn report(version: &str, bindings: Bindings, config: &Result<Config, ConfigError>) -> Value {
     let mut problems: Vec<String> = Vec::new();
     let mut serving = true;
     match config {
@@ -46,7 +46,7 @@ pub fn report(version: &str, bindings: Bindings, config: &Result<Config, String>
         }
         Err(problem) => {
             serving = false;
-            problems.push(problem.clone());
+            problems.push(problem.to_string());
         }
     }
     if !bindings.kv {
@@ -84,7 +84,7 @@ mod tests {
         }
     }
 
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: std::collections::HashMap<&str, &str> = pairs.iter().copied().collect();
         Config::from_lookup(&|n| map.get(n).map(|v| v.to_string()), 1_795_000_000_000)
     }

@@ -13,12 +13,12 @@
 
 pub mod names;
 
+use crate::core::llm::Message;
 use crate::core::prompt::names::spoken_name;
 use crate::core::request::events::{Event, EventKind};
 use crate::core::request::{CoachRequest, Reason};
 use crate::core::text::{neutralize_untrusted, truncate_chars, FENCE_CLOSE, FENCE_OPEN};
 use crate::core::time::EpochMillis;
-use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::HashMap;
 
@@ -66,12 +66,6 @@ pub enum AnswerFormat {
     /// streamed answer is spoken as it arrives, and JSON cannot be (Workers
     /// AI's JSON mode does not stream, per its json-mode.mdx).
     Plain,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Message {
-    pub role: &'static str,
-    pub content: String,
 }
 
 /// One line of the digest: how urgent it is, when it last happened, and how it reads.

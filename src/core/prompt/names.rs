@@ -68,7 +68,7 @@ const GIVEN_NAMES: &[&str] = &[
 pub fn spoken_name(user: &str) -> String {
     // A name that is a web address or an email is an advert, not a name.
     let as_address = user.replace('_', "-");
-    if crate::core::answer::speech::has_url(&as_address) || crate::core::answer::speech::has_email(user) {
+    if crate::core::contact::has_url(&as_address) || crate::core::contact::has_email(user) {
         return NEUTRAL_NAME.to_string();
     }
     let words = split_words(&strip_decoration(user));

@@ -10,7 +10,7 @@
 //! sentences back into kinds, and [`is_app_status`] drops the app's own status
 //! lines, which arrive the same way but say nothing about the room.
 
-use crate::core::answer::speech::has_url;
+use crate::core::contact::has_url;
 use crate::core::error::ApiError;
 use crate::core::text::{char_len, visible_text};
 use crate::core::time::{parse_rfc3339, EpochMillis};

@@ -4,8 +4,25 @@
 //! and each model is sent only the options its input schema takes.
 
 use crate::core::error::ApiError;
-use crate::core::llm::catalog::Entry;
+use serde::Deserialize;
 use serde_json::{Map, Value};
+
+/// A published option range (`minimum`/`maximum` of a model's input schema).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct OptionRange {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub integer: bool,
+}
+
+/// What a model publishes about the options it takes (the catalog's entries
+/// implement it), so the options are checked here without this module
+/// knowing the catalog.
+pub trait OptionSchema {
+    fn model_id(&self) -> &str;
+    fn option_range(&self, key: &str) -> Option<&OptionRange>;
+}
 
 /// Coaching defaults: a suggestion is one short sentence, so few tokens.
 pub const DEFAULT_TEMPERATURE: f64 = 0.6;
@@ -121,27 +138,27 @@ impl GenerationOptions {
     /// `400 invalid_request` naming the option, the model and its published
     /// range, for a value the caller set that the chosen model would refuse
     /// or does not take. The coaching defaults are fitted, never refused.
-    pub fn check_for(&self, model: &Entry) -> Result<(), ApiError> {
+    pub fn check_for(&self, model: &impl OptionSchema) -> Result<(), ApiError> {
         self.check(model, true)
     }
 
     /// Like [`check_for`](Self::check_for), but an option the model's wire
     /// protocol lacks is left out quietly instead of refused (a frontend
     /// sends the same options to every provider).
-    pub fn check_ranges_for(&self, model: &Entry) -> Result<(), ApiError> {
+    pub fn check_ranges_for(&self, model: &impl OptionSchema) -> Result<(), ApiError> {
         self.check(model, false)
     }
 
-    fn check(&self, model: &Entry, refuse_unknown: bool) -> Result<(), ApiError> {
+    fn check(&self, model: &impl OptionSchema, refuse_unknown: bool) -> Result<(), ApiError> {
         for key in &self.set_by_caller {
             let Some(value) = self.get(key) else { continue };
-            let Some(range) = model.options.get(*key) else {
+            let Some(range) = model.option_range(key) else {
                 if !refuse_unknown {
                     continue;
                 }
                 return Err(ApiError::invalid(
                     format!("options.{key}"),
-                    format!("is not taken by {}; leave it out", model.id),
+                    format!("is not taken by {}; leave it out", model.model_id()),
                 ));
             };
             let span = match (range.min, range.max) {
@@ -152,7 +169,7 @@ impl GenerationOptions {
             };
             return Err(ApiError::invalid(
                 format!("options.{key}"),
-                format!("must be {span} for {} (its published range)", model.id),
+                format!("must be {span} for {} (its published range)", model.model_id()),
             ));
         }
         Ok(())
@@ -161,10 +178,10 @@ impl GenerationOptions {
     /// The options as `model`'s input takes them: only those its schema
     /// lists, each fitted into its published range (a fallback model may
     /// have narrower ranges than the model the caller chose).
-    pub fn input_for(&self, model: &Entry) -> Map<String, Value> {
+    pub fn input_for(&self, model: &impl OptionSchema) -> Map<String, Value> {
         let mut out = Map::new();
         for (key, value) in &self.values {
-            let Some(range) = model.options.get(*key) else {
+            let Some(range) = model.option_range(key) else {
                 continue;
             };
             let mut v = *value;

@@ -6,11 +6,11 @@ mod remote;
 pub mod timed;
 mod workers_ai;
 
-use crate::core::coach::{Chunk, ModelBackend, ModelStream};
 use crate::core::config::{Backend, Config};
 use crate::core::llm::failure::{FailureKind, ModelFailure};
-use crate::core::llm::protocol::workers_ai::ModelReply;
 use crate::core::llm::providers::Provider;
+use crate::core::llm::ModelReply;
+use crate::core::llm::{Chunk, ModelBackend, ModelStream};
 use remote::{Remote, RemoteStream};
 use serde_json::Value;
 use worker::Env;

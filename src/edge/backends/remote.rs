@@ -4,11 +4,11 @@
 //! key and the upstream body never reach a log line or the caller: a failed
 //! call is logged with the provider, the model and the status only.
 
-use crate::core::coach::{Chunk, ModelStream};
 use crate::core::llm::failure::{FailureKind, ModelFailure};
 use crate::core::llm::protocol::chat_completions;
-use crate::core::llm::protocol::workers_ai::ModelReply;
 use crate::core::llm::providers::{Endpoints, Provider};
+use crate::core::llm::ModelReply;
+use crate::core::llm::{Chunk, ModelStream};
 use crate::edge::clock::with_timeout;
 use futures_util::StreamExt;
 use serde_json::{json, Value};

@@ -2,9 +2,9 @@
 //! the request log line's `model_ms`. For a streamed call it counts the time
 //! until the stream opened; the rest is the stream's, reported when it ends.
 
-use crate::core::coach::ModelBackend;
 use crate::core::llm::failure::ModelFailure;
-use crate::core::llm::protocol::workers_ai::ModelReply;
+use crate::core::llm::ModelBackend;
+use crate::core::llm::ModelReply;
 use serde_json::Value;
 use std::cell::Cell;
 

@@ -5,9 +5,10 @@
 //! [`ModelFailure`]s: the operator's log gets the code and the kind, never
 //! the upstream text (which may quote the prompt), and the caller neither.
 
-use crate::core::coach::{Chunk, ModelBackend, ModelStream};
 use crate::core::llm::failure::{classify_error, ModelFailure};
-use crate::core::llm::protocol::workers_ai::{reply_from_sse, reply_from_value, ModelReply};
+use crate::core::llm::protocol::workers_ai::{reply_from_sse, reply_from_value};
+use crate::core::llm::ModelReply;
+use crate::core::llm::{Chunk, ModelBackend, ModelStream};
 use crate::edge::clock::with_timeout;
 use serde_json::Value;
 use worker::js_sys::{self, Function, Promise, Reflect, Uint8Array};

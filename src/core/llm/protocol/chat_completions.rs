@@ -5,12 +5,14 @@
 //! coaching loop. Pure: the edge only sends the bytes and hands back the
 //! status, the `Retry-After` header and the body.
 
-use crate::core::llm::catalog::{AnswerShape, Entry, Range};
+use crate::core::llm::catalog::{AnswerShape, Entry};
 use crate::core::llm::failure::{FailureKind, ModelFailure};
-use crate::core::llm::protocol::workers_ai::{usage_of, ModelReply, StreamPiece};
+use crate::core::llm::protocol::workers_ai::usage_of;
 use crate::core::llm::providers::Wire;
-use crate::core::prompt::Message;
+use crate::core::llm::Message;
+use crate::core::llm::{ModelReply, StreamPiece};
 use crate::core::request::options::GenerationOptions;
+use crate::core::request::options::OptionRange;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -20,8 +22,8 @@ pub const OPTIONS_SOURCE: &str = "OpenAI API reference, CreateChatCompletionRequ
 
 /// The options the protocol takes, under their OpenAI names, with their
 /// published ranges; the rest (`top_k`, `repetition_penalty`) are never sent.
-pub fn options() -> BTreeMap<String, Range> {
-    let range = |min: Option<f64>, max: Option<f64>, integer: bool| Range { min, max, integer };
+pub fn options() -> BTreeMap<String, OptionRange> {
+    let range = |min: Option<f64>, max: Option<f64>, integer: bool| OptionRange { min, max, integer };
     [
         ("max_tokens", range(Some(1.0), None, true)),
         ("temperature", range(Some(0.0), Some(2.0), false)),

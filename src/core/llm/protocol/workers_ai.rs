@@ -7,24 +7,12 @@
 use crate::core::llm::catalog::Entry;
 use crate::core::llm::providers::Wire;
 use crate::core::llm::sse::SseDecoder;
-use crate::core::prompt::Message;
+use crate::core::llm::Message;
+use crate::core::llm::ModelReply;
+use crate::core::llm::StreamPiece;
+use crate::core::llm::Usage;
 use crate::core::request::options::GenerationOptions;
-use serde::Serialize;
 use serde_json::{json, Value};
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelReply {
-    /// The model's answer: a string, or an object in JSON mode.
-    pub response: Value,
-    pub usage: Option<Usage>,
-    pub finish_reason: Option<String>,
-}
 
 /// The JSON-mode schema of a suggestion.
 fn suggestion_schema() -> Value {
@@ -134,29 +122,6 @@ pub fn reply_from_value(v: Value) -> Option<ModelReply> {
             })
         }
         _ => None,
-    }
-}
-
-/// What one streamed event carries: a piece of the answer's text (never
-/// reasoning), and, near the end, `usage` and `finish_reason`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StreamPiece {
-    pub text: String,
-    pub usage: Option<Usage>,
-    pub finish_reason: Option<String>,
-    /// `[DONE]`: nothing follows.
-    pub done: bool,
-    /// The provider reported a failure inside the stream.
-    pub failed: bool,
-}
-
-impl StreamPiece {
-    /// `data: [DONE]`, which both wire formats send last.
-    pub fn end() -> StreamPiece {
-        StreamPiece {
-            done: true,
-            ..StreamPiece::default()
-        }
     }
 }
 
