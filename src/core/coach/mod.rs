@@ -220,8 +220,7 @@ pub(crate) fn input_for(
     json_mode: bool,
     stream: bool,
 ) -> Value {
-    let wire = model.provider().protocol().wire();
-    wire.input(
+    model.provider().protocol().input(
         model.wire_name(),
         model.entry(),
         messages,

@@ -17,7 +17,7 @@ use crate::core::coach::{
 };
 use crate::core::error::ApiError;
 use crate::core::llm::failure::{FailureKind, ModelFailure};
-use crate::core::llm::providers::Wire;
+use crate::core::llm::protocol::Protocol;
 use crate::core::llm::registry::Model;
 use crate::core::llm::sse::{encode, SseDecoder};
 use crate::core::llm::Message;
@@ -101,7 +101,7 @@ struct Upstream<S> {
     stream: S,
     decoder: SseDecoder,
     /// The provider's wire format, which reads each event's `data`.
-    wire: &'static dyn Wire,
+    protocol: Protocol,
     relay: Relay,
     usage: Option<Usage>,
     finish_reason: Option<String>,
@@ -116,11 +116,11 @@ enum Read {
 }
 
 impl<S: ModelStream> Upstream<S> {
-    fn new(stream: S, relay: Relay, wire: &'static dyn Wire) -> Self {
+    fn new(stream: S, relay: Relay, protocol: Protocol) -> Self {
         Upstream {
             stream,
             decoder: SseDecoder::new(),
-            wire,
+            protocol,
             relay,
             usage: None,
             finish_reason: None,
@@ -144,7 +144,7 @@ impl<S: ModelStream> Upstream<S> {
         };
         let mut deltas = Vec::new();
         for event in events {
-            let Some(piece) = self.wire.stream_piece(&event.data) else {
+            let Some(piece) = self.protocol.stream_piece(&event.data) else {
                 continue;
             };
             if piece.failed {
@@ -225,7 +225,7 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
             true => Relay::new(self.policy.max_words),
             false => Relay::holding_all(),
         };
-        let mut upstream = Upstream::new(stream, relay, model.provider().protocol().wire());
+        let mut upstream = Upstream::new(stream, relay, model.provider().protocol());
         loop {
             let left = until.saturating_sub(self.clock.now_ms());
             if left == 0 {

@@ -6,31 +6,9 @@
 //! configured is unavailable. Also the protocol each provider speaks, so the
 //! coach builds the right input and reads the right stream.
 
-use crate::core::llm::catalog::Entry;
-use crate::core::llm::Message;
-use crate::core::llm::StreamPiece;
-use crate::core::request::options::GenerationOptions;
+use crate::core::llm::protocol::Protocol;
 use crate::core::text::comma_list;
-use serde_json::Value;
 use std::fmt;
-
-/// One wire format, as the coach needs it: the input of a call and the
-/// reading of one streamed event. Each protocol is one module implementing
-/// it; adding a protocol adds a module, a [`Protocol`] and its providers.
-pub trait Wire: Sync {
-    /// The input of one call of the model `name` (its name at the provider).
-    fn input(
-        &self,
-        name: &str,
-        entry: &Entry,
-        messages: &[Message],
-        options: &GenerationOptions,
-        json_mode: bool,
-        stream: bool,
-    ) -> Value;
-    /// One streamed event's `data`; `None` when it carries nothing.
-    fn stream_piece(&self, data: &str) -> Option<StreamPiece>;
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Provider {
@@ -39,24 +17,6 @@ pub enum Provider {
     OpenRouter,
     /// Any OpenAI-compatible server (`openai:`).
     OpenAiCompat,
-}
-
-/// The wire format a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// The `AI` binding's input and output (`crate::core::llm::protocol::workers_ai`).
-    WorkersAi,
-    /// `POST {base}/chat/completions` (`crate::core::llm::protocol::chat_completions`).
-    ChatCompletions,
-}
-
-impl Protocol {
-    pub fn wire(self) -> &'static dyn Wire {
-        match self {
-            Protocol::WorkersAi => &crate::core::llm::protocol::workers_ai::WorkersAiWire,
-            Protocol::ChatCompletions => &crate::core::llm::protocol::chat_completions::ChatCompletionsWire,
-        }
-    }
 }
 
 /// The providers reached over `fetch`, in the order `GET /api/models` lists them.

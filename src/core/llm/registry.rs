@@ -10,7 +10,8 @@
 use crate::core::error::ApiError;
 use crate::core::llm::catalog::{catalog, Entry};
 use crate::core::llm::protocol::chat_completions;
-use crate::core::llm::providers::{Endpoints, Protocol, Provider};
+use crate::core::llm::protocol::Protocol;
+use crate::core::llm::providers::{Endpoints, Provider};
 use crate::core::request::options::GenerationOptions;
 use crate::core::text::comma_list;
 use crate::core::time::EpochMillis;
@@ -152,151 +153,29 @@ impl Registry {
     /// Never fails: each unusable entry becomes a [`problem`](Self::problems)
     /// and is left out, so a typo in one var cannot take the service down.
     pub fn new(settings: &ModelSettings, endpoints: &Endpoints, now: EpochMillis) -> Registry {
-        let mut problems: Vec<String> = endpoints.problems().to_vec();
-        // Usable: catalogued, active, and in a shape the Worker reads; or a
-        // model of a configured remote provider.
-        let usable = |var: &str, name: &str, problems: &mut Vec<String>| -> Option<Cow<'static, Entry>> {
-            let (provider, wire) = Provider::of(name.trim());
-            if provider != Provider::WorkersAi {
-                return match endpoints.get(provider) {
-                    Some(e) if !wire.is_empty() => {
-                        Some(Cow::Owned(chat_completions::entry(name.trim(), e.json_mode)))
-                    }
-                    _ => {
-                        problems.push(format!(
-                            "{var} entry \"{name}\" needs the {} provider, which is not configured; it is not called",
-                            provider.name()
-                        ));
-                        None
-                    }
-                };
-            }
-            match lookup(name) {
-                None => {
-                    problems.push(format!(
-                        "{var} entry \"{name}\" is not a Workers AI text-generation model in the catalog; it is not called"
-                    ));
-                    None
-                }
-                Some(e) if e.is_retired(now) => {
-                    let when = e.retires_on.as_deref().unwrap_or("already");
-                    problems.push(format!(
-                        "{var} entry \"{name}\" was retired ({when}); it is not called"
-                    ));
-                    None
-                }
-                Some(e) if !e.is_callable() => {
-                    problems.push(format!(
-                        "{var} entry \"{name}\" answers in a shape this Worker does not read; it is not called"
-                    ));
-                    None
-                }
-                Some(e) => Some(Cow::Borrowed(e)),
-            }
+        let setting = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
         };
-        let mut offered: Vec<Model> = Vec::new();
-        let push = |offered: &mut Vec<Model>, entry: Cow<'static, Entry>, alias: Option<&str>| {
-            if !offered.iter().any(|m| m.entry.id == entry.id) {
-                let alias = alias
-                    .filter(|a| !a.is_empty())
-                    .map(str::to_string)
-                    .unwrap_or_else(|| default_alias(&entry.id));
-                offered.push(Model::new(entry, alias));
-            }
+        let mut b = Builder {
+            endpoints,
+            now,
+            problems: endpoints.problems().to_vec(),
+            offered: Vec::new(),
         };
-        let allowed = settings
-            .allowed
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
-        let built_ins = |offered: &mut Vec<Model>, problems: &mut Vec<String>| {
-            for (id, alias) in BUILT_IN {
-                if let Some(e) = usable("built-in model list", id, problems) {
-                    push(offered, e, Some(alias));
-                }
-            }
-        };
-        match allowed {
-            None => built_ins(&mut offered, &mut problems),
-            Some(list) => {
-                for entry in comma_list(list) {
-                    if entry == "*" {
-                        built_ins(&mut offered, &mut problems);
-                        continue;
-                    }
-                    let (name, alias) = match entry.split_once('=') {
-                        Some((id, alias)) => (id.trim(), Some(alias.trim())),
-                        None => (entry, None),
-                    };
-                    if let Some(e) = usable("ALLOWED_MODELS", name, &mut problems) {
-                        push(&mut offered, e, alias);
-                    }
-                }
-            }
-        }
-        // Every configured provider's models, under their prefixed ids.
-        for endpoint in endpoints.all() {
-            for name in &endpoint.models {
-                let id = format!("{}:{name}", endpoint.provider.prefix());
-                push(
-                    &mut offered,
-                    Cow::Owned(chat_completions::entry(&id, endpoint.json_mode)),
-                    Some(&id),
-                );
-            }
-        }
-        let default_entry = match settings
-            .default_model
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            Some(name) => usable("DEFAULT_MODEL", name, &mut problems),
-            None => None,
-        }
-        .or_else(|| lookup(BUILT_IN_DEFAULT).map(Cow::Borrowed));
-        let default_index = match default_entry {
-            Some(e) => {
-                let id = e.id.clone();
-                push(&mut offered, e, None);
-                offered.iter().position(|m| m.entry.id == id).unwrap_or(0)
-            }
-            None => 0,
-        };
-        let mut fallbacks: Vec<Model> = Vec::new();
-        for name in comma_list(settings.fallbacks.as_deref().unwrap_or_default()) {
-            if let Some(e) = usable("FALLBACK_MODELS", name, &mut problems) {
-                if !fallbacks.iter().any(|m| m.entry.id == e.id) {
-                    let alias = default_alias(&e.id);
-                    fallbacks.push(Model::new(e, alias));
-                }
-            }
-        }
-        let mut successors = Vec::new();
-        for pair in comma_list(settings.successors.as_deref().unwrap_or_default()) {
-            let Some((old, new)) = pair.split_once('=').map(|(a, b)| (a.trim(), b.trim())) else {
-                problems.push(format!(
-                    "MODEL_SUCCESSORS entry \"{pair}\" must be retired-id=successor; it is ignored"
-                ));
-                continue;
-            };
-            let Some(index) = offered
-                .iter()
-                .position(|m| m.entry.id.eq_ignore_ascii_case(new) || m.alias.eq_ignore_ascii_case(new))
-            else {
-                problems.push(format!(
-                    "MODEL_SUCCESSORS successor \"{new}\" is not an offered model (GET /api/models); \"{old}\" is served by the default"
-                ));
-                continue;
-            };
-            successors.push((old.to_string(), index));
-        }
+        b.offer_allowed(setting(&settings.allowed).as_deref());
+        b.offer_provider_models();
+        let default_index = b.default_index(setting(&settings.default_model).as_deref());
+        let fallbacks = b.fallbacks(settings.fallbacks.as_deref().unwrap_or_default());
+        let successors = b.successors(settings.successors.as_deref().unwrap_or_default());
         Registry {
-            offered,
+            offered: b.offered,
             default_index,
             fallbacks,
             successors,
-            problems,
+            problems: b.problems,
             now,
         }
     }
@@ -436,6 +315,147 @@ impl Registry {
                 "read_on": c.source.read_on,
             },
         })
+    }
+}
+
+/// A registry being built: each step offers models or reads a setting, and
+/// writes what it could not use into `problems`.
+struct Builder<'a> {
+    endpoints: &'a Endpoints,
+    now: EpochMillis,
+    problems: Vec<String>,
+    offered: Vec<Model>,
+}
+
+impl Builder<'_> {
+    /// The entry `name` of setting `var` if the Worker can call it: a
+    /// catalogued, active model in a shape the Worker reads, or a model of a
+    /// configured remote provider. Otherwise a problem, and `None`.
+    fn usable(&mut self, var: &str, name: &str) -> Option<Cow<'static, Entry>> {
+        let (provider, wire) = Provider::of(name.trim());
+        let refused = if provider != Provider::WorkersAi {
+            match self.endpoints.get(provider) {
+                Some(e) if !wire.is_empty() => {
+                    return Some(Cow::Owned(chat_completions::entry(name.trim(), e.json_mode)))
+                }
+                _ => format!("needs the {} provider, which is not configured", provider.name()),
+            }
+        } else {
+            match lookup(name) {
+                None => "is not a Workers AI text-generation model in the catalog".to_string(),
+                Some(e) if e.is_retired(self.now) => {
+                    format!("was retired ({})", e.retires_on.as_deref().unwrap_or("already"))
+                }
+                Some(e) if !e.is_callable() => "answers in a shape this Worker does not read".to_string(),
+                Some(e) => return Some(Cow::Borrowed(e)),
+            }
+        };
+        self.problems
+            .push(format!("{var} entry \"{name}\" {refused}; it is not called"));
+        None
+    }
+
+    /// Offers `entry` once, under `alias` or its default alias.
+    fn offer(&mut self, entry: Cow<'static, Entry>, alias: Option<&str>) {
+        if !self.offered.iter().any(|m| m.entry.id == entry.id) {
+            let alias = alias
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| default_alias(&entry.id));
+            self.offered.push(Model::new(entry, alias));
+        }
+    }
+
+    fn offer_built_ins(&mut self) {
+        for (id, alias) in BUILT_IN {
+            if let Some(e) = self.usable("built-in model list", id) {
+                self.offer(e, Some(alias));
+            }
+        }
+    }
+
+    /// `ALLOWED_MODELS` (`id` or `id=alias`, `*` for the built-ins), or the
+    /// built-in list when unset.
+    fn offer_allowed(&mut self, allowed: Option<&str>) {
+        let Some(list) = allowed else {
+            return self.offer_built_ins();
+        };
+        for entry in comma_list(list) {
+            if entry == "*" {
+                self.offer_built_ins();
+                continue;
+            }
+            let (name, alias) = match entry.split_once('=') {
+                Some((id, alias)) => (id.trim(), Some(alias.trim())),
+                None => (entry, None),
+            };
+            if let Some(e) = self.usable("ALLOWED_MODELS", name) {
+                self.offer(e, alias);
+            }
+        }
+    }
+
+    /// Every configured provider's models, under their prefixed ids.
+    fn offer_provider_models(&mut self) {
+        let endpoints = self.endpoints;
+        for endpoint in endpoints.all() {
+            for name in &endpoint.models {
+                let id = format!("{}:{name}", endpoint.provider.prefix());
+                self.offer(
+                    Cow::Owned(chat_completions::entry(&id, endpoint.json_mode)),
+                    Some(&id),
+                );
+            }
+        }
+    }
+
+    /// `DEFAULT_MODEL` if usable, else the built-in default; offered too.
+    fn default_index(&mut self, default: Option<&str>) -> usize {
+        let entry = default
+            .and_then(|name| self.usable("DEFAULT_MODEL", name))
+            .or_else(|| lookup(BUILT_IN_DEFAULT).map(Cow::Borrowed));
+        let Some(entry) = entry else { return 0 };
+        let id = entry.id.clone();
+        self.offer(entry, None);
+        self.offered.iter().position(|m| m.entry.id == id).unwrap_or(0)
+    }
+
+    /// `FALLBACK_MODELS`, each once, in order.
+    fn fallbacks(&mut self, list: &str) -> Vec<Model> {
+        let mut fallbacks: Vec<Model> = Vec::new();
+        for name in comma_list(list) {
+            if let Some(e) = self.usable("FALLBACK_MODELS", name) {
+                if !fallbacks.iter().any(|m| m.entry.id == e.id) {
+                    let alias = default_alias(&e.id);
+                    fallbacks.push(Model::new(e, alias));
+                }
+            }
+        }
+        fallbacks
+    }
+
+    /// `MODEL_SUCCESSORS` (`retired-id=successor`), each successor an offered model.
+    fn successors(&mut self, list: &str) -> Vec<(String, usize)> {
+        let mut successors = Vec::new();
+        for pair in comma_list(list) {
+            let Some((old, new)) = pair.split_once('=').map(|(a, b)| (a.trim(), b.trim())) else {
+                self.problems.push(format!(
+                    "MODEL_SUCCESSORS entry \"{pair}\" must be retired-id=successor; it is ignored"
+                ));
+                continue;
+            };
+            let offered = self
+                .offered
+                .iter()
+                .position(|m| m.entry.id.eq_ignore_ascii_case(new) || m.alias.eq_ignore_ascii_case(new));
+            match offered {
+                Some(index) => successors.push((old.to_string(), index)),
+                None => self.problems.push(format!(
+                    "MODEL_SUCCESSORS successor \"{new}\" is not an offered model (GET /api/models); \"{old}\" is served by the default"
+                )),
+            }
+        }
+        successors
     }
 }
 

@@ -8,7 +8,6 @@
 use crate::core::llm::catalog::{AnswerShape, Entry};
 use crate::core::llm::failure::{FailureKind, ModelFailure};
 use crate::core::llm::protocol::workers_ai::usage_of;
-use crate::core::llm::providers::Wire;
 use crate::core::llm::Message;
 use crate::core::llm::{ModelReply, StreamPiece};
 use crate::core::request::options::GenerationOptions;
@@ -82,27 +81,6 @@ pub fn request_body(
         body["response_format"] = json!({"type": "json_object"});
     }
     body
-}
-
-/// The chat-completions wire format behind the [`Wire`] trait.
-pub struct ChatCompletionsWire;
-
-impl Wire for ChatCompletionsWire {
-    fn input(
-        &self,
-        name: &str,
-        entry: &Entry,
-        messages: &[Message],
-        options: &GenerationOptions,
-        json_mode: bool,
-        stream: bool,
-    ) -> Value {
-        request_body(name, entry, messages, options, json_mode, stream)
-    }
-
-    fn stream_piece(&self, data: &str) -> Option<StreamPiece> {
-        stream_piece(data)
-    }
 }
 
 /// A whole answer's body (`choices[0].message.content`, `usage`,

@@ -5,7 +5,6 @@
 //! byte stream) read into one [`ModelReply`]. Reasoning fields are never read.
 
 use crate::core::llm::catalog::Entry;
-use crate::core::llm::providers::Wire;
 use crate::core::llm::sse::SseDecoder;
 use crate::core::llm::Message;
 use crate::core::llm::ModelReply;
@@ -55,31 +54,6 @@ pub fn stream_input(model: &Entry, messages: &[Message], options: &GenerationOpt
         input["stream"] = Value::Bool(true);
     }
     input
-}
-
-/// Workers AI's wire format behind the [`Wire`] trait.
-pub struct WorkersAiWire;
-
-impl Wire for WorkersAiWire {
-    fn input(
-        &self,
-        _name: &str,
-        entry: &Entry,
-        messages: &[Message],
-        options: &GenerationOptions,
-        json_mode: bool,
-        stream: bool,
-    ) -> Value {
-        if stream {
-            stream_input(entry, messages, options)
-        } else {
-            model_input(entry, messages, options, json_mode)
-        }
-    }
-
-    fn stream_piece(&self, data: &str) -> Option<StreamPiece> {
-        stream_piece(data)
-    }
 }
 
 /// `usage` as both Workers AI and chat-completions APIs report it.
