@@ -78,6 +78,20 @@ pub fn counter_key(caller_id: &str, now_ms: u64) -> String {
 
 /// Decides one request of a caller whose stored counter (for today's key) is
 /// `stored`. At least one window of `limits` is set.
+/// Whichever window is closer to running out, to report.
+fn tightest(minute: Option<Quota>, day: Option<Quota>, minute_reset: u64) -> Quota {
+    match (minute, day) {
+        (Some(m), Some(d)) if d.remaining < m.remaining => d,
+        (Some(m), _) => m,
+        (None, Some(d)) => d,
+        (None, None) => Quota {
+            limit: 0,
+            remaining: 0,
+            reset_secs: minute_reset,
+        },
+    }
+}
+
 pub fn decide(stored: Option<Counter>, now_ms: u64, limits: Limits) -> Decision {
     let minute = now_ms / MINUTE_MS;
     let stored = stored.unwrap_or_default();
@@ -123,19 +137,8 @@ pub fn decide(stored: Option<Counter>, now_ms: u64, limits: Limits) -> Decision 
         remaining: l - counter.day_count,
         reset_secs: day_reset,
     });
-    // Report whichever window is closer to running out.
-    let quota = match (minute_quota, day_quota) {
-        (Some(m), Some(d)) if d.remaining < m.remaining => d,
-        (Some(m), _) => m,
-        (None, Some(d)) => d,
-        (None, None) => Quota {
-            limit: 0,
-            remaining: 0,
-            reset_secs: minute_reset,
-        },
-    };
     Decision::Allow {
-        quota,
+        quota: tightest(minute_quota, day_quota, minute_reset),
         counter,
         ttl_secs: day_reset + MIN_TTL_SECS,
     }

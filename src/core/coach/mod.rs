@@ -88,6 +88,15 @@ pub struct FailedCall {
     pub failure: ModelFailure,
 }
 
+impl FailedCall {
+    fn of(model: &Model, failure: ModelFailure) -> FailedCall {
+        FailedCall {
+            model: model.id().to_string(),
+            failure,
+        }
+    }
+}
+
 /// How many more calls of the same model a failure allows, and after what.
 enum Step {
     /// Call again after a backoff.
@@ -128,6 +137,16 @@ pub(crate) trait Attempt {
     ) -> Result<Self::Output, ModelFailure>;
 }
 
+/// Sleeps `ms` when a call could still start after it within `deadline`;
+/// `false`, without sleeping, when it could not (the next model is tried).
+async fn pause<C: Clock>(clock: &C, ms: u64, deadline: u64, policy: &CoachPolicy) -> bool {
+    if clock.now_ms() + ms + policy.model_min_call_ms > deadline {
+        return false;
+    }
+    clock.sleep(ms).await;
+    true
+}
+
 /// The loop over `chain` (the first model, then the fallbacks) until `deadline`:
 /// the first success and the index of the model that gave it, or `None` when
 /// every model failed, the account was refused or time ran out. Every failed
@@ -159,33 +178,24 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
                 Ok(output) => return Some((index, output)),
                 Err(f) => f,
             };
-            let kind = failure.kind;
-            failures.push(FailedCall {
-                model: candidate.id().to_string(),
-                failure,
-            });
-            match next_step(
-                kind,
-                retries,
-                policy.max_retries,
-                json_mode && candidate.entry().json_mode,
-            ) {
+            let json_mode_refusable = json_mode && candidate.entry().json_mode;
+            let step = next_step(failure.kind, retries, policy.max_retries, json_mode_refusable);
+            failures.push(FailedCall::of(candidate, failure));
+            match step {
                 Step::Backoff => {
                     let wait = backoff_ms(retries, BACKOFF_BASE_MS, BACKOFF_MAX_MS, clock.jitter());
                     retries += 1;
-                    if clock.now_ms() + wait + policy.model_min_call_ms > deadline {
+                    if !pause(clock, wait, deadline, policy).await {
                         continue 'models;
                     }
-                    clock.sleep(wait).await;
                 }
                 Step::WithoutJsonMode => json_mode = false,
                 Step::Again => retries += 1,
                 Step::Wait(ms) => {
                     retries += 1;
-                    if clock.now_ms() + ms + policy.model_min_call_ms > deadline {
+                    if !pause(clock, ms, deadline, policy).await {
                         continue 'models;
                     }
-                    clock.sleep(ms).await;
                 }
                 Step::OtherModel => continue 'models,
                 Step::StopChain => {

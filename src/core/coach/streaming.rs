@@ -365,13 +365,7 @@ impl<S: ModelStream> LiveStream<S> {
                         if !rest.is_empty() {
                             events.push(StreamEvent::Delta(rest.to_string()));
                         }
-                        let mut answer = answer_from(suggestion, reply);
-                        answer.model = self.model.clone();
-                        answer.fallback = self.fallback;
-                        answer.retired_model = self.retired_model.clone();
-                        answer.session_key = self.session_key.clone();
-                        self.usage = answer.usage.clone();
-                        events.push(StreamEvent::Done(answer));
+                        events.push(self.done(suggestion, reply));
                     }
                     Err(quality) => events.push(self.fail(quality.into(), ApiError::SuggestionWithdrawn)),
                 }
@@ -387,6 +381,17 @@ impl<S: ModelStream> LiveStream<S> {
                 Some(vec![self.fail(failure, error)])
             }
         }
+    }
+
+    /// The `done` event of an accepted answer, with what the request adds to it.
+    fn done(&mut self, suggestion: Suggestion, reply: ModelReply) -> StreamEvent {
+        let mut answer = answer_from(suggestion, reply);
+        answer.model = self.model.clone();
+        answer.fallback = self.fallback;
+        answer.retired_model = self.retired_model.clone();
+        answer.session_key = self.session_key.clone();
+        self.usage = answer.usage.clone();
+        StreamEvent::Done(answer)
     }
 
     fn fail(&mut self, failure: ModelFailure, error: ApiError) -> StreamEvent {
