@@ -5,7 +5,7 @@
 
 use coach_worker::core::answer::judge::{avoided_terms, Judge};
 use coach_worker::core::answer::moderation::{allows, Blocked};
-use coach_worker::core::answer::parse::{parse_answer, Action, HARD_MAX_WORDS};
+use coach_worker::core::answer::parse::{parse_draft, Action, Suggestion, HARD_MAX_WORDS};
 use coach_worker::core::answer::speech::{clean, complete_sentences};
 use coach_worker::core::coach::rules;
 use coach_worker::core::contact::has_url;
@@ -194,7 +194,7 @@ fn random_request(rng: &mut Rng) -> Value {
 }
 
 fn check_suggestion(answer: &Value) {
-    if let Some(s) = parse_answer(answer) {
+    if let Some(s) = parse_draft(answer).and_then(|d| Suggestion::new(d.action(), d.content())) {
         if s.action() != Action::Wait {
             assert!(s.content().chars().any(char::is_alphanumeric), "{answer}");
         }

@@ -10,6 +10,11 @@
 pub const FENCE_OPEN: &str = "<<<ROOM_EVENTS>>>";
 pub const FENCE_CLOSE: &str = "<<<END_ROOM_EVENTS>>>";
 
+/// Bytes as lowercase hex digits.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The entries of a comma-separated setting, trimmed, empty ones skipped.
 pub fn comma_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|e| !e.is_empty())

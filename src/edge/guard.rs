@@ -44,8 +44,8 @@ pub const SESSION_KEY_LIMITER: &str = "SESSION_KEY_LIMITER";
 const NO_SESSION_KEYS: &str =
     "This service does not accept session keys; ask its operator for an API token and send it as `Authorization: Bearer <token>`.";
 /// Seconds a token record is served from KV's edge cache: KV's minimum
-/// `cacheTtl`, 60 s (cloudflare-docs `src/content/docs/kv/platform/limits.mdx`
-/// @ a87e389585ea, read 2026-11-21). A revoked token may work that much longer.
+/// `cacheTtl`, 60 s (KV limits; source and date in data/SOURCES.md). A
+/// revoked token may work that much longer.
 const TOKEN_CACHE_TTL_SECS: u64 = 60;
 
 thread_local! {

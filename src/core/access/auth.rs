@@ -4,7 +4,7 @@
 //! token record with its list metadata.
 
 use crate::core::error::ApiError;
-use crate::core::text::{char_len, collapse_whitespace};
+use crate::core::text::{char_len, collapse_whitespace, hex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -170,10 +170,6 @@ pub fn looks_issued(token: &str) -> bool {
     token
         .strip_prefix(ISSUED_PREFIX)
         .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Prefix of every per-user token record in KV: `token:<sha256 hex>`.

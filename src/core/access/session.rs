@@ -17,7 +17,7 @@
 
 use crate::core::error::ApiError;
 use crate::core::request::{parse_object, Broadcaster};
-use crate::core::text::{char_len, collapse_whitespace};
+use crate::core::text::{char_len, collapse_whitespace, hex};
 use crate::core::time::format_rfc3339;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -152,10 +152,6 @@ impl KeyRequest {
 fn broadcaster_digest(name: &str) -> String {
     let name = collapse_whitespace(name).to_lowercase();
     hex(&Sha256::digest(name.as_bytes())[..BROADCASTER_BYTES])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    crate::core::access::auth::hex(bytes)
 }
 
 fn is_lower_hex(s: &str, len: usize) -> bool {

@@ -3,14 +3,12 @@
 //! [`ModelBackend::run`] call, so no edge code is needed.
 //!
 //! Platform facts, from Cloudflare's model page for `@cf/meta/llama-guard-3-8b`
-//! (cloudflare/cloudflare-docs `src/content/workers-ai-models/llama-guard-3-8b.json`
-//! at 6996487559856d, read 2026-11-21, transcribed in `data/workers-ai-models/`):
+//! (transcribed in `data/workers-ai-models/`; source and date in data/SOURCES.md):
 //! the input is `{messages, max_tokens?, temperature?, response_format?}`, with
 //! `response_format: {type: "json_object"}` for a parsed answer; the output is
 //! `{response: {safe: bool, categories: ["S1".."S14"]}}`, or a string when no
-//! JSON was asked for. The names of the fourteen hazard categories are Meta's
-//! (meta-llama/PurpleLlama `Llama-Guard3/8B/MODEL_CARD.md`, the MLCommons
-//! taxonomy plus code-interpreter abuse).
+//! JSON was asked for. The fourteen hazard categories (`S1` violent crimes to
+//! `S14` code interpreter abuse) are Meta's, listed in docs/configuration.md.
 
 use crate::core::answer::judge::Quality;
 use crate::core::answer::parse::{Action, Suggestion};
@@ -20,24 +18,6 @@ use serde_json::{json, Value};
 
 /// The moderation model.
 pub const GUARD_MODEL: &str = "@cf/meta/llama-guard-3-8b";
-
-/// Llama Guard 3's hazard categories, `S1` to `S14`.
-pub const HAZARDS: [&str; 14] = [
-    "violent crimes",
-    "non-violent crimes",
-    "sex-related crimes",
-    "child sexual exploitation",
-    "defamation",
-    "specialized advice",
-    "privacy",
-    "intellectual property",
-    "indiscriminate weapons",
-    "hate",
-    "suicide and self-harm",
-    "sexual content",
-    "elections",
-    "code interpreter abuse",
-];
 
 /// `S4`, child sexual exploitation: blocked whatever the configuration says.
 const ALWAYS_BLOCKED: u8 = 4;

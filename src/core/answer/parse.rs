@@ -75,12 +75,6 @@ impl Suggestion {
     }
 }
 
-/// Parses a model's answer: the `response` of a Workers AI text-generation
-/// result, either a string or (JSON mode) an object.
-pub fn parse_answer(answer: &Value) -> Option<Suggestion> {
-    parse_draft(answer).and_then(|d| Suggestion::new(d.action, &d.content))
-}
-
 /// A model's answer as it wrote it: the action and the content, not yet
 /// cleaned or checked, so the checks see the URL or the label it carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,6 +323,11 @@ fn after_preamble(line: &str) -> (Action, &str) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A model's answer parsed and cleaned, as the judge would before its checks.
+    fn parse_answer(answer: &Value) -> Option<Suggestion> {
+        parse_draft(answer).and_then(|d| Suggestion::new(d.action, &d.content))
+    }
 
     fn parsed(v: Value) -> Option<(Action, String)> {
         parse_answer(&v).map(|s| (s.action(), s.content().to_string()))

@@ -68,13 +68,8 @@ impl ModelFailure {
     }
 }
 
-/// Source of [`DOCUMENTED`]: cloudflare/cloudflare-docs,
-/// `src/content/docs/workers-ai/platform/errors.mdx` at commit 0309c8b
-/// (the same table at c4e3d4a), read 2026-11-21.
-pub const ERROR_TABLE_SOURCE: &str =
-    "cloudflare-docs src/content/docs/workers-ai/platform/errors.mdx @ 0309c8bed23a, read 2026-11-21";
-
-/// Workers AI's published error codes: (code, the table's name, what we do).
+/// Workers AI's published error codes (its errors page; source and date in
+/// data/SOURCES.md): (code, the table's name, what we do).
 pub const DOCUMENTED: [(u32, &str, FailureKind); 16] = [
     (5007, "no such model", FailureKind::Permanent),
     (5004, "invalid data", FailureKind::Permanent),
@@ -103,9 +98,8 @@ pub const DOCUMENTED: [(u32, &str, FailureKind); 16] = [
 ];
 
 /// Codes the table above does not list: 5025 as reported in issue 7 (thrown
-/// by the binding, in no stored docs page); 5035 from cloudflare-docs
-/// `src/content/changelog/workers-ai/2026-07-28-models-require-workers-paid.mdx`
-/// @ 962e854c348a (HTTP 403, Workers Paid plan required).
+/// by the binding, in no stored docs page); 5035 from the 2026-07-28 Workers
+/// AI changelog (HTTP 403, Workers Paid plan required; data/SOURCES.md).
 pub const REPORTED: [(u32, &str, FailureKind); 2] = [
     (5025, "model does not support JSON mode", FailureKind::JsonMode),
     (5035, "needs the Workers Paid plan", FailureKind::Account),

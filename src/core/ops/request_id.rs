@@ -19,7 +19,7 @@ pub fn sane(candidate: &str) -> Option<&str> {
 
 /// A fresh id from 16 random bytes: 32 lowercase hex digits.
 pub fn fresh(random: [u8; 16]) -> String {
-    random.iter().map(|b| format!("{b:02x}")).collect()
+    crate::core::text::hex(&random)
 }
 
 /// The id of a request: the sane one it sent, else `fresh()`.
