@@ -101,7 +101,6 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for milliseconds since the epoch (UTC, whole seconds).
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date (the catalog's dates).
 pub fn parse_date(s: &str) -> Option<i64> {
     parse_rfc3339(&format!("{s}T00:00:00Z")).map(|ms| ms.div_euclid(DAY_MS))
@@ -114,6 +113,7 @@ pub fn day_of(ms: EpochMillis) -> i64 {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// `YYYY-MM-DDTHH:MM:SSZ` for milliseconds since the epoch (UTC, whole seconds).
 pub fn format_rfc3339(ms: EpochMillis) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);

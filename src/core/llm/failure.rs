@@ -33,7 +33,8 @@ pub enum FailureKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelFailure {
-    /// The Workers AI error code, when the message starts with one.
+    /// The code the failure carried: a Workers AI error code when the
+    /// binding's message starts with one, or a remote provider's HTTP status.
     pub code: Option<u32>,
     pub kind: FailureKind,
     /// A short label for logs (never shown to callers).

@@ -1,5 +1,4 @@
-//! The `AI` binding and the Workers clock, adapted to the core's
-//! [`ModelBackend`]. Reads every shape Workers AI answers with:
+//! The `AI` binding, adapted to the core's [`ModelBackend`]. Reads every shape Workers AI answers with:
 //! a string, an object, or a byte stream of server-sent events (whole, or
 //! chunk by chunk for a streamed call); turns thrown errors into classified
 //! [`ModelFailure`]s: the operator's log gets the code and the kind, never
