@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds src/core/catalog.json, the model catalog the Worker reads, from
+// Builds src/core/llm/catalog.json, the model catalog the Worker reads, from
 // Cloudflare's published data:
 //   - model entries in cloudflare-docs' format (src/content/workers-ai-models/*.json):
 //     `name`, `task.name`, `properties` (context_window, planned_deprecation_date, beta,
@@ -177,7 +177,7 @@ function main(argv) {
     "\n]}\n";
   if (args.get("stdout")) process.stdout.write(text);
   else {
-    const out = args.get("out") ?? join(root, "src/core/catalog.json");
+    const out = args.get("out") ?? join(root, "src/core/llm/catalog.json");
     writeFileSync(out, text);
     console.error(`[catalog] ${catalog.models.length} text-generation models -> ${out}`);
   }

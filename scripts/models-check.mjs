@@ -1,4 +1,4 @@
-// Compares the checked-in catalog (src/core/catalog.json) with the live
+// Compares the checked-in catalog (src/core/llm/catalog.json) with the live
 // Workers AI catalog as `wrangler ai models --json` prints it for a logged-in
 // operator (wrangler 4.86: the raw entries of the models/search API, each with
 // `name`, `task.name` and `properties`), and prints what changed: new
@@ -42,7 +42,7 @@ export function drift(catalog, listing) {
 
 function main(argv) {
   const from = argv[argv.indexOf("--from") + 1];
-  const catalog = JSON.parse(readFileSync(new URL("../src/core/catalog.json", import.meta.url), "utf8"));
+  const catalog = JSON.parse(readFileSync(new URL("../src/core/llm/catalog.json", import.meta.url), "utf8"));
   let text;
   try {
     text = argv.includes("--from")

@@ -3,19 +3,20 @@
 //! and what comes out keeps its invariants. A small xorshift generator keeps
 //! this free of extra crates and reproducible (fixed seeds).
 
-use coach_worker::core::checks::{avoided_terms, Judge};
-use coach_worker::core::memory::Recent;
-use coach_worker::core::moderation::{allows, Blocked};
-use coach_worker::core::names::spoken_name;
-use coach_worker::core::output::{parse_answer, Action, HARD_MAX_WORDS};
+use coach_worker::core::answer::judge::{avoided_terms, Judge};
+use coach_worker::core::answer::moderation::{allows, Blocked};
+use coach_worker::core::answer::parse::{parse_draft, Action, Suggestion, HARD_MAX_WORDS};
+use coach_worker::core::answer::speech::{clean, complete_sentences};
+use coach_worker::core::coach::rules;
+use coach_worker::core::contact::has_url;
+use coach_worker::core::llm::failure::classify_error;
+use coach_worker::core::llm::protocol::workers_ai::{reply_from_sse, reply_from_value};
+use coach_worker::core::prompt::names::spoken_name;
 use coach_worker::core::prompt::{build_messages, system_message, AnswerFormat, MAX_PROMPT_CHARS};
+use coach_worker::core::request::recent::Recent;
 use coach_worker::core::request::CoachRequest;
-use coach_worker::core::resilience::classify_error;
-use coach_worker::core::rules;
-use coach_worker::core::speech::{clean, complete_sentences, has_url};
 use coach_worker::core::text::{neutralize_untrusted, FENCE_CLOSE};
 use coach_worker::core::time::parse_rfc3339;
-use coach_worker::core::workers_ai::{reply_from_sse, reply_from_value};
 use serde_json::{json, Value};
 
 struct Rng(u64);
@@ -193,7 +194,7 @@ fn random_request(rng: &mut Rng) -> Value {
 }
 
 fn check_suggestion(answer: &Value) {
-    if let Some(s) = parse_answer(answer) {
+    if let Some(s) = parse_draft(answer).and_then(|d| Suggestion::new(d.action(), d.content())) {
         if s.action() != Action::Wait {
             assert!(s.content().chars().any(char::is_alphanumeric), "{answer}");
         }
@@ -300,10 +301,10 @@ fn text_tools_never_panic() {
 /// first line; the OpenAI-compatible readers take anything without panicking.
 #[test]
 fn stream_parsers_never_panic_and_chunking_never_changes_the_result() {
-    use coach_worker::core::openai;
-    use coach_worker::core::relay::Relay;
-    use coach_worker::core::sse::SseDecoder;
-    use coach_worker::core::workers_ai::stream_piece;
+    use coach_worker::core::coach::relay::Relay;
+    use coach_worker::core::llm::protocol::chat_completions;
+    use coach_worker::core::llm::protocol::workers_ai::stream_piece;
+    use coach_worker::core::llm::sse::SseDecoder;
     let mut rng = Rng(0x5eed_5e5e);
     for _ in 0..3_000 {
         let mut bytes: Vec<u8> = random_text(&mut rng, 20).into_bytes();
@@ -331,7 +332,7 @@ fn stream_parsers_never_panic_and_chunking_never_changes_the_result() {
         let mut sent = String::new();
         for e in &whole {
             let _ = stream_piece(&e.data);
-            let _ = openai::stream_piece(&e.data);
+            let _ = chat_completions::stream_piece(&e.data);
             sent.extend(relay.push(&e.data, &|_| true));
         }
         let (raw, last) = relay.finish(&|_| true);
@@ -340,7 +341,7 @@ fn stream_parsers_never_panic_and_chunking_never_changes_the_result() {
         // What was spoken is what the final answer says, or the start of it.
         let req = CoachRequest::from_json(br#"{"broadcaster":"Luna","context":"Tip: Max tipped 40 tokens"}"#)
             .unwrap();
-        let judge = coach_worker::core::checks::Judge::new(&req, "", 15);
+        let judge = coach_worker::core::answer::judge::Judge::new(&req, "", 15);
         if let Ok(s) = judge.answer(&Value::String(raw.clone()), None) {
             assert!(
                 s.content().starts_with(sent.as_str()),
@@ -348,8 +349,8 @@ fn stream_parsers_never_panic_and_chunking_never_changes_the_result() {
                 s.content()
             );
         }
-        let _ = openai::reply_from_body(&bytes);
-        let _ = openai::retry_after_ms(Some(&random_text(&mut rng, 3)));
+        let _ = chat_completions::reply_from_body(&bytes);
+        let _ = chat_completions::retry_after_ms(Some(&random_text(&mut rng, 3)));
     }
 }
 
@@ -358,7 +359,7 @@ fn stream_parsers_never_panic_and_chunking_never_changes_the_result() {
 /// text of one.
 #[test]
 fn event_texts_never_panic_and_never_keep_a_link() {
-    use coach_worker::core::events::{is_app_status, RoomContext};
+    use coach_worker::core::request::events::{is_app_status, RoomContext};
     let mut rng = Rng(0x5eed_e7e7);
     let secret = "tok3n";
     for _ in 0..20_000 {

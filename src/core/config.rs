@@ -1,16 +1,23 @@
 //! The Worker's configuration, read from vars and secrets into one typed
-//! struct (once per isolate and UTC day, by the edge). A bad value is
-//! reported by name (to the operator's log), never guessed around.
+//! struct (once per isolate and UTC day, by the edge). Each setting has its
+//! own parser; a bad value is a [`ConfigError`] naming the variable (for the
+//! operator's log), never guessed around. What the coach loop needs is its
+//! own [`CoachPolicy`], so the loop never sees tokens, CORS or KV settings.
 
-use super::access::session::SessionSecret;
-use super::auth::TokenDigest;
-use super::models::{ModelSettings, Registry};
-use super::moderation::Blocked;
-use super::output::HARD_MAX_WORDS;
-use super::prompt::MAX_SUGGESTION_WORDS;
-use super::providers::Endpoints;
-use super::text::comma_list;
-use super::time::EpochMillis;
+use crate::core::access::auth::TokenDigest;
+use crate::core::access::cors::Origins;
+use crate::core::access::session::SessionSecret;
+use crate::core::answer::moderation::Blocked;
+use crate::core::answer::parse::HARD_MAX_WORDS;
+use crate::core::coach::CoachPolicy;
+use crate::core::llm::providers::Endpoints;
+use crate::core::llm::registry::{ModelSettings, Registry};
+use crate::core::prompt::MAX_SUGGESTION_WORDS;
+use crate::core::text::comma_list;
+use crate::core::time::EpochMillis;
+use std::fmt;
+use std::ops::RangeInclusive;
+
 /// The client must have its answer within 15 s; the deadline leaves room for
 /// the rules coach and the network.
 pub const MAX_DEADLINE_MS: u64 = 14_000;
@@ -21,19 +28,16 @@ pub const MAX_DEADLINE_MS: u64 = 14_000;
 /// `ms` per model call is how an operator tunes it.
 pub const DEFAULT_MODEL_MIN_CALL_MS: u64 = 1_500;
 
+/// A setting that cannot be used: which variable, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origins {
-    Any,
-    List(Vec<String>),
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
 }
 
-impl Origins {
-    /// The value for `Access-Control-Allow-Origin`, if `origin` may call.
-    pub fn allow(&self, origin: &str) -> Option<String> {
-        match self {
-            Origins::Any => Some("*".to_string()),
-            Origins::List(list) => list.iter().find(|o| o.as_str() == origin).cloned(),
-        }
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.var, self.problem)
     }
 }
 
@@ -44,6 +48,16 @@ pub enum KvFailurePolicy {
     Open,
     /// Refuse with 503 (budget first).
     Closed,
+}
+
+impl KvFailurePolicy {
+    fn parse(value: Option<&str>) -> Result<KvFailurePolicy, String> {
+        match value {
+            None | Some("closed") => Ok(KvFailurePolicy::Closed),
+            Some("open") => Ok(KvFailurePolicy::Open),
+            Some(other) => Err(format!("must be open or closed, not \"{other}\"")),
+        }
+    }
 }
 
 /// `SESSION_KEYS`: whether `POST /api/get-session-key` issues keys.
@@ -58,15 +72,11 @@ pub enum SessionKeys {
 }
 
 impl SessionKeys {
-    fn parse(policy: Option<String>, secret: Option<String>) -> Result<SessionKeys, String> {
-        let secret = match secret.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(SessionSecret::parse(s)?),
-        };
-        match policy.as_deref().map(str::trim) {
-            None | Some("") | Some("off") => Ok(SessionKeys::Off),
-            Some("open") => Ok(SessionKeys::Open(secret)),
-            Some(other) => Err(format!("SESSION_KEYS must be open or off, not \"{other}\"")),
+    fn parse(policy: Option<&str>) -> Result<bool, String> {
+        match policy {
+            None | Some("off") => Ok(false),
+            Some("open") => Ok(true),
+            Some(other) => Err(format!("must be open or off, not \"{other}\"")),
         }
     }
 
@@ -79,13 +89,25 @@ impl SessionKeys {
     }
 }
 
-/// Who writes the suggestions.
+/// Who may write the suggestions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// Workers AI through the `AI` binding (the rules coach if it is absent).
+    /// Workers AI through the `AI` binding, and any configured provider.
     WorkersAi,
-    /// Only the rules coach; local development, where the binding cannot run.
+    /// No Workers AI: local development, where the binding cannot run. The
+    /// configured OpenAI-compatible providers still answer; with none, the
+    /// rules coach does.
     Rules,
+}
+
+impl Backend {
+    fn parse(value: Option<&str>) -> Result<Backend, String> {
+        match value {
+            None | Some("ai") => Ok(Backend::WorkersAi),
+            Some("rules") => Ok(Backend::Rules),
+            Some(other) => Err(format!("must be ai or rules, not \"{other}\"")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,15 +118,8 @@ pub struct Config {
     /// The models, checked against the catalog; unusable entries are in
     /// `registry.problems()`, not errors, so one typo cannot stop the service.
     pub registry: Registry,
-    /// Answer from the rules coach when every model fails (else 503).
-    pub rules_fallback: bool,
-    pub model_timeout_ms: u64,
-    /// No model call starts with less time than this left before the
-    /// deadline: it could not plausibly answer, and would only delay the
-    /// rules fallback.
-    pub model_min_call_ms: u64,
-    pub deadline_ms: u64,
-    pub max_retries: u32,
+    /// What the coach loop may spend and must respect.
+    pub coach: CoachPolicy,
     /// `API_TOKENS`, kept only as digests.
     pub api_tokens: Vec<TokenDigest>,
     /// Guards the `/admin/tokens` routes; unset disables them.
@@ -115,45 +130,101 @@ pub struct Config {
     pub rate_per_day: Option<u32>,
     pub origins: Origins,
     pub kv_failure: KvFailurePolicy,
-    /// Words a suggestion may have (`MAX_WORDS`, 5 to 40, default 15).
-    pub max_words: usize,
-    /// The hazard categories Llama Guard must not find in a suggestion;
-    /// `None` when `MODERATION` is off.
-    pub moderation: Option<Blocked>,
     pub session_keys: SessionKeys,
 }
 
-fn number<T: std::str::FromStr>(
-    get: &dyn Fn(&str) -> Option<String>,
-    name: &str,
-    default: T,
-    ok: impl Fn(&T) -> bool,
-    range: &str,
-) -> Result<T, String> {
-    match get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(v) => match v.parse::<T>() {
-            Ok(n) if ok(&n) => Ok(n),
-            _ => Err(format!("{name} must be a whole number {range}, not \"{v}\"")),
-        },
+/// The variables, as the edge reads them; each reader names the variable
+/// in its error.
+struct Vars<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Vars<'_> {
+    /// The trimmed value, `None` when unset or blank.
+    fn get(&self, var: &str) -> Option<String> {
+        (self.get)(var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `parse` applied to the value, its error placed under `var`.
+    fn parsed<T>(
+        &self,
+        var: &'static str,
+        parse: impl Fn(Option<&str>) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        parse(self.get(var).as_deref()).map_err(|problem| ConfigError { var, problem })
+    }
+
+    /// A whole number in `range`, `default` when unset; the error states the range.
+    fn number_in<T>(&self, var: &'static str, default: T, range: RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let Some(v) = self.get(var) else {
+            return Ok(default);
+        };
+        match v.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError {
+                var,
+                problem: format!(
+                    "must be a whole number from {} to {}, not \"{v}\"",
+                    range.start(),
+                    range.end()
+                ),
+            }),
+        }
+    }
+
+    /// `true`/`on`/`1` or `false`/`off`/`0`, `default` when unset.
+    fn switch(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        self.parsed(var, |v| match v {
+            None => Ok(default),
+            Some("true" | "on" | "1") => Ok(true),
+            Some("false" | "off" | "0") => Ok(false),
+            Some(other) => Err(format!("must be true or false, not \"{other}\"")),
+        })
+    }
+
+    fn tokens(&self, var: &str) -> Vec<TokenDigest> {
+        comma_list(&self.get(var).unwrap_or_default())
+            .map(TokenDigest::of)
+            .collect()
     }
 }
 
-fn list(value: Option<String>) -> Vec<String> {
-    comma_list(&value.unwrap_or_default())
-        .map(str::to_string)
-        .collect()
+impl CoachPolicy {
+    fn read(vars: &Vars) -> Result<CoachPolicy, ConfigError> {
+        let model_timeout_ms = vars.number_in("MODEL_TIMEOUT_MS", 6_000u64, 100..=MAX_DEADLINE_MS)?;
+        let moderation = match vars.switch("MODERATION", false)? {
+            false => None,
+            true => Some(vars.parsed("MODERATION_BLOCKED", |v| Blocked::parse(v.unwrap_or_default()))?),
+        };
+        Ok(CoachPolicy {
+            rules_fallback: vars.switch("RULES_FALLBACK", true)?,
+            deadline_ms: vars.number_in("REQUEST_DEADLINE_MS", 12_000u64, 1_000..=MAX_DEADLINE_MS)?,
+            model_min_call_ms: vars.number_in(
+                "MODEL_MIN_CALL_MS",
+                DEFAULT_MODEL_MIN_CALL_MS.min(model_timeout_ms),
+                100..=model_timeout_ms,
+            )?,
+            model_timeout_ms,
+            max_retries: vars.number_in("MODEL_RETRIES", 2u32, 0..=5)?,
+            max_words: vars.number_in("MAX_WORDS", MAX_SUGGESTION_WORDS, 5..=HARD_MAX_WORDS)?,
+            moderation,
+        })
+    }
 }
 
 impl Config {
     /// `get` returns a var or secret by name (`None` when unset); `now`
     /// decides which catalogued models are retired.
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>, now: EpochMillis) -> Result<Config, String> {
-        let backend = match get("COACH_BACKEND").as_deref().map(str::trim) {
-            None | Some("") | Some("ai") => Backend::WorkersAi,
-            Some("rules") => Backend::Rules,
-            Some(other) => return Err(format!("COACH_BACKEND must be ai or rules, not \"{other}\"")),
-        };
+    pub fn from_lookup(
+        get: &dyn Fn(&str) -> Option<String>,
+        now: EpochMillis,
+    ) -> Result<Config, ConfigError> {
+        let vars = Vars { get };
         let endpoints = Endpoints::from_lookup(get);
         let registry = Registry::new(
             &ModelSettings {
@@ -165,102 +236,27 @@ impl Config {
             &endpoints,
             now,
         );
-        let rules_fallback = match get("RULES_FALLBACK").as_deref().map(str::trim) {
-            None | Some("") | Some("true") | Some("on") | Some("1") => true,
-            Some("false") | Some("off") | Some("0") => false,
-            Some(other) => return Err(format!("RULES_FALLBACK must be true or false, not \"{other}\"")),
-        };
-        let deadline_ms = number(
-            get,
-            "REQUEST_DEADLINE_MS",
-            12_000u64,
-            |n| (1_000..=MAX_DEADLINE_MS).contains(n),
-            "from 1000 to 14000",
-        )?;
-        let model_timeout_ms = number(
-            get,
-            "MODEL_TIMEOUT_MS",
-            6_000u64,
-            |n| (100..=MAX_DEADLINE_MS).contains(n),
-            "from 100 to 14000",
-        )?;
-        let model_min_call_ms = number(
-            get,
-            "MODEL_MIN_CALL_MS",
-            DEFAULT_MODEL_MIN_CALL_MS.min(model_timeout_ms),
-            |n| (100..=model_timeout_ms).contains(n),
-            "from 100 to MODEL_TIMEOUT_MS",
-        )?;
-        let max_retries = number(get, "MODEL_RETRIES", 2u32, |n| *n <= 5, "from 0 to 5")?;
-        let rate_per_minute = number(get, "RATE_LIMIT_PER_MINUTE", 30u32, |n| *n >= 1, "of at least 1")?;
-        let rate_per_day = match get("RATE_LIMIT_PER_DAY").as_deref().map(str::trim) {
+        let rate_per_day = match vars.get("RATE_LIMIT_PER_DAY").as_deref() {
             Some("off") => None,
-            _ => Some(number(
-                get,
-                "RATE_LIMIT_PER_DAY",
-                5_000u32,
-                |n| *n >= 1,
-                "of at least 1 (or off)",
-            )?),
+            _ => Some(vars.number_in("RATE_LIMIT_PER_DAY", 5_000u32, 1..=u32::MAX)?),
         };
-        let origins = match get("ALLOWED_ORIGINS").map(|s| s.trim().to_string()) {
-            Some(s) if s == "*" => Origins::Any,
-            other => {
-                let origins = list(other);
-                if let Some(bad) = origins.iter().find(|o| {
-                    !(o.starts_with("https://") || o.starts_with("http://")) || o.ends_with('/') || *o == "*"
-                }) {
-                    return Err(format!(
-                        "ALLOWED_ORIGINS entry \"{bad}\" must be an exact origin such as https://coach.example.com (or the whole value \"*\")"
-                    ));
-                }
-                Origins::List(origins)
-            }
+        let secret = vars.parsed("SESSION_SECRET", |v| v.map(SessionSecret::parse).transpose())?;
+        let session_keys = match vars.parsed("SESSION_KEYS", SessionKeys::parse)? {
+            true => SessionKeys::Open(secret),
+            false => SessionKeys::Off,
         };
-        let kv_failure = match get("KV_FAILURE_MODE").as_deref().map(str::trim) {
-            None | Some("") | Some("closed") => KvFailurePolicy::Closed,
-            Some("open") => KvFailurePolicy::Open,
-            Some(other) => return Err(format!("KV_FAILURE_MODE must be open or closed, not \"{other}\"")),
-        };
-        let max_words = number(
-            get,
-            "MAX_WORDS",
-            MAX_SUGGESTION_WORDS,
-            |n| (5..=HARD_MAX_WORDS).contains(n),
-            "from 5 to 40",
-        )?;
-        let moderation = match get("MODERATION").as_deref().map(str::trim) {
-            None | Some("") | Some("off") | Some("false") => None,
-            Some("on") | Some("true") => {
-                Some(Blocked::parse(&get("MODERATION_BLOCKED").unwrap_or_default())?)
-            }
-            Some(other) => return Err(format!("MODERATION must be on or off, not \"{other}\"")),
-        };
-        let session_keys = SessionKeys::parse(get("SESSION_KEYS"), get("SESSION_SECRET"))?;
         Ok(Config {
-            session_keys,
-            backend,
+            backend: vars.parsed("COACH_BACKEND", Backend::parse)?,
             endpoints,
             registry,
-            rules_fallback,
-            model_timeout_ms,
-            model_min_call_ms,
-            deadline_ms,
-            max_retries,
-            api_tokens: list(get("API_TOKENS"))
-                .iter()
-                .map(|t| TokenDigest::of(t))
-                .collect(),
-            admin_token: get("ADMIN_TOKEN")
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .map(|t| TokenDigest::of(&t)),
-            rate_per_minute,
+            coach: CoachPolicy::read(&vars)?,
+            api_tokens: vars.tokens("API_TOKENS"),
+            admin_token: vars.get("ADMIN_TOKEN").map(|t| TokenDigest::of(&t)),
+            rate_per_minute: vars.number_in("RATE_LIMIT_PER_MINUTE", 30u32, 1..=u32::MAX)?,
             rate_per_day,
-            origins,
-            kv_failure,
-            max_words,
-            moderation,
+            origins: vars.parsed("ALLOWED_ORIGINS", Origins::parse)?,
+            kv_failure: vars.parsed("KV_FAILURE_MODE", KvFailurePolicy::parse)?,
+            session_keys,
         })
     }
 }
@@ -275,7 +271,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(&|name| map.get(name).cloned(), 1_795_000_000_000)
+        Config::from_lookup(&|name| map.get(name).cloned(), 1_795_000_000_000).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -283,17 +279,17 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(
             c.registry.default_model().unwrap().id(),
-            crate::core::models::BUILT_IN_DEFAULT
+            crate::core::llm::registry::BUILT_IN_DEFAULT
         );
-        assert!(c.rules_fallback);
+        assert!(c.coach.rules_fallback);
         assert_eq!(c.backend, Backend::WorkersAi);
         assert_eq!(c.kv_failure, KvFailurePolicy::Closed);
         assert_eq!(c.origins, Origins::List(vec![]));
-        assert!(c.deadline_ms <= MAX_DEADLINE_MS);
+        assert!(c.coach.deadline_ms <= MAX_DEADLINE_MS);
         assert!(c.api_tokens.is_empty());
-        assert_eq!(c.model_min_call_ms, DEFAULT_MODEL_MIN_CALL_MS);
-        assert_eq!(c.max_words, 15);
-        assert_eq!(c.moderation, None);
+        assert_eq!(c.coach.model_min_call_ms, DEFAULT_MODEL_MIN_CALL_MS);
+        assert_eq!(c.coach.max_words, 15);
+        assert_eq!(c.coach.moderation, None);
         assert_eq!(c.session_keys, SessionKeys::Off);
     }
 
@@ -311,9 +307,12 @@ mod tests {
     #[test]
     fn the_minimum_call_time_fits_the_model_timeout() {
         let c = config(&[("MODEL_TIMEOUT_MS", "1000")]).unwrap();
-        assert_eq!(c.model_min_call_ms, 1000, "the default never exceeds the timeout");
+        assert_eq!(
+            c.coach.model_min_call_ms, 1000,
+            "the default never exceeds the timeout"
+        );
         let c = config(&[("MODEL_MIN_CALL_MS", "2500")]).unwrap();
-        assert_eq!(c.model_min_call_ms, 2500);
+        assert_eq!(c.coach.model_min_call_ms, 2500);
         let err = config(&[("MODEL_TIMEOUT_MS", "1000"), ("MODEL_MIN_CALL_MS", "2000")]).unwrap_err();
         assert!(err.contains("MODEL_MIN_CALL_MS"), "{err}");
     }
@@ -326,10 +325,10 @@ mod tests {
             ("MODERATION_BLOCKED", "S1,S10"),
         ])
         .unwrap();
-        assert_eq!(c.max_words, 12);
-        assert_eq!(c.moderation.unwrap().codes(), ["S1", "S4", "S10"]);
+        assert_eq!(c.coach.max_words, 12);
+        assert_eq!(c.coach.moderation.unwrap().codes(), ["S1", "S4", "S10"]);
         assert_eq!(
-            config(&[("MODERATION", "on")]).unwrap().moderation,
+            config(&[("MODERATION", "on")]).unwrap().coach.moderation,
             Some(Blocked::all())
         );
     }
@@ -361,7 +360,7 @@ mod tests {
         );
         assert_eq!(c.origins.allow("https://evil.example"), None);
         assert_eq!(c.kv_failure, KvFailurePolicy::Open);
-        assert!(!c.rules_fallback);
+        assert!(!c.coach.rules_fallback);
         assert_eq!(
             config(&[("ALLOWED_ORIGINS", "*")])
                 .unwrap()

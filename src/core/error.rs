@@ -46,8 +46,9 @@ pub enum ApiError {
     StorageUnavailable,
     /// `POST /api/get-session-key` on a deployment with `SESSION_KEYS=off`.
     SessionKeysOff,
-    /// The runtime failed us (building a response, reading the body).
-    Internal,
+    /// The runtime failed us (building a response, reading the body). The
+    /// cause goes to the request's log line, never into the response.
+    Internal(String),
 }
 
 impl ApiError {
@@ -59,6 +60,19 @@ impl ApiError {
             _ => "unreadable",
         };
         ApiError::InvalidJson(format!("{what} at line {} column {}", e.line(), e.column()))
+    }
+
+    /// A runtime failure `during` some step; `cause` is kept for the log.
+    pub fn internal(during: &str, cause: impl fmt::Debug) -> Self {
+        ApiError::Internal(format!("{during}: {cause:?}"))
+    }
+
+    /// What the log line says caused it, for an internal error.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            ApiError::Internal(cause) => Some(cause),
+            _ => None,
+        }
     }
 
     pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
@@ -79,7 +93,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
             ApiError::RateLimited { .. } => 429,
-            ApiError::Misconfigured | ApiError::Internal => 500,
+            ApiError::Misconfigured | ApiError::Internal(_) => 500,
             ApiError::ModelUnavailable | ApiError::StorageUnavailable => 503,
             ApiError::StreamBroken | ApiError::SuggestionWithdrawn => 502,
             ApiError::DeadlineExceeded => 504,
@@ -105,7 +119,7 @@ impl ApiError {
             ApiError::Misconfigured => "server_misconfigured",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::SessionKeysOff => "session_keys_off",
-            ApiError::Internal => "internal_error",
+            ApiError::Internal(_) => "internal_error",
         }
     }
 
@@ -164,7 +178,7 @@ impl ApiError {
                 "This service does not issue session keys; ask its operator for an API token and send it as `Authorization: Bearer <token>`."
                     .to_string()
             }
-            ApiError::Internal => "Something went wrong on our side; try again.".to_string(),
+            ApiError::Internal(_) => "Something went wrong on our side; try again.".to_string(),
         }
     }
 

@@ -1,36 +1,26 @@
 //! The pure core: everything the coach decides, with no Workers types, so it
-//! is tested natively with `cargo test`.
+//! is tested natively with `cargo test`. Grouped by concern, in the order a
+//! request meets them (docs/architecture.md walks one request through):
+//!
+//! - [`access`]: who may call and how often (tokens, session keys, limits, CORS);
+//! - [`request`]: the body parsed into domain types at the door;
+//! - [`prompt`]: the messages a model is sent;
+//! - [`llm`]: models, providers and their wire protocols, behind traits;
+//! - [`coach`]: the chain of model calls, streaming, and the rules coach;
+//! - [`answer`]: what a model said, parsed and judged fit for the earpiece;
+//! - [`ops`]: what the operator sees (health, request ids);
+//! - and what all of them share: [`error`], [`config`], [`text`], [`contact`],
+//!   [`time`].
 
 pub mod access;
-pub mod address;
-pub mod auth;
-pub mod cache;
-pub mod catalog;
-pub mod checks;
+pub mod answer;
 pub mod coach;
 pub mod config;
-pub mod cors;
+pub mod contact;
 pub mod error;
-pub mod events;
-pub mod health;
-pub mod memory;
-pub mod models;
-pub mod moderation;
-pub mod names;
-pub mod openai;
-pub mod options;
-pub mod output;
+pub mod llm;
+pub mod ops;
 pub mod prompt;
-pub mod providers;
-pub mod ratelimit;
-pub mod relay;
 pub mod request;
-pub mod request_id;
-pub mod resilience;
-pub mod rules;
-pub mod speech;
-pub mod sse;
-pub mod streaming;
 pub mod text;
 pub mod time;
-pub mod workers_ai;

@@ -1,7 +1,7 @@
 //! Small text tools shared by the core: character-safe truncation, stripping
 //! invisible characters, and neutralising untrusted room text before it
-//! enters a prompt. Speech cleaning lives in [`super::speech`], spoken names
-//! in [`super::names`].
+//! enters a prompt. Speech cleaning lives in [`crate::core::answer::speech`], spoken names
+//! in [`crate::core::prompt::names`].
 //!
 //! Everything here works on `char`s, never byte offsets, so no input can
 //! make it slice inside a UTF-8 sequence.
@@ -9,6 +9,11 @@
 /// Marker lines that fence the untrusted room events inside the user message.
 pub const FENCE_OPEN: &str = "<<<ROOM_EVENTS>>>";
 pub const FENCE_CLOSE: &str = "<<<END_ROOM_EVENTS>>>";
+
+/// Bytes as lowercase hex digits.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The entries of a comma-separated setting, trimmed, empty ones skipped.
 pub fn comma_list(s: &str) -> impl Iterator<Item = &str> {

@@ -11,13 +11,7 @@ pub fn parse_rfc3339(s: &str) -> Option<EpochMillis> {
     if b.len() < 20 || !s.is_ascii() {
         return None;
     }
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let part = b.get(from..from + len)?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(part.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
-    };
+    let num = |from: usize, len: usize| digits(b, from, len);
     let year = num(0, 4)?;
     let month = num(5, 2)?;
     let day = num(8, 2)?;
@@ -37,45 +31,61 @@ pub fn parse_rfc3339(s: &str) -> Option<EpochMillis> {
     {
         return None;
     }
-    let mut i = 19;
-    let mut millis = 0i64;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 3 {
-                millis = millis * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        let digits = i - start;
-        if digits == 0 {
-            return None;
-        }
-        for _ in digits..3 {
-            millis *= 10;
-        }
+    let (millis, i) = fraction(b, 19)?;
+    let offset_minutes = offset(b, i)?;
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some(secs * 1000 + millis)
+}
+
+/// Digits of `b` from `from`, as a number.
+fn digits(b: &[u8], from: usize, len: usize) -> Option<i64> {
+    let part = b.get(from..from + len)?;
+    if !part.iter().all(u8::is_ascii_digit) {
+        return None;
     }
-    let offset_minutes = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
+    Some(part.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
+}
+
+/// The fraction of a second at `i` (`.123`, any number of digits, at least
+/// one), as milliseconds, and where what follows it starts.
+fn fraction(b: &[u8], mut i: usize) -> Option<(i64, usize)> {
+    let mut millis = 0i64;
+    if b.get(i) != Some(&b'.') {
+        return Some((0, i));
+    }
+    let start = i + 1;
+    i = start;
+    while i < b.len() && b[i].is_ascii_digit() {
+        if i - start < 3 {
+            millis = millis * 10 + i64::from(b[i] - b'0');
+        }
+        i += 1;
+    }
+    let count = i - start;
+    if count == 0 {
+        return None;
+    }
+    for _ in count..3 {
+        millis *= 10;
+    }
+    Some((millis, i))
+}
+
+/// The UTC offset at `i`, which must end the text: `Z`, or `+hh:mm`/`-hh:mm`, in minutes.
+fn offset(b: &[u8], i: usize) -> Option<i64> {
+    match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => Some(0),
         sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let oh = num(i + 1, 2)?;
-            let om = num(i + 4, 2)?;
+            let (oh, om) = (digits(b, i + 1, 2)?, digits(b, i + 4, 2)?);
             if oh > 23 || om > 59 {
                 return None;
             }
             let m = oh * 60 + om;
-            if *sign == b'+' {
-                m
-            } else {
-                -m
-            }
+            Some(if *sign == b'+' { m } else { -m })
         }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-    Some(secs * 1000 + millis)
+        _ => None,
+    }
 }
 
 fn is_leap(y: i64) -> bool {
@@ -91,7 +101,6 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for milliseconds since the epoch (UTC, whole seconds).
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date (the catalog's dates).
 pub fn parse_date(s: &str) -> Option<i64> {
     parse_rfc3339(&format!("{s}T00:00:00Z")).map(|ms| ms.div_euclid(DAY_MS))
@@ -104,6 +113,7 @@ pub fn day_of(ms: EpochMillis) -> i64 {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// `YYYY-MM-DDTHH:MM:SSZ` for milliseconds since the epoch (UTC, whole seconds).
 pub fn format_rfc3339(ms: EpochMillis) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);

@@ -6,7 +6,7 @@
 
 use super::http;
 use super::store::{self, Consequence};
-use crate::core::auth::{
+use crate::core::access::auth::{
     hash_of_key, issued_token, token_key, NewToken, TokenDigest, TokenId, TokenRecord, TOKEN_KEY_PREFIX,
 };
 use crate::core::error::ApiError;
@@ -58,7 +58,7 @@ async fn issue(req: &mut Request, kv: &KvStore, now_ms: u64) -> Result<Response,
     let body = http::json_body(req).await?;
     let new = NewToken::from_json(&body)?;
     let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|_| ApiError::Internal)?;
+    getrandom::fill(&mut secret).map_err(|e| ApiError::internal("getrandom", e))?;
     let token = issued_token(&secret);
     let digest = TokenDigest::of(&token);
     let record = TokenRecord {

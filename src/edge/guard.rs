@@ -17,18 +17,18 @@
 //!    runs beside the handler and must succeed before the response is sent.
 
 use super::store::{self, Consequence};
-use crate::core::access::session::{self, SessionClaims};
-use crate::core::address::ClientNetwork;
-use crate::core::auth::{
+use crate::core::access::address::ClientNetwork;
+use crate::core::access::auth::{
     looks_issued, looks_like_session_key, match_static, parse_bearer, token_key, BearerProblem, Caller,
     TokenDigest, TokenId, TokenRecord, REVOKED, UNKNOWN,
 };
-use crate::core::cache::TtlCache;
-use crate::core::config::{Config, KvFailurePolicy};
-use crate::core::error::ApiError;
-use crate::core::ratelimit::{
+use crate::core::access::cache::TtlCache;
+use crate::core::access::ratelimit::{
     counter_key, decide, Counter, Decision, Limits, Quota, BINDING_RETRY_AFTER_SECS,
 };
+use crate::core::access::session::{self, SessionClaims};
+use crate::core::config::{Config, KvFailurePolicy};
+use crate::core::error::ApiError;
 use serde_json::json;
 use std::future::Future;
 use std::pin::Pin;
@@ -44,8 +44,8 @@ pub const SESSION_KEY_LIMITER: &str = "SESSION_KEY_LIMITER";
 const NO_SESSION_KEYS: &str =
     "This service does not accept session keys; ask its operator for an API token and send it as `Authorization: Bearer <token>`.";
 /// Seconds a token record is served from KV's edge cache: KV's minimum
-/// `cacheTtl`, 60 s (cloudflare-docs `src/content/docs/kv/platform/limits.mdx`
-/// @ a87e389585ea, read 2026-11-21). A revoked token may work that much longer.
+/// `cacheTtl`, 60 s (KV limits; source and date in data/SOURCES.md). A
+/// revoked token may work that much longer.
 const TOKEN_CACHE_TTL_SECS: u64 = 60;
 
 thread_local! {
@@ -126,23 +126,12 @@ pub async fn admit_api(
 /// Counts a session key request against the caller's network
 /// (`SESSION_KEY_LIMITER`); 429 past the budget.
 pub async fn limit_key_requests(req: &Request, env: &Env) -> Result<(), ApiError> {
-    let Ok(limiter) = env.rate_limiter(SESSION_KEY_LIMITER) else {
-        report_missing_limiter(SESSION_KEY_LIMITER);
-        return Ok(());
-    };
-    let network = client_network(req);
-    match limiter.limit(format!("session-key:{}", network.key())).await {
-        Ok(outcome) if !outcome.success => Err(ApiError::RateLimited {
+    let key = format!("session-key:{}", client_network(req).key());
+    match binding_allows(env, SESSION_KEY_LIMITER, key).await {
+        true => Ok(()),
+        false => Err(ApiError::RateLimited {
             retry_after_secs: BINDING_RETRY_AFTER_SECS,
         }),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            console_warn!(
-                "{}",
-                json!({"event": "rate_limiter_error", "binding": SESSION_KEY_LIMITER, "detail": e.to_string()})
-            );
-            Ok(())
-        }
     }
 }
 
@@ -211,6 +200,30 @@ fn session_identity(key: &str, config: &Config, now_ms: u64) -> Identity {
     }
 }
 
+/// The record of an issued token: this isolate's copy when fresh, else KV's
+/// (through its edge cache). Without KV no per-user token can be checked,
+/// whatever the policy: `Err` (503).
+async fn token_record(key: &str, env: &Env) -> Result<worker::Result<Option<TokenRecord>>, ApiError> {
+    let now = worker::js_sys::Date::now() as u64;
+    if let Some(record) = TOKENS.with(|t| t.borrow_mut().get(key, now)) {
+        return Ok(Ok(Some(record)));
+    }
+    let kv = store::open(env).map_err(|e| {
+        store::log_failure("binding", e, Consequence::Failed);
+        ApiError::StorageUnavailable
+    })?;
+    let read = kv
+        .get(key)
+        .cache_ttl(TOKEN_CACHE_TTL_SECS)
+        .json::<TokenRecord>()
+        .await
+        .map_err(worker::Error::from);
+    if let Ok(Some(record)) = &read {
+        TOKENS.with(|t| t.borrow_mut().put(key.to_string(), record.clone(), now));
+    }
+    Ok(read)
+}
+
 /// Who is calling; `Err` (503) when a per-user token cannot be checked.
 async fn identify(
     token: Result<&str, BearerProblem>,
@@ -240,27 +253,7 @@ async fn identify(
     if !looks_issued(token) {
         return Ok(Identity::Failed(ApiError::Unauthorized(UNKNOWN)));
     }
-    // Without KV a per-user token cannot be checked, whatever the policy.
-    let key = token_key(&digest);
-    let now = worker::js_sys::Date::now() as u64;
-    let lookup = match TOKENS.with(|t| t.borrow_mut().get(&key, now)) {
-        Some(record) => Ok(Some(record)),
-        None => {
-            let kv = store::open(env).map_err(|e| {
-                store::log_failure("binding", e, Consequence::Failed);
-                ApiError::StorageUnavailable
-            })?;
-            let read = kv
-                .get(&key)
-                .cache_ttl(TOKEN_CACHE_TTL_SECS)
-                .json::<TokenRecord>()
-                .await;
-            if let Ok(Some(record)) = &read {
-                TOKENS.with(|t| t.borrow_mut().put(key.clone(), record.clone(), now));
-            }
-            read
-        }
-    };
+    let lookup = token_record(&token_key(&digest), env).await?;
     match lookup {
         Ok(Some(record)) if record.revoked => Ok(Identity::Failed(ApiError::Forbidden(REVOKED))),
         Ok(Some(record)) => Ok(Identity::Caller(
@@ -301,24 +294,32 @@ fn report_missing_limiter(name: &str) {
 /// Counts a failed authentication against the caller's network and returns
 /// what to answer: `failure` itself, or 429 once the budget is spent.
 async fn count_failure(req: &Request, env: &Env, failure: ApiError) -> Rejection {
-    let network = client_network(req);
-    let Ok(limiter) = env.rate_limiter(AUTH_FAILURE_LIMITER) else {
-        report_missing_limiter(AUTH_FAILURE_LIMITER);
-        return failure.into();
-    };
-    match limiter.limit(network.key()).await {
-        Ok(outcome) if outcome.success => failure.into(),
-        Ok(_) => ApiError::RateLimited {
+    let key = client_network(req).key();
+    match binding_allows(env, AUTH_FAILURE_LIMITER, key).await {
+        true => failure.into(),
+        false => ApiError::RateLimited {
             retry_after_secs: BINDING_RETRY_AFTER_SECS,
         }
         .into(),
+    }
+}
+
+/// Counts `key` in the Rate Limiting binding `name`: `false` past its limit.
+/// A missing binding (reported once) or a failing one (logged) counts
+/// nothing and allows: a refusal is never invented.
+async fn binding_allows(env: &Env, name: &str, key: String) -> bool {
+    let Ok(limiter) = env.rate_limiter(name) else {
+        report_missing_limiter(name);
+        return true;
+    };
+    match limiter.limit(key).await {
+        Ok(outcome) => outcome.success,
         Err(e) => {
-            // The request is refused either way; only the 429 is lost.
             console_warn!(
                 "{}",
-                json!({"event": "rate_limiter_error", "binding": AUTH_FAILURE_LIMITER, "detail": e.to_string()})
+                json!({"event": "rate_limiter_error", "binding": name, "detail": e.to_string()})
             );
-            failure.into()
+            true
         }
     }
 }
@@ -344,29 +345,20 @@ async fn count_request(
     now_ms: u64,
 ) -> Result<Counted, Rejection> {
     // A token's own per-minute limit is counted in KV: the binding's limit is one number for all.
-    let minute_limiter = match caller.per_minute {
-        Some(_) => None,
-        None => env.rate_limiter(CALLER_MINUTE_LIMITER).ok(),
-    };
-    if let Some(limiter) = &minute_limiter {
-        match limiter.limit(format!("caller:{}", caller.id)).await {
-            Ok(outcome) if !outcome.success => {
-                return Err(ApiError::RateLimited {
-                    retry_after_secs: BINDING_RETRY_AFTER_SECS,
-                }
-                .into())
-            }
-            Ok(_) => {}
-            Err(e) => console_warn!(
-                "{}",
-                json!({"event": "rate_limiter_error", "binding": CALLER_MINUTE_LIMITER, "detail": e.to_string()})
-            ),
+    let binding_counts_minute =
+        caller.per_minute.is_none() && env.rate_limiter(CALLER_MINUTE_LIMITER).is_ok();
+    if binding_counts_minute
+        && !binding_allows(env, CALLER_MINUTE_LIMITER, format!("caller:{}", caller.id)).await
+    {
+        return Err(ApiError::RateLimited {
+            retry_after_secs: BINDING_RETRY_AFTER_SECS,
         }
+        .into());
     }
     let limits = Limits {
-        per_minute: match minute_limiter {
-            Some(_) => None,
-            None => Some(caller.per_minute.unwrap_or(config.rate_per_minute)),
+        per_minute: match binding_counts_minute {
+            true => None,
+            false => Some(caller.per_minute.unwrap_or(config.rate_per_minute)),
         },
         per_day: caller.per_day.or(config.rate_per_day),
     };

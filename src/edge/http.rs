@@ -15,24 +15,24 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A JSON response with the headers every response of ours carries.
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
     let mut resp = Response::from_json(body)
-        .map_err(|_| ApiError::Internal)?
+        .map_err(|e| ApiError::internal("response body", e))?
         .with_status(status);
     let h = resp.headers_mut();
     h.set("Content-Type", "application/json; charset=utf-8")
         .and_then(|_| h.set("Cache-Control", "no-store"))
         .and_then(|_| h.set("X-Content-Type-Options", "nosniff"))
-        .map_err(|_| ApiError::Internal)?;
+        .map_err(|e| ApiError::internal("response headers", e))?;
     Ok(resp)
 }
 
 /// The OpenAPI document (or any checked-in JSON text) as it is.
 pub fn static_json(text: &'static str) -> Result<Response, ApiError> {
-    let mut resp = Response::ok(text).map_err(|_| ApiError::Internal)?;
+    let mut resp = Response::ok(text).map_err(|e| ApiError::internal("response body", e))?;
     let h = resp.headers_mut();
     h.set("Content-Type", "application/json; charset=utf-8")
         .and_then(|_| h.set("Cache-Control", "public, max-age=300"))
         .and_then(|_| h.set("X-Content-Type-Options", "nosniff"))
-        .map_err(|_| ApiError::Internal)?;
+        .map_err(|e| ApiError::internal("response headers", e))?;
     Ok(resp)
 }
 
@@ -63,13 +63,13 @@ pub fn event_stream<S>(events: S) -> Result<Response, ApiError>
 where
     S: futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static,
 {
-    let mut resp = Response::from_stream(events).map_err(|_| ApiError::Internal)?;
+    let mut resp = Response::from_stream(events).map_err(|e| ApiError::internal("event stream", e))?;
     let h = resp.headers_mut();
     h.set("Content-Type", "text/event-stream; charset=utf-8")
         .and_then(|_| h.set("Cache-Control", "no-cache"))
         .and_then(|_| h.set("X-Accel-Buffering", "no"))
         .and_then(|_| h.set("X-Content-Type-Options", "nosniff"))
-        .map_err(|_| ApiError::Internal)?;
+        .map_err(|e| ApiError::internal("event stream headers", e))?;
     Ok(resp)
 }
 
@@ -77,7 +77,7 @@ where
 pub fn empty(status: u16) -> Result<Response, ApiError> {
     Response::empty()
         .map(|r| r.with_status(status))
-        .map_err(|_| ApiError::Internal)
+        .map_err(|e| ApiError::internal("empty response", e))
 }
 
 fn is_json_media_type(content_type: &str) -> bool {
@@ -120,13 +120,15 @@ pub async fn json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     let Some(stream) = req.inner().body() else {
         return Ok(Vec::new());
     };
-    let reader: ReadableStreamDefaultReader =
-        stream.get_reader().dyn_into().map_err(|_| ApiError::Internal)?;
+    let reader: ReadableStreamDefaultReader = stream
+        .get_reader()
+        .dyn_into()
+        .map_err(|e| ApiError::internal("body reader", e))?;
     let mut body = Vec::new();
     loop {
         let step = JsFuture::from(reader.read())
             .await
-            .map_err(|_| ApiError::Internal)?;
+            .map_err(|e| ApiError::internal("body read", e))?;
         let done = Reflect::get(&step, &JsValue::from_str("done"))
             .map(|d| d.is_truthy())
             .unwrap_or(true);
@@ -135,7 +137,7 @@ pub async fn json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
         }
         let chunk: Uint8Array = Reflect::get(&step, &JsValue::from_str("value"))
             .and_then(|v| v.dyn_into())
-            .map_err(|_| ApiError::Internal)?;
+            .map_err(|e| ApiError::internal("body chunk", e))?;
         // Copy no more than one byte past the limit out of the chunk.
         let room = (MAX_BODY_BYTES + 1 - body.len()) as u32;
         let take = chunk.length().min(room);

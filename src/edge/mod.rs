@@ -3,34 +3,25 @@
 //! one log line per request. Decisions live in [`crate::core`].
 
 mod admin;
-mod ai;
 mod backends;
+mod clock;
+mod generate;
 mod guard;
 mod http;
-mod remote;
 mod routes;
 mod store;
-mod timed;
 
-use crate::core::access::session::{self, KeyRequest};
-use crate::core::auth::{parse_bearer, BearerProblem};
-use crate::core::coach::{coach, Answer, FailedCall};
-use crate::core::config::{Config, SessionKeys};
-use crate::core::cors;
+use crate::core::access::cors;
+use crate::core::access::ratelimit::Quota;
+use crate::core::coach::FailedCall;
+use crate::core::config::{Config, ConfigError};
 use crate::core::error::ApiError;
-use crate::core::health;
-use crate::core::ratelimit::Quota;
-use crate::core::request::{parse_object, CoachRequest};
-use crate::core::request_id;
-use crate::core::streaming::{open_stream, Opened, StreamEvent};
-use crate::core::workers_ai::Usage;
-use ai::WorkersClock;
-use backends::{AnyStream, Backends};
+use crate::core::llm::Usage;
+use crate::core::ops::request_id;
 use routes::{Route, Verb};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use timed::Timed;
 use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
 use worker::{console_error, console_log, event, Context, Env, Request, Response};
@@ -50,7 +41,7 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
 /// One request on its way through: its id, and what the log line says
 /// beyond method, route and status and what the response must report.
 #[derive(Default)]
-struct Trace {
+pub(crate) struct Trace {
     id: String,
     route: &'static str,
     started_ms: f64,
@@ -101,7 +92,7 @@ impl Trace {
     }
 }
 
-fn failure_json(f: &FailedCall) -> serde_json::Value {
+pub(crate) fn failure_json(f: &FailedCall) -> serde_json::Value {
     json!({"model": f.model, "kind": f.failure.label, "code": f.failure.code})
 }
 
@@ -115,15 +106,15 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     trace.route = route.name();
     let outcome = match (&route, &config) {
         // Served even when the configuration is unusable: they are how an operator finds out.
-        (Route::Healthz | Route::OpenApi, _) => public(&req, &env, &route, config),
+        (Route::Healthz | Route::OpenApi, _) => routes::public(&req, &env, &route, config),
         (_, Ok(config)) => {
             report_model_problems(config);
-            dispatch(&mut req, &env, &ctx, config, &route, &mut trace).await
+            routes::dispatch(&mut req, &env, &ctx, config, &route, &mut trace).await
         }
         (_, Err(problem)) => {
             console_error!(
                 "{}",
-                json!({"event": "config_error", "request_id": trace.id, "problem": problem})
+                json!({"event": "config_error", "request_id": trace.id, "problem": problem.to_string()})
             );
             Err(ApiError::Misconfigured)
         }
@@ -131,7 +122,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     finish(outcome, &req, &trace, config.as_ref().ok())
 }
 
-type ConfigResult = Result<Config, String>;
+type ConfigResult = Result<Config, ConfigError>;
 
 /// The configuration, read once per isolate and UTC day: vars and secrets
 /// cannot change under a running isolate (a new version gets new isolates),
@@ -163,9 +154,9 @@ fn finish(
     trace: &Trace,
     config: Option<&Config>,
 ) -> worker::Result<Response> {
-    let (mut resp, code) = match outcome {
-        Ok(resp) => (resp, None),
-        Err(e) => (http::error(&e)?, Some(e.code())),
+    let (mut resp, code, cause) = match outcome {
+        Ok(resp) => (resp, None, None),
+        Err(e) => (http::error(&e)?, Some(e.code()), e.cause().map(str::to_string)),
     };
     let mut headers = vec![(request_id::HEADER, trace.id.clone())];
     if let Some(rate) = trace.rate {
@@ -192,6 +183,7 @@ fn finish(
             "route": trace.route,
             "status": resp.status_code(),
             "error": code,
+            "cause": cause,
             "caller": trace.caller,
             "cors_refused_origin": cors_refused,
             "model_requested": trace.requested_model,
@@ -222,282 +214,4 @@ fn report_model_problems(config: &Config) {
             json!({"event": "model_config_problems", "problems": problems})
         );
     }
-}
-
-/// The OpenAPI document of this API, checked in beside the code.
-const OPENAPI: &str = include_str!("../openapi.json");
-
-/// `GET /healthz` and `GET /openapi.json`: no credentials, no KV, no model.
-fn public(req: &Request, env: &Env, route: &Route, config: &ConfigResult) -> Result<Response, ApiError> {
-    match Verb::of(req) {
-        Verb::Get => {}
-        Verb::Options => return http::empty(204),
-        _ => return Err(ApiError::MethodNotAllowed { allow: route.allow() }),
-    }
-    if *route == Route::OpenApi {
-        return http::static_json(OPENAPI);
-    }
-    let bindings = health::Bindings {
-        ai: env.ai("AI").is_ok(),
-        kv: store::open(env).is_ok(),
-        auth_failure_limiter: env.rate_limiter(guard::AUTH_FAILURE_LIMITER).is_ok(),
-        caller_minute_limiter: env.rate_limiter(guard::CALLER_MINUTE_LIMITER).is_ok(),
-        session_key_limiter: env.rate_limiter(guard::SESSION_KEY_LIMITER).is_ok(),
-    };
-    http::json(200, &health::report(env!("CARGO_PKG_VERSION"), bindings, config))
-}
-
-/// Sends a request to its route's handler. A CORS preflight needs no
-/// credentials (its headers are added on the way out); a method the route
-/// does not list is 405 before anything else is read, except on `/admin/`,
-/// which says nothing before the admin token.
-async fn dispatch(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    config: &Config,
-    route: &Route,
-    trace: &mut Trace,
-) -> Result<Response, ApiError> {
-    let verb = Verb::of(req);
-    let now_ms = trace.started_ms as u64;
-    if matches!(
-        route,
-        Route::AdminTokens | Route::AdminToken(_) | Route::AdminOther
-    ) {
-        let kv = guard::admit_admin(req, env, config)
-            .await
-            .map_err(|r| trace.rejected(r))?;
-        trace.caller = Some("admin".to_string());
-        return match route {
-            Route::AdminOther => Err(ApiError::NotFound),
-            _ if !route.answers(verb) => Err(ApiError::MethodNotAllowed { allow: route.allow() }),
-            _ => admin::route(req, &kv, now_ms).await,
-        };
-    }
-    if *route == Route::NotFound {
-        // Under /api/ a caller learns that a route is missing only with credentials.
-        if trace.route == "unmatched" && req.path().starts_with("/api/") {
-            let header = guard::authorization(req);
-            let admitted = guard::admit_api(req, env, ctx, config, now_ms, parse_bearer(header.as_deref()))
-                .await
-                .map_err(|r| trace.rejected(r))?;
-            trace.admitted(&admitted);
-            admitted.counting.confirmed().await?;
-        }
-        return Err(ApiError::NotFound);
-    }
-    if !route.answers(verb) {
-        return Err(ApiError::MethodNotAllowed { allow: route.allow() });
-    }
-    if verb == Verb::Options {
-        return http::empty(204);
-    }
-    match route {
-        Route::GeneratePrompt => generate_prompt(req, env, ctx, config, trace).await,
-        Route::Models => models(req, env, ctx, config, trace).await,
-        Route::GetModels => http::json(200, &config.registry.menu()),
-        Route::GetSessionKey => get_session_key(req, env, config, now_ms).await,
-        _ => Err(ApiError::NotFound),
-    }
-}
-
-/// `GET /api/models`: the offered models, for a caller with credentials.
-async fn models(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    config: &Config,
-    trace: &mut Trace,
-) -> Result<Response, ApiError> {
-    let header = guard::authorization(req);
-    let admitted = guard::admit_api(
-        req,
-        env,
-        ctx,
-        config,
-        trace.started_ms as u64,
-        parse_bearer(header.as_deref()),
-    )
-    .await
-    .map_err(|r| trace.rejected(r))?;
-    trace.admitted(&admitted);
-    let listing = http::json(200, &config.registry.listing());
-    admitted.counting.confirmed().await.and(listing)
-}
-
-/// `POST /api/get-session-key`: a signed key for the broadcaster the body
-/// names, under `SESSION_KEYS`, at most as often as `SESSION_KEY_LIMITER`
-/// allows the caller's network.
-async fn get_session_key(
-    req: &mut Request,
-    env: &Env,
-    config: &Config,
-    now_ms: u64,
-) -> Result<Response, ApiError> {
-    let secret = match &config.session_keys {
-        SessionKeys::Off => return Err(ApiError::SessionKeysOff),
-        SessionKeys::Open(None) => return Err(ApiError::Misconfigured),
-        SessionKeys::Open(Some(secret)) => secret,
-    };
-    guard::limit_key_requests(req, env).await?;
-    let body = http::json_body(req).await?;
-    let asked = KeyRequest::from_json(&body)?;
-    let mut random = [0u8; 12];
-    getrandom::fill(&mut random).map_err(|_| ApiError::Internal)?;
-    let issued = session::issue(secret, asked.broadcaster.as_str(), random, now_ms / 1000);
-    http::json(
-        200,
-        &json!({"sessionKey": issued.key, "expiresAt": issued.expires_at}),
-    )
-}
-
-/// `POST /api/generate-prompt`: credentials, then the JSON body, then one
-/// suggestion within the deadline counted from the request's arrival. The
-/// credential is the `Authorization` header or, for the coach frontend, the
-/// body's `sessionKey`; a session key serves only the broadcaster it names.
-async fn generate_prompt(
-    req: &mut Request,
-    env: &Env,
-    ctx: &Context,
-    config: &Config,
-    trace: &mut Trace,
-) -> Result<Response, ApiError> {
-    let now_ms = trace.started_ms as u64;
-    let header = guard::authorization(req);
-    let (admitted, request) = if header.is_some() {
-        let admitted = guard::admit_api(req, env, ctx, config, now_ms, parse_bearer(header.as_deref()))
-            .await
-            .map_err(|r| trace.rejected(r))?;
-        trace.admitted(&admitted);
-        let body = http::json_body(req).await?;
-        (admitted, CoachRequest::from_value(&parse_object(&body)?)?)
-    } else {
-        let body = parse_object(&http::json_body(req).await?)?;
-        let key = body.get("sessionKey").and_then(serde_json::Value::as_str);
-        let admitted = guard::admit_api(req, env, ctx, config, now_ms, key.ok_or(BearerProblem::Missing))
-            .await
-            .map_err(|r| trace.rejected(r))?;
-        trace.admitted(&admitted);
-        (admitted, CoachRequest::from_value(&body)?)
-    };
-    if let Some(claims) = &admitted.session {
-        claims
-            .check_broadcaster(request.broadcaster().as_str())
-            .map_err(|p| ApiError::Unauthorized(p.message()))?;
-    }
-    // The counter write (KV_FAILURE_MODE=closed) runs beside the model call; a failed one refuses the request.
-    let renewal = admitted
-        .session
-        .as_ref()
-        .zip(config.session_keys.secret())
-        .and_then(|(claims, secret)| claims.renewal(secret, now_ms / 1000));
-    let answering = suggest(req, env, config, &request, renewal, trace);
-    let (counted, response) = futures_util::future::join(admitted.counting.confirmed(), answering).await;
-    counted.and(response)
-}
-
-/// The suggestion for a parsed request, whole or streamed; a renewed session
-/// key rides in the answer (`sessionKey`, `expiresAt`) or in the stream's `done`.
-async fn suggest(
-    req: &Request,
-    env: &Env,
-    config: &Config,
-    request: &CoachRequest,
-    renewal: Option<session::Issued>,
-    trace: &mut Trace,
-) -> Result<Response, ApiError> {
-    let arrived_ms = trace.started_ms as u64;
-    let resolved = config.registry.resolve(request.model())?;
-    resolved.model.check_options(request.options())?;
-    trace.requested_model = Some(resolved.model.id().to_string());
-    let chain = config.registry.chain(resolved.model);
-    let backends = Backends::from_env(env, config).map(|inner| Timed {
-        inner,
-        spent_ms: &trace.model_ms,
-    });
-    let retired = resolved.retired.map(str::to_string);
-    trace.retired_model = retired.clone();
-    if request.stream() || accepts_event_stream(req) {
-        let mut opened = open_stream(
-            arrived_ms,
-            request,
-            &chain,
-            config,
-            backends.as_ref(),
-            &WorkersClock,
-            &mut trace.failures,
-        )
-        .await?;
-        opened.annotate(retired, renewal);
-        if let Some((model, fallback)) = opened.model() {
-            trace.model = Some(model.to_string());
-            trace.fallback = fallback;
-        }
-        trace.streamed = true;
-        return http::event_stream(stream_body(opened, arrived_ms, trace.id.clone()));
-    }
-    let mut answer: Answer = coach(
-        arrived_ms,
-        request,
-        &chain,
-        config,
-        backends.as_ref(),
-        &WorkersClock,
-        &mut trace.failures,
-    )
-    .await?;
-    answer.retired_model = retired;
-    answer.session_key = renewal;
-    trace.model = Some(answer.model.clone());
-    trace.fallback = answer.fallback;
-    trace.usage = answer.usage.clone();
-    http::json(200, &answer)
-}
-
-fn accepts_event_stream(req: &Request) -> bool {
-    req.headers()
-        .get("Accept")
-        .ok()
-        .flatten()
-        .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/event-stream"))
-}
-
-/// The body of a streamed answer: the events known at once, then the live
-/// model's, as they come. When the stream ends early a `stream_end` line
-/// tells the operator why (the request line went out with the headers).
-fn stream_body(
-    opened: Opened<AnyStream>,
-    arrived_ms: u64,
-    request_id: String,
-) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
-    let first: String = opened.first.iter().map(StreamEvent::to_sse).collect();
-    // The request id rides in the state: the closure runs once per chunk.
-    let state = (Some(first), opened.rest, request_id);
-    futures_util::stream::unfold(state, move |(first, mut rest, request_id)| async move {
-        if let Some(first) = first {
-            return Some((Ok(first.into_bytes()), (None, rest, request_id)));
-        }
-        let live = rest.as_mut()?;
-        match live.next(&WorkersClock).await {
-            Some(events) => {
-                let bytes: String = events.iter().map(StreamEvent::to_sse).collect();
-                Some((Ok(bytes.into_bytes()), (None, rest, request_id)))
-            }
-            None => {
-                console_log!(
-                    "{}",
-                    json!({
-                        "event": "stream_end",
-                        "request_id": request_id,
-                        "failure": live.failure().map(failure_json),
-                        "ms": (worker::js_sys::Date::now() as u64).saturating_sub(arrived_ms),
-                        "prompt_tokens": live.usage().map(|u| u.prompt_tokens),
-                        "completion_tokens": live.usage().map(|u| u.completion_tokens),
-                    })
-                );
-                None
-            }
-        }
-    })
 }

@@ -1,9 +1,19 @@
 //! The routes of the API, listed once: which path is which route, the name
-//! the log gives it, and the methods it answers. A method a route does not
-//! list is answered 405 with `Allow`, whatever its name (workers-rs reads an
-//! unknown method such as `QUERY` as `GET`, so the raw method is used here).
+//! the log gives it, and the methods it answers; then [`dispatch`] and the
+//! small handlers, one per route, that read like the contract. A method a
+//! route does not list is answered 405 with `Allow`, whatever its name
+//! (workers-rs reads an unknown method such as `QUERY` as `GET`, so the raw
+//! method is used here). `POST /api/generate-prompt` has its own module,
+//! [`super::generate`]; `/admin/tokens`, [`super::admin`].
 
-use worker::Request;
+use super::{admin, generate, guard, http, store, ConfigResult, Trace};
+use crate::core::access::auth::parse_bearer;
+use crate::core::access::session::{self, KeyRequest};
+use crate::core::config::{Config, SessionKeys};
+use crate::core::error::ApiError;
+use crate::core::ops::health;
+use serde_json::json;
+use worker::{Context, Env, Request, Response};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -102,4 +112,132 @@ impl Route {
         };
         self.allow().split(", ").any(|m| m == name)
     }
+}
+
+/// The OpenAPI document of this API, checked in beside the code.
+const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /healthz` and `GET /openapi.json`: no credentials, no KV, no model.
+pub fn public(req: &Request, env: &Env, route: &Route, config: &ConfigResult) -> Result<Response, ApiError> {
+    match Verb::of(req) {
+        Verb::Get => {}
+        Verb::Options => return http::empty(204),
+        _ => return Err(ApiError::MethodNotAllowed { allow: route.allow() }),
+    }
+    if *route == Route::OpenApi {
+        return http::static_json(OPENAPI);
+    }
+    let bindings = health::Bindings {
+        ai: env.ai("AI").is_ok(),
+        kv: store::open(env).is_ok(),
+        auth_failure_limiter: env.rate_limiter(guard::AUTH_FAILURE_LIMITER).is_ok(),
+        caller_minute_limiter: env.rate_limiter(guard::CALLER_MINUTE_LIMITER).is_ok(),
+        session_key_limiter: env.rate_limiter(guard::SESSION_KEY_LIMITER).is_ok(),
+    };
+    http::json(200, &health::report(env!("CARGO_PKG_VERSION"), bindings, config))
+}
+
+/// Sends a request to its route's handler. A CORS preflight needs no
+/// credentials (its headers are added on the way out); a method the route
+/// does not list is 405 before anything else is read, except on `/admin/`,
+/// which says nothing before the admin token.
+pub async fn dispatch(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    route: &Route,
+    trace: &mut Trace,
+) -> Result<Response, ApiError> {
+    let verb = Verb::of(req);
+    let now_ms = trace.started_ms as u64;
+    if matches!(
+        route,
+        Route::AdminTokens | Route::AdminToken(_) | Route::AdminOther
+    ) {
+        let kv = guard::admit_admin(req, env, config)
+            .await
+            .map_err(|r| trace.rejected(r))?;
+        trace.caller = Some("admin".to_string());
+        return match route {
+            Route::AdminOther => Err(ApiError::NotFound),
+            _ if !route.answers(verb) => Err(ApiError::MethodNotAllowed { allow: route.allow() }),
+            _ => admin::route(req, &kv, now_ms).await,
+        };
+    }
+    if *route == Route::NotFound {
+        // Under /api/ a caller learns that a route is missing only with credentials.
+        if trace.route == "unmatched" && req.path().starts_with("/api/") {
+            let header = guard::authorization(req);
+            let admitted = guard::admit_api(req, env, ctx, config, now_ms, parse_bearer(header.as_deref()))
+                .await
+                .map_err(|r| trace.rejected(r))?;
+            trace.admitted(&admitted);
+            admitted.counting.confirmed().await?;
+        }
+        return Err(ApiError::NotFound);
+    }
+    if !route.answers(verb) {
+        return Err(ApiError::MethodNotAllowed { allow: route.allow() });
+    }
+    if verb == Verb::Options {
+        return http::empty(204);
+    }
+    match route {
+        Route::GeneratePrompt => generate::generate_prompt(req, env, ctx, config, trace).await,
+        Route::Models => models(req, env, ctx, config, trace).await,
+        Route::GetModels => http::json(200, &config.registry.menu()),
+        Route::GetSessionKey => get_session_key(req, env, config, now_ms).await,
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// `GET /api/models`: the offered models, for a caller with credentials.
+async fn models(
+    req: &mut Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    trace: &mut Trace,
+) -> Result<Response, ApiError> {
+    let header = guard::authorization(req);
+    let admitted = guard::admit_api(
+        req,
+        env,
+        ctx,
+        config,
+        trace.started_ms as u64,
+        parse_bearer(header.as_deref()),
+    )
+    .await
+    .map_err(|r| trace.rejected(r))?;
+    trace.admitted(&admitted);
+    let listing = http::json(200, &config.registry.listing());
+    admitted.counting.confirmed().await.and(listing)
+}
+
+/// `POST /api/get-session-key`: a signed key for the broadcaster the body
+/// names, under `SESSION_KEYS`, at most as often as `SESSION_KEY_LIMITER`
+/// allows the caller's network.
+async fn get_session_key(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    now_ms: u64,
+) -> Result<Response, ApiError> {
+    let secret = match &config.session_keys {
+        SessionKeys::Off => return Err(ApiError::SessionKeysOff),
+        SessionKeys::Open(None) => return Err(ApiError::Misconfigured),
+        SessionKeys::Open(Some(secret)) => secret,
+    };
+    guard::limit_key_requests(req, env).await?;
+    let body = http::json_body(req).await?;
+    let asked = KeyRequest::from_json(&body)?;
+    let mut random = [0u8; 12];
+    getrandom::fill(&mut random).map_err(|e| ApiError::internal("getrandom", e))?;
+    let issued = session::issue(secret, asked.broadcaster.as_str(), random, now_ms / 1000);
+    http::json(
+        200,
+        &json!({"sessionKey": issued.key, "expiresAt": issued.expires_at}),
+    )
 }

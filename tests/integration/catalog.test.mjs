@@ -1,4 +1,4 @@
-// src/core/catalog.json is generated from the published data in data/ by
+// src/core/llm/catalog.json is generated from the published data in data/ by
 // scripts/catalog, never edited by hand.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -8,6 +8,6 @@ import { test } from "node:test";
 test("the checked-in catalog is what scripts/catalog builds from data/", () => {
   const built = spawnSync("node", ["scripts/catalog.mjs", "--stdout"], { encoding: "utf8" });
   assert.equal(built.status, 0, built.stderr);
-  const checkedIn = readFileSync(new URL("../../src/core/catalog.json", import.meta.url), "utf8");
-  assert.equal(built.stdout, checkedIn, "run scripts/catalog and commit src/core/catalog.json");
+  const checkedIn = readFileSync(new URL("../../src/core/llm/catalog.json", import.meta.url), "utf8");
+  assert.equal(built.stdout, checkedIn, "run scripts/catalog and commit src/core/llm/catalog.json");
 });

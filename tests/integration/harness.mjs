@@ -5,7 +5,7 @@
 // The simulated binding is a wrapped binding: module `sim-ai` returns an
 // instance of a class named `Ai` (workers-rs checks the constructor name).
 // First it refuses what Workers AI refuses, from the same published catalog
-// the Worker is built with (src/core/catalog.json): an id the catalog does not
+// the Worker is built with (src/core/llm/catalog.json): an id the catalog does not
 // know, or knows as retired, throws `5007`; `response_format` on a model
 // without JSON mode throws `5025`; an option the model's schema lacks or a
 // value outside its range throws. Only then does `run(model, input)` ask the
@@ -24,7 +24,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { Miniflare, Response } from "miniflare";
 
-export const CATALOG = JSON.parse(readFileSync(new URL("../../src/core/catalog.json", import.meta.url), "utf8"));
+export const CATALOG = JSON.parse(readFileSync(new URL("../../src/core/llm/catalog.json", import.meta.url), "utf8"));
 
 /** Whether the catalog knows `id` as retired today (as Workers AI would refuse it). */
 export function isRetired(entry, now = Date.now()) {

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { drift } from "../../scripts/models-check.mjs";
 
-const catalog = JSON.parse(readFileSync(new URL("../../src/core/catalog.json", import.meta.url), "utf8"));
+const catalog = JSON.parse(readFileSync(new URL("../../src/core/llm/catalog.json", import.meta.url), "utf8"));
 const fixture = new URL("../fixtures/wrangler-ai-models.json", import.meta.url);
 const listing = JSON.parse(readFileSync(fixture, "utf8"));
 

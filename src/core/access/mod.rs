@@ -1,5 +1,11 @@
-//! Access: who may call and how often. Session keys live here; tokens, rate
-//! limits, client networks and CORS join them as the core is grouped by
-//! concern (issue "The house by concern").
+//! Access: who is calling ([`auth`] for bearer tokens, [`session`] for the
+//! coach frontend's session keys), how often they may ([`ratelimit`], per
+//! [`address`] network for failures), remembered token records ([`cache`]),
+//! and which browser origins may read the answers ([`cors`]).
 
+pub mod address;
+pub mod auth;
+pub mod cache;
+pub mod cors;
+pub mod ratelimit;
 pub mod session;

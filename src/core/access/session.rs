@@ -17,7 +17,7 @@
 
 use crate::core::error::ApiError;
 use crate::core::request::{parse_object, Broadcaster};
-use crate::core::text::{char_len, collapse_whitespace};
+use crate::core::text::{char_len, collapse_whitespace, hex};
 use crate::core::time::format_rfc3339;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -50,12 +50,12 @@ impl SessionSecret {
         let value = value.trim();
         if value.chars().count() < MIN_SECRET_CHARS {
             return Err(format!(
-                "SESSION_SECRET must be at least {MIN_SECRET_CHARS} characters (openssl rand -hex 32)"
+                "must be at least {MIN_SECRET_CHARS} characters (openssl rand -hex 32)"
             ));
         }
         // HMAC takes keys of any length (RFC 2104), so this does not fail.
         let keyed = Hmac::<Sha256>::new_from_slice(value.as_bytes())
-            .map_err(|_| "SESSION_SECRET could not key HMAC-SHA256".to_string())?;
+            .map_err(|_| "could not key HMAC-SHA256".to_string())?;
         Ok(SessionSecret {
             raw: value.as_bytes().to_vec(),
             keyed,
@@ -152,10 +152,6 @@ impl KeyRequest {
 fn broadcaster_digest(name: &str) -> String {
     let name = collapse_whitespace(name).to_lowercase();
     hex(&Sha256::digest(name.as_bytes())[..BROADCASTER_BYTES])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    crate::core::auth::hex(bytes)
 }
 
 fn is_lower_hex(s: &str, len: usize) -> bool {
