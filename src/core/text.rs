@@ -10,6 +10,15 @@
 pub const FENCE_OPEN: &str = "<<<ROOM_EVENTS>>>";
 pub const FENCE_CLOSE: &str = "<<<END_ROOM_EVENTS>>>";
 
+/// A JSON number that is a whole number of 0 or more, however it is written:
+/// JSON Schema counts `64.0` and `6.4e1` as the integer 64, so they are.
+pub fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        let v = n.as_f64()?;
+        (v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_992.0).then_some(v as u64)
+    })
+}
+
 /// Bytes as lowercase hex digits.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -104,6 +113,16 @@ pub fn neutralize_untrusted(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_in_any_spelling() {
+        let n = |s: &str| whole_number(&serde_json::from_str(s).unwrap());
+        assert_eq!((n("64"), n("64.0"), n("6.4e1")), (Some(64), Some(64), Some(64)));
+        assert_eq!(
+            (n("64.5"), n("-1"), n("-0.0"), n("1e300")),
+            (None, None, Some(0), None)
+        );
+    }
 
     #[test]
     fn truncation_counts_characters_not_bytes() {

@@ -238,7 +238,8 @@ impl NewToken {
             match value.get(key) {
                 None | Some(serde_json::Value::Null) => Ok(None),
                 Some(v) => v
-                    .as_u64()
+                    .as_number()
+                    .and_then(crate::core::text::whole_number)
                     .filter(|n| (1..=1_000_000).contains(n))
                     .map(|n| Some(n as u32))
                     .ok_or_else(|| ApiError::invalid(key, "must be a whole number from 1 to 1000000")),

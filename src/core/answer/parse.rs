@@ -42,6 +42,16 @@ pub struct Suggestion {
 /// What a `wait` says: short, and true whatever the room.
 pub const WAIT_CONTENT: &str = "Nothing needs an answer right now; keep going.";
 
+/// The lines a `wait` may say, in turn, so that one said lately is not said
+/// again ([`Suggestion::unrepeated`]).
+pub const WAIT_LINES: [&str; 5] = [
+    WAIT_CONTENT,
+    "All good for now; carry on.",
+    "Keep doing what you're doing.",
+    "Nothing to add right now; enjoy the moment.",
+    "Let the room come to you for a moment.",
+];
+
 impl Suggestion {
     /// Cleans `content` for speech; `None` when a `say`/`do` has nothing left.
     pub fn new(action: Action, content: &str) -> Option<Suggestion> {
@@ -68,6 +78,22 @@ impl Suggestion {
 
     pub fn action(&self) -> Action {
         self.action
+    }
+
+    /// This suggestion, or for a `wait` the first wait line not said lately
+    /// (the first one when all were).
+    pub fn unrepeated(self, said: &crate::core::request::recent::Recent) -> Suggestion {
+        if self.action != Action::Wait || !said.repeats(&self.content) {
+            return self;
+        }
+        let line = WAIT_LINES
+            .iter()
+            .find(|l| !said.repeats(l))
+            .unwrap_or(&WAIT_CONTENT);
+        Suggestion {
+            action: Action::Wait,
+            content: (*line).to_string(),
+        }
     }
 
     pub fn content(&self) -> &str {

@@ -362,7 +362,7 @@ pub async fn coach<B: ModelBackend, C: Clock>(
     };
     match run_chain(chain, policy, clock, deadline, failures, &mut attempt).await {
         Some((index, (suggestion, reply))) => Ok(Answer {
-            suggestion,
+            suggestion: suggestion.unrepeated(call.req.recent()),
             model: chain[index].id().to_string(),
             fallback: index > 0,
             retired_model: None,
@@ -380,7 +380,8 @@ pub async fn coach<B: ModelBackend, C: Clock>(
 pub(crate) fn rules_answer<C: Clock>(judge: &Judge, clock: &C, fallback: bool) -> Answer {
     let now = Some(clock.now_ms() as EpochMillis);
     Answer {
-        suggestion: rules::suggest(judge.request(), now, |s| judge.rules_line(s)),
+        suggestion: rules::suggest(judge.request(), now, |s| judge.rules_line(s))
+            .unrepeated(judge.request().recent()),
         model: "rules".to_string(),
         fallback,
         retired_model: None,

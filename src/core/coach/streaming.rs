@@ -243,6 +243,7 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
                     let moderation_ms = self.policy.model_timeout_ms.min(left);
                     let suggestion =
                         judged(self.judge, self.backend, self.policy, &reply, moderation_ms).await?;
+                    let suggestion = suggestion.unrepeated(self.judge.request().recent());
                     return Ok(Started::Whole(answer_from(suggestion, reply)));
                 }
             }
@@ -346,7 +347,9 @@ impl<S: ModelStream> LiveStream<S> {
                 said.extend(last.clone());
                 let screen = std::mem::take(&mut self.screen);
                 let judge = Judge::with_screen(&self.req, screen, self.max_words);
-                let verdict = judge.answer(&reply.response, reply.finish_reason.as_deref());
+                let verdict = judge
+                    .answer(&reply.response, reply.finish_reason.as_deref())
+                    .map(|s| s.unrepeated(self.req.recent()));
                 // The words of this last read go out only with the `done` they
                 // lead to: a rejected answer loses them, and what was already
                 // spoken is withdrawn.

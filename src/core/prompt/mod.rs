@@ -16,6 +16,7 @@ pub mod names;
 use crate::core::llm::Message;
 use crate::core::prompt::names::spoken_name;
 use crate::core::request::events::{Event, EventKind};
+use crate::core::request::recent::MAX_RECENT;
 use crate::core::request::{CoachRequest, Reason};
 use crate::core::text::{neutralize_untrusted, truncate_chars, FENCE_CLOSE, FENCE_OPEN};
 use crate::core::time::EpochMillis;
@@ -90,9 +91,8 @@ pub fn build_messages(
     let mut system = system_message(req, max_words, format);
     let mut lines = digest(req, now);
     lines.truncate(PROMPT_EVENTS);
-    let mut recent: Vec<String> = req
-        .recent()
-        .lines()
+    let said = req.recent().lines();
+    let mut recent: Vec<String> = said[said.len().saturating_sub(MAX_RECENT)..]
         .iter()
         .map(|l| neutralize_untrusted(l, PROMPT_EVENT_CHARS))
         .collect();

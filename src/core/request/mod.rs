@@ -145,9 +145,17 @@ impl CoachRequest {
         &self.options
     }
 
-    /// What the frontend spoke recently (the `recent` field), newest last.
+    /// What the frontend spoke recently (the `recent` field), newest last,
+    /// with what the caller's state remembers once [`remember`](Self::remember)ed.
     pub fn recent(&self) -> &Recent {
         &self.recent
+    }
+
+    /// Adds the lines the caller's state object remembers having said
+    /// (oldest first) to `recent`, so a frontend that sends none still never
+    /// hears the same line twice.
+    pub fn remember(&mut self, said: &[String]) {
+        self.recent = self.recent.merged(said);
     }
 
     /// The caller asked for server-sent events.

@@ -68,7 +68,7 @@ fn read(obj: &Map<String, Value>, key: &'static str, whole: bool) -> Result<Opti
     let kind = if whole { "a whole number" } else { "a number" };
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) if whole => match n.as_u64() {
+        Some(Value::Number(n)) if whole => match crate::core::text::whole_number(n) {
             Some(v) => Ok(Some(v as f64)),
             None => Err(ApiError::invalid(
                 format!("options.{key}"),

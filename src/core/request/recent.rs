@@ -17,6 +17,10 @@ use serde_json::Value;
 
 /// Most recent lines a request may carry.
 pub const MAX_RECENT: usize = 10;
+/// Lines a caller's state object remembers and the checks compare against
+/// (the prompt shows the newest [`MAX_RECENT`]): more than a busy hour of
+/// suggestions.
+pub const MAX_REMEMBERED: usize = 50;
 /// Longest recent line, in characters.
 pub const MAX_RECENT_CHARS: usize = 300;
 /// Share of words two lines must have in common to count as the same line.
@@ -62,6 +66,24 @@ impl Recent {
 
     pub fn lines(&self) -> &[String] {
         &self.0
+    }
+
+    /// These lines with `remembered` (what the caller's state object kept,
+    /// oldest first) before them: a line already here, or nearly the same,
+    /// is not added twice, and the newest [`MAX_REMEMBERED`] are kept.
+    pub fn merged(&self, remembered: &[String]) -> Recent {
+        let mut lines: Vec<String> = Vec::with_capacity(remembered.len() + self.0.len());
+        for line in remembered.iter().chain(&self.0) {
+            let line = visible_text(line);
+            if line.is_empty() || char_len(&line) > MAX_RECENT_CHARS {
+                continue;
+            }
+            lines.retain(|l| !nearly_equal(l, &line));
+            lines.push(line);
+        }
+        let extra = lines.len().saturating_sub(MAX_REMEMBERED);
+        lines.drain(..extra);
+        Recent(lines)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -131,6 +153,17 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn remembered_lines_merge_before_the_request_s() {
+        let sent = Recent::parse(Some(&serde_json::json!(["Thanks Max!"]))).unwrap();
+        let merged = sent.merged(&["Welcome in, Ana!".to_string(), "thanks max".to_string()]);
+        assert_eq!(merged.lines(), ["Welcome in, Ana!", "Thanks Max!"]);
+        let many: Vec<String> = (0..MAX_REMEMBERED + 5).map(|i| format!("topic{i}")).collect();
+        let kept = Recent::default().merged(&many);
+        assert_eq!(kept.lines().len(), MAX_REMEMBERED);
+        assert_eq!(kept.lines().last().unwrap(), &many[MAX_REMEMBERED + 4]);
     }
 
     #[test]
