@@ -7,6 +7,7 @@
 use crate::core::access::auth::TokenDigest;
 use crate::core::access::cors::Origins;
 use crate::core::access::session::SessionSecret;
+use crate::core::access::usage::FREE_NEURONS_PER_DAY;
 use crate::core::answer::moderation::Blocked;
 use crate::core::answer::parse::HARD_MAX_WORDS;
 use crate::core::coach::CoachPolicy;
@@ -89,6 +90,69 @@ impl SessionKeys {
     }
 }
 
+/// Where each caller's windows, memory and spend are kept (`RATE_LIMIT_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerStore {
+    /// One SQLite-backed Durable Object per caller (`CALLER_STATE`): exact
+    /// under any concurrency, no KV write per request, and the memory of what
+    /// was said.
+    DurableObject,
+    /// A KV counter per caller and day, as before Durable Objects: at most one
+    /// write per second per key, so concurrent requests undercount; no memory
+    /// beyond the request's `recent`.
+    Kv,
+}
+
+impl CallerStore {
+    fn parse(value: Option<&str>) -> Result<CallerStore, String> {
+        match value {
+            None | Some("do" | "durable-object") => Ok(CallerStore::DurableObject),
+            Some("kv") => Ok(CallerStore::Kv),
+            Some(other) => Err(format!("must be do or kv, not \"{other}\"")),
+        }
+    }
+}
+
+/// Spending rules: where callers are counted, the daily budgets, and what
+/// happens when a state object cannot be reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spending {
+    pub store: CallerStore,
+    /// The deployment's daily budget in neurons (`DAILY_NEURON_BUDGET`,
+    /// default the free allocation); `None` when `off`.
+    pub deployment_budget: Option<f64>,
+    /// Each caller's daily allowance in neurons (`CALLER_DAILY_NEURONS`); `None` when unset.
+    pub caller_allowance: Option<f64>,
+    /// `STATE_FAILURE_MODE`: serve uncounted (`open`) or refuse (`closed`).
+    pub failure: KvFailurePolicy,
+}
+
+/// A number of neurons, or `off`.
+fn neurons(value: Option<&str>, default: Option<f64>) -> Result<Option<f64>, String> {
+    match value {
+        None => Ok(default),
+        Some("off") => Ok(None),
+        Some(v) => match v.parse::<f64>() {
+            Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+            _ => Err(format!(
+                "must be a number of neurons (0 or more) or off, not \"{v}\""
+            )),
+        },
+    }
+}
+
+impl Spending {
+    fn read(vars: &Vars) -> Result<Spending, ConfigError> {
+        Ok(Spending {
+            store: vars.parsed("RATE_LIMIT_STORE", CallerStore::parse)?,
+            deployment_budget: vars
+                .parsed("DAILY_NEURON_BUDGET", |v| neurons(v, Some(FREE_NEURONS_PER_DAY)))?,
+            caller_allowance: vars.parsed("CALLER_DAILY_NEURONS", |v| neurons(v, None))?,
+            failure: vars.parsed("STATE_FAILURE_MODE", KvFailurePolicy::parse)?,
+        })
+    }
+}
+
 /// Who may write the suggestions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -131,6 +195,9 @@ pub struct Config {
     pub origins: Origins,
     pub kv_failure: KvFailurePolicy,
     pub session_keys: SessionKeys,
+    pub spending: Spending,
+    /// `AI_GATEWAY_ID`: Workers AI calls go through this AI Gateway.
+    pub ai_gateway: Option<String>,
 }
 
 /// The variables, as the edge reads them; each reader names the variable
@@ -257,6 +324,8 @@ impl Config {
             origins: vars.parsed("ALLOWED_ORIGINS", Origins::parse)?,
             kv_failure: vars.parsed("KV_FAILURE_MODE", KvFailurePolicy::parse)?,
             session_keys,
+            spending: Spending::read(&vars)?,
+            ai_gateway: vars.get("AI_GATEWAY_ID"),
         })
     }
 }
@@ -291,6 +360,21 @@ mod tests {
         assert_eq!(c.coach.max_words, 15);
         assert_eq!(c.coach.moderation, None);
         assert_eq!(c.session_keys, SessionKeys::Off);
+        assert_eq!(c.spending.store, CallerStore::DurableObject);
+        assert_eq!(c.spending.deployment_budget, Some(10_000.0));
+        assert_eq!(c.spending.caller_allowance, None);
+        assert_eq!(c.ai_gateway, None);
+        let c = config(&[
+            ("DAILY_NEURON_BUDGET", "off"),
+            ("CALLER_DAILY_NEURONS", "250.5"),
+            ("AI_GATEWAY_ID", "coach"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.spending.deployment_budget, c.spending.caller_allowance),
+            (None, Some(250.5))
+        );
+        assert_eq!(c.ai_gateway.as_deref(), Some("coach"));
     }
 
     #[test]
@@ -392,6 +476,10 @@ mod tests {
             ("MAX_WORDS", "2"),
             ("MODERATION", "maybe"),
             ("SESSION_KEYS", "closed"),
+            ("RATE_LIMIT_STORE", "redis"),
+            ("DAILY_NEURON_BUDGET", "-5"),
+            ("CALLER_DAILY_NEURONS", "lots"),
+            ("STATE_FAILURE_MODE", "maybe"),
             ("SESSION_SECRET", "short"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();

@@ -3,16 +3,20 @@
 //! SHA-256), `GET /admin/tokens` lists them, `DELETE /admin/tokens/<id>`
 //! revokes one. Each record is also its key's KV metadata, so the listing
 //! reads names and limits from `list()` alone, with no read per token.
+//! `GET /admin/usage` reports what callers spent, from the state objects.
 
 use super::http;
+use super::state;
 use super::store::{self, Consequence};
 use crate::core::access::auth::{
     hash_of_key, issued_token, token_key, NewToken, TokenDigest, TokenId, TokenRecord, TOKEN_KEY_PREFIX,
 };
+use crate::core::access::usage::{period, report, DaySpend, UsageRow};
+use crate::core::config::{CallerStore, Config};
 use crate::core::error::ApiError;
 use crate::core::time::format_rfc3339;
 use serde_json::{json, Value};
-use worker::{console_log, KvStore, Method, Request, Response};
+use worker::{console_log, console_warn, Env, KvStore, Method, Request, Response};
 
 fn storage(e: impl std::fmt::Display) -> ApiError {
     store::log_failure("admin", e, Consequence::Failed);
@@ -151,4 +155,42 @@ async fn revoke(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
         json!({"event": "token_revoked", "name": record.name, "id": id})
     );
     http::json(200, &token_view(&id, &record))
+}
+
+/// `GET /admin/usage?day=` or `?from=&to=`: what each caller spent, per model
+/// and day, from the deployment's state object, with the budgets left.
+pub async fn usage(req: &Request, env: &Env, config: &Config, now_ms: u64) -> Result<Response, ApiError> {
+    let url = req.url().map_err(|e| ApiError::internal("url", e))?;
+    let query: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let today = state::day_name(now_ms);
+    let (from, to) = period(get("day"), get("from"), get("to"), &today)?;
+    if config.spending.store != CallerStore::DurableObject {
+        return Err(ApiError::invalid(
+            "RATE_LIMIT_STORE",
+            "is kv on this deployment; usage is counted only with the Durable Object store (do)",
+        ));
+    }
+    let found = state::usage(env, &from, &to).await.map_err(|e| {
+        console_warn!(
+            "{}",
+            json!({"event": "state_error", "during": "usage", "detail": e.to_string()})
+        );
+        ApiError::StorageUnavailable
+    })?;
+    let rows: Vec<UsageRow> = serde_json::from_value(found["rows"].clone()).unwrap_or_default();
+    let days: Vec<DaySpend> = serde_json::from_value(found["days"].clone()).unwrap_or_default();
+    let mut body = report(
+        &rows,
+        &days,
+        config.spending.deployment_budget,
+        config.spending.caller_allowance,
+        &today,
+    );
+    body["from"] = json!(from);
+    body["to"] = json!(to);
+    http::json(200, &body)
 }

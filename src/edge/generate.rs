@@ -5,21 +5,27 @@
 use super::backends::timed::Timed;
 use super::backends::{AnyStream, Backends};
 use super::clock::WorkersClock;
+use super::state::{self, Ledger};
 use super::{failure_json, guard, http, Trace};
 use crate::core::access::auth::{parse_bearer, BearerProblem};
 use crate::core::access::session;
+use crate::core::access::usage;
 use crate::core::coach::streaming::{open_stream, Opened, StreamEvent};
 use crate::core::coach::{coach, CoachCall};
 use crate::core::config::Config;
+use crate::core::config::{CallerStore, KvFailurePolicy};
 use crate::core::error::ApiError;
+use crate::core::llm::registry::Model;
 use crate::core::request::{parse_object, CoachRequest};
 use serde_json::json;
-use worker::{console_log, Context, Env, Request, Response};
+use worker::{console_log, wasm_bindgen_futures, Context, Env, Request, Response};
 
-/// `POST /api/generate-prompt`: credentials, then the JSON body, then one
-/// suggestion within the deadline counted from the request's arrival. The
-/// credential is the `Authorization` header or, for the coach frontend, the
-/// body's `sessionKey`; a session key serves only the broadcaster it names.
+/// `POST /api/generate-prompt`: credentials, the JSON body, the caller
+/// counted (with what its state object remembers and whether its budgets
+/// allow a model), then one suggestion within the deadline counted from the
+/// request's arrival. The credential is the `Authorization` header or, for the
+/// coach frontend, the body's `sessionKey`; a session key serves only the
+/// broadcaster it names.
 pub async fn generate_prompt(
     req: &mut Request,
     env: &Env,
@@ -29,83 +35,169 @@ pub async fn generate_prompt(
 ) -> Result<Response, ApiError> {
     let now_ms = trace.started_ms as u64;
     let header = guard::authorization(req);
-    let (admitted, request) = if header.is_some() {
-        let admitted = guard::admit_api(req, env, ctx, config, now_ms, parse_bearer(header.as_deref()))
+    let (who, parsed) = if header.is_some() {
+        let who = guard::identify_caller(req, env, config, now_ms, parse_bearer(header.as_deref()))
             .await
             .map_err(|r| trace.rejected(r))?;
-        trace.admitted(&admitted);
-        let body = http::json_body(req).await?;
-        (admitted, CoachRequest::from_value(&parse_object(&body)?)?)
+        let parsed = match http::json_body(req).await {
+            Ok(body) => parse_object(&body).and_then(|v| CoachRequest::from_value(&v)),
+            Err(e) => Err(e),
+        };
+        (who, parsed)
     } else {
         let body = parse_object(&http::json_body(req).await?)?;
         let key = body.get("sessionKey").and_then(serde_json::Value::as_str);
-        let admitted = guard::admit_api(req, env, ctx, config, now_ms, key.ok_or(BearerProblem::Missing))
+        let who = guard::identify_caller(req, env, config, now_ms, key.ok_or(BearerProblem::Missing))
             .await
             .map_err(|r| trace.rejected(r))?;
-        trace.admitted(&admitted);
-        (admitted, CoachRequest::from_value(&body)?)
+        (who, CoachRequest::from_value(&body))
     };
+    // A request that will be refused for its body is still counted.
+    let plan = parsed.and_then(|request| Plan::new(config, request));
+    let estimate = plan.as_ref().map_or(0.0, |p| p.estimate);
+    let reserving = async {
+        match (&plan, config.spending.store, config.spending.deployment_budget) {
+            (Ok(_), CallerStore::DurableObject, Some(limit)) => {
+                Some(state::reserve(env, now_ms, limit, estimate).await)
+            }
+            _ => None,
+        }
+    };
+    let (admitted, reserved) =
+        futures_util::future::join(guard::count(who, env, ctx, config, now_ms, estimate), reserving).await;
+    let reserved_here = matches!(reserved, Some(Ok(true)));
+    // Refused after the deployment set the estimate aside: it is given back.
+    let refuse = |e: ApiError| {
+        if reserved_here {
+            ctx.wait_until(state::release(env.clone(), now_ms, estimate));
+        }
+        e
+    };
+    let admitted = admitted.map_err(|r| refuse(trace.rejected(r)))?;
+    trace.admitted(&admitted);
+    let mut plan = plan?;
     if let Some(claims) = &admitted.session {
         claims
-            .check_broadcaster(request.broadcaster().as_str())
-            .map_err(|p| ApiError::Unauthorized(p.message()))?;
+            .check_broadcaster(plan.request.broadcaster().as_str())
+            .map_err(|p| refuse(ApiError::Unauthorized(p.message())))?;
     }
-    // The counter write (KV_FAILURE_MODE=closed) runs beside the model call; a failed one refuses the request.
+    plan.request.remember(&admitted.said);
+    plan.over_budget = match (admitted.within_allowance, reserved) {
+        (false, _) => Some("caller"),
+        (true, Some(Ok(false))) => Some("deployment"),
+        (true, Some(Err(e))) if config.spending.failure == KvFailurePolicy::Closed => {
+            return Err(ApiError::internal("deployment budget", e));
+        }
+        _ => None,
+    };
+    trace.over_budget = plan.over_budget;
     let renewal = admitted
         .session
         .as_ref()
         .zip(config.session_keys.secret())
         .and_then(|(claims, secret)| claims.renewal(secret, now_ms / 1000));
-    let answering = suggest(req, env, config, &request, renewal, trace);
+    let ledger = Ledger::new(
+        env,
+        config,
+        &admitted.caller,
+        &plan.chain,
+        plan.estimate,
+        reserved_here,
+    );
+    // The counter write (KV_FAILURE_MODE=closed) runs beside the model call; a failed one refuses the request.
+    let answering = suggest(req, env, ctx, config, &plan, renewal, ledger.clone(), trace);
     let (counted, response) = futures_util::future::join(admitted.counting.confirmed(), answering).await;
+    if response.is_err() {
+        ctx.wait_until(ledger.after(trace.failures.len()).record(None));
+    }
     counted.and(response)
 }
 
-/// The suggestion for a parsed request, whole or streamed; a renewed session
-/// key rides in the answer (`sessionKey`, `expiresAt`) or in the stream's `done`.
+/// A parsed request with its model chain resolved, and what it may cost.
+struct Plan<'a> {
+    request: CoachRequest,
+    model: &'a Model,
+    retired: Option<&'static str>,
+    chain: Vec<&'a Model>,
+    /// Neurons set aside before the model call (see [`usage::estimate`]).
+    estimate: f64,
+    over_budget: Option<&'static str>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(config: &'a Config, request: CoachRequest) -> Result<Plan<'a>, ApiError> {
+        let resolved = config.registry.resolve(request.model())?;
+        resolved.model.check_options(request.options())?;
+        let chain = config.registry.chain(resolved.model);
+        let prices: Vec<_> = chain.iter().map(|m| m.entry().price.as_ref()).collect();
+        let chars = usage::prompt_chars_bound(&request);
+        let estimate = usage::estimate(&prices, chars, request.options().max_tokens(), 1);
+        Ok(Plan {
+            request,
+            model: resolved.model,
+            retired: resolved.retired,
+            chain,
+            estimate,
+            over_budget: None,
+        })
+    }
+}
+
+/// The suggestion for a planned request, whole or streamed; a renewed session
+/// key rides in the answer (`sessionKey`, `expiresAt`) or in the stream's
+/// `done`. With a budget spent, the rules coach answers and the answer says
+/// which budget.
+#[allow(clippy::too_many_arguments)]
 async fn suggest(
     req: &Request,
     env: &Env,
+    ctx: &Context,
     config: &Config,
-    request: &CoachRequest,
+    plan: &Plan<'_>,
     renewal: Option<session::Issued>,
+    ledger: Ledger,
     trace: &mut Trace,
 ) -> Result<Response, ApiError> {
     let arrived_ms = trace.started_ms as u64;
-    let resolved = config.registry.resolve(request.model())?;
-    resolved.model.check_options(request.options())?;
-    trace.requested_model = Some(resolved.model.id().to_string());
-    let chain = config.registry.chain(resolved.model);
-    let backends = Backends::from_env(env, config).map(|inner| Timed {
+    trace.requested_model = Some(plan.model.id().to_string());
+    let backends = match plan.over_budget {
+        Some(_) => None,
+        None => Backends::from_env(env, config),
+    }
+    .map(|inner| Timed {
         inner,
         spent_ms: &trace.model_ms,
     });
-    let retired = resolved.retired.map(str::to_string);
+    let retired = plan.retired.map(str::to_string);
     trace.retired_model = retired.clone();
     let call = CoachCall {
-        req: request,
-        chain: &chain,
+        req: &plan.request,
+        chain: &plan.chain,
         policy: &config.coach,
         backend: backends.as_ref(),
         clock: &WorkersClock,
         arrived_ms,
     };
-    if request.stream() || accepts_event_stream(req) {
+    if plan.request.stream() || accepts_event_stream(req) {
         let mut opened = open_stream(&call, &mut trace.failures).await?;
-        opened.annotate(retired, renewal);
+        opened.annotate(retired, renewal, plan.over_budget);
         if let Some((model, fallback)) = opened.model() {
             trace.model = Some(model.to_string());
             trace.fallback = fallback;
         }
         trace.streamed = true;
-        return http::event_stream(stream_body(opened, arrived_ms, trace.id.clone()));
+        let ledger = ledger.after(trace.failures.len());
+        return http::event_stream(stream_body(opened, arrived_ms, trace.id.clone(), ledger));
     }
     let mut answer = coach(&call, &mut trace.failures).await?;
     answer.retired_model = retired;
     answer.session_key = renewal;
+    answer.over_budget = plan.over_budget;
     trace.model = Some(answer.model.clone());
     trace.fallback = answer.fallback;
     trace.usage = answer.usage.clone();
+    let recording = ledger.after(trace.failures.len()).record(Some(answer.clone()));
+    ctx.wait_until(recording);
     http::json(200, &answer)
 }
 
@@ -124,34 +216,55 @@ fn stream_body(
     opened: Opened<AnyStream>,
     arrived_ms: u64,
     request_id: String,
+    ledger: Ledger,
 ) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
     let first: String = opened.first.iter().map(StreamEvent::to_sse).collect();
+    // A whole answer (no live model) is recorded as it goes out; a live one when it is done.
+    let mut ledger = Some(ledger);
+    if opened.rest.is_none() {
+        let done = opened.first.iter().find_map(StreamEvent::answer).cloned();
+        if let Some(ledger) = ledger.take() {
+            wasm_bindgen_futures::spawn_local(ledger.record(done));
+        }
+    }
     // The request id rides in the state: the closure runs once per chunk.
-    let state = (Some(first), opened.rest, request_id);
-    futures_util::stream::unfold(state, move |(first, mut rest, request_id)| async move {
-        if let Some(first) = first {
-            return Some((Ok(first.into_bytes()), (None, rest, request_id)));
-        }
-        let live = rest.as_mut()?;
-        match live.next(&WorkersClock).await {
-            Some(events) => {
-                let bytes: String = events.iter().map(StreamEvent::to_sse).collect();
-                Some((Ok(bytes.into_bytes()), (None, rest, request_id)))
+    let state = (Some(first), opened.rest, request_id, ledger);
+    futures_util::stream::unfold(
+        state,
+        move |(first, mut rest, request_id, mut ledger)| async move {
+            if let Some(first) = first {
+                return Some((Ok(first.into_bytes()), (None, rest, request_id, ledger)));
             }
-            None => {
-                console_log!(
-                    "{}",
-                    json!({
-                        "event": "stream_end",
-                        "request_id": request_id,
-                        "failure": live.failure().map(failure_json),
-                        "ms": (worker::js_sys::Date::now() as u64).saturating_sub(arrived_ms),
-                        "prompt_tokens": live.usage().map(|u| u.prompt_tokens),
-                        "completion_tokens": live.usage().map(|u| u.completion_tokens),
-                    })
-                );
-                None
+            let live = rest.as_mut()?;
+            match live.next(&WorkersClock).await {
+                Some(events) => {
+                    if let Some(done) = events.iter().find_map(StreamEvent::answer) {
+                        if let Some(ledger) = ledger.take() {
+                            ledger.record(Some(done.clone())).await;
+                        }
+                    }
+                    let bytes: String = events.iter().map(StreamEvent::to_sse).collect();
+                    Some((Ok(bytes.into_bytes()), (None, rest, request_id, ledger)))
+                }
+                None => {
+                    // Ended without `done`: what was set aside is released.
+                    if let Some(ledger) = ledger {
+                        ledger.record(None).await;
+                    }
+                    console_log!(
+                        "{}",
+                        json!({
+                            "event": "stream_end",
+                            "request_id": request_id,
+                            "failure": live.failure().map(failure_json),
+                            "ms": (worker::js_sys::Date::now() as u64).saturating_sub(arrived_ms),
+                            "prompt_tokens": live.usage().map(|u| u.prompt_tokens),
+                            "completion_tokens": live.usage().map(|u| u.completion_tokens),
+                        })
+                    );
+                    None
+                }
             }
-        }
-    })
+        },
+    )
 }

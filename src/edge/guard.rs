@@ -16,6 +16,7 @@
 //!    for the write as for the read (see README): under `closed` the write
 //!    runs beside the handler and must succeed before the response is sent.
 
+use super::state;
 use super::store::{self, Consequence};
 use crate::core::access::address::ClientNetwork;
 use crate::core::access::auth::{
@@ -27,7 +28,8 @@ use crate::core::access::ratelimit::{
     counter_key, decide, Counter, Decision, Limits, Quota, BINDING_RETRY_AFTER_SECS,
 };
 use crate::core::access::session::{self, SessionClaims};
-use crate::core::config::{Config, KvFailurePolicy};
+use crate::core::access::state::{Admission, Admit};
+use crate::core::config::{CallerStore, Config, KvFailurePolicy};
 use crate::core::error::ApiError;
 use serde_json::json;
 use std::future::Future;
@@ -69,14 +71,24 @@ impl From<ApiError> for Rejection {
     }
 }
 
-/// A caller let through, with its quota (absent when nothing was counted in
-/// KV) and the counter write still to confirm.
+/// A caller let through, with its quota (absent when nothing was counted),
+/// the counter write still to confirm (KV), and what its state object knows.
 pub struct Admitted {
     pub caller: Caller,
     /// What the caller's session key says, when that was the credential.
     pub session: Option<SessionClaims>,
     pub quota: Option<Quota>,
     pub counting: Counting,
+    /// The lines said to this caller lately (its state object's memory).
+    pub said: Vec<String>,
+    /// `false` when the caller's daily allowance is spent.
+    pub within_allowance: bool,
+}
+
+/// Who is calling, once the credential checked out.
+pub struct Identified {
+    pub caller: Caller,
+    pub session: Option<SessionClaims>,
 }
 
 /// The counter write of an admitted request under `KV_FAILURE_MODE=closed`:
@@ -110,16 +122,88 @@ pub async fn admit_api(
     now_ms: u64,
     token: Result<&str, BearerProblem>,
 ) -> Result<Admitted, Rejection> {
-    let (caller, session) = match identify(token, env, config, now_ms).await? {
-        Identity::Caller(caller, session) => (caller, session),
-        Identity::Failed(failure) => return Err(count_failure(req, env, failure).await),
+    let who = identify_caller(req, env, config, now_ms, token).await?;
+    count(who, env, ctx, config, now_ms, 0.0).await
+}
+
+/// Checks the credential; a failure is counted against the caller's network.
+pub async fn identify_caller(
+    req: &Request,
+    env: &Env,
+    config: &Config,
+    now_ms: u64,
+    token: Result<&str, BearerProblem>,
+) -> Result<Identified, Rejection> {
+    match identify(token, env, config, now_ms).await? {
+        Identity::Caller(caller, session) => Ok(Identified { caller, session }),
+        Identity::Failed(failure) => Err(count_failure(req, env, failure).await),
+    }
+}
+
+/// Counts an identified caller's request where `RATE_LIMIT_STORE` says: in
+/// its state object (one round trip, which also returns its memory and sets
+/// `estimate` neurons aside against its allowance) or in KV.
+pub async fn count(
+    who: Identified,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    now_ms: u64,
+    estimate: f64,
+) -> Result<Admitted, Rejection> {
+    let Identified { caller, session } = who;
+    if config.spending.store == CallerStore::Kv {
+        let (quota, counting) = count_request(&caller, env, ctx, config, now_ms).await?;
+        return Ok(Admitted {
+            caller,
+            session,
+            quota,
+            counting,
+            said: Vec::new(),
+            within_allowance: true,
+        });
+    }
+    let ask = Admit {
+        now_ms,
+        limits: Limits {
+            per_minute: Some(caller.per_minute.unwrap_or(config.rate_per_minute)),
+            per_day: caller.per_day.or(config.rate_per_day),
+        },
+        allowance: config.spending.caller_allowance,
+        estimate,
     };
-    let (quota, counting) = count_request(&caller, env, ctx, config, now_ms).await?;
+    let admission: Admission = match state::call(env, caller.id.as_str(), "/admit", &ask).await {
+        Ok(Some(admission)) => admission,
+        failed => {
+            let detail = failed.err().map_or("no answer".to_string(), |e| e.to_string());
+            console_warn!(
+                "{}",
+                json!({"event": "state_error", "during": "admit", "detail": detail, "state_failure_mode": format!("{:?}", config.spending.failure)})
+            );
+            if config.spending.failure == KvFailurePolicy::Closed {
+                return Err(ApiError::StorageUnavailable.into());
+            }
+            Admission {
+                quota: None,
+                retry_after_secs: None,
+                said: Vec::new(),
+                within_allowance: true,
+            }
+        }
+    };
+    if let Some(retry_after_secs) = admission.retry_after_secs {
+        return Err(Rejection {
+            error: ApiError::RateLimited { retry_after_secs },
+            quota: admission.quota,
+        });
+    }
     Ok(Admitted {
         caller,
         session,
-        quota,
-        counting,
+        quota: admission.quota,
+        counting: Counting::nothing(),
+        said: admission.said,
+        within_allowance: admission.within_allowance,
     })
 }
 

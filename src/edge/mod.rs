@@ -9,6 +9,7 @@ mod generate;
 mod guard;
 mod http;
 mod routes;
+mod state;
 mod store;
 
 use crate::core::access::cors;
@@ -56,6 +57,8 @@ pub(crate) struct Trace {
     fallback: bool,
     /// The answer went out as server-sent events.
     streamed: bool,
+    /// The daily budget (`caller` or `deployment`) that sent the request to the rules coach.
+    over_budget: Option<&'static str>,
     failures: Vec<FailedCall>,
     /// Wall time spent waiting on model calls (for a stream: until it opened).
     model_ms: Cell<f64>,
@@ -191,6 +194,7 @@ fn finish(
             "requested_model_retired": trace.retired_model,
             "fallback": trace.fallback,
             "stream": trace.streamed,
+            "over_budget": trace.over_budget,
             "model_failures": trace.failures.iter().map(failure_json).collect::<Vec<_>>(),
             "ms": (worker::js_sys::Date::now() - trace.started_ms).round(),
             "model_ms": trace.model_ms.get().round(),

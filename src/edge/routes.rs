@@ -26,6 +26,8 @@ pub enum Route {
     Healthz,
     OpenApi,
     AdminTokens,
+    /// `GET /admin/usage`: what each caller spent, per model and day.
+    AdminUsage,
     /// `/admin/tokens/{id}`, with the id as sent.
     AdminToken(String),
     /// Any other `/admin/` path: still behind the admin token.
@@ -65,6 +67,7 @@ impl Route {
             "/healthz" => Route::Healthz,
             "/openapi.json" => Route::OpenApi,
             "/admin/tokens" => Route::AdminTokens,
+            "/admin/usage" => Route::AdminUsage,
             p => match p.strip_prefix("/admin/tokens/") {
                 Some(id) if !id.is_empty() && !id.contains('/') => Route::AdminToken(id.to_string()),
                 _ if p.starts_with("/admin/") => Route::AdminOther,
@@ -84,6 +87,7 @@ impl Route {
             Route::Healthz => "/healthz",
             Route::OpenApi => "/openapi.json",
             Route::AdminTokens => "/admin/tokens",
+            Route::AdminUsage => "/admin/usage",
             Route::AdminToken(_) => "/admin/tokens/{id}",
             Route::AdminOther | Route::NotFound => "unmatched",
         }
@@ -96,6 +100,7 @@ impl Route {
             Route::Models | Route::GetModels => "GET, OPTIONS",
             Route::Healthz | Route::OpenApi => "GET, OPTIONS",
             Route::AdminTokens => "GET, POST",
+            Route::AdminUsage => "GET",
             Route::AdminToken(_) => "DELETE",
             Route::AdminOther | Route::NotFound => "",
         }
@@ -153,7 +158,7 @@ pub async fn dispatch(
     let now_ms = trace.started_ms as u64;
     if matches!(
         route,
-        Route::AdminTokens | Route::AdminToken(_) | Route::AdminOther
+        Route::AdminTokens | Route::AdminUsage | Route::AdminToken(_) | Route::AdminOther
     ) {
         let kv = guard::admit_admin(req, env, config)
             .await
@@ -162,6 +167,7 @@ pub async fn dispatch(
         return match route {
             Route::AdminOther => Err(ApiError::NotFound),
             _ if !route.answers(verb) => Err(ApiError::MethodNotAllowed { allow: route.allow() }),
+            Route::AdminUsage => admin::usage(req, env, config, now_ms).await,
             _ => admin::route(req, &kv, now_ms).await,
         };
     }

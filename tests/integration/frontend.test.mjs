@@ -15,7 +15,7 @@ import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { interceptOffsite, launchBrowser, recordConsole, recordSpeech, seedLocalStorage, spoken } from "./browser.mjs";
-import { BASE_VARS, startWorker, step } from "./harness.mjs";
+import { BASE_VARS, STATE_VARS, startWorker, step } from "./harness.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FRONTEND = resolve(ROOT, process.env.COACH_FRONTEND_DIR ?? "../shared/coach-frontend/static");
@@ -226,7 +226,8 @@ describe("the coach frontend in Chromium, served by the Worker", { timeout: 180_
     );
     w = await startWorker({
       assets: FRONTEND,
-      vars: { SESSION_KEYS: "open", SESSION_SECRET },
+      // As wrangler.toml ships it: state objects count callers and remember what was said.
+      vars: { ...STATE_VARS, SESSION_KEYS: "open", SESSION_SECRET },
       ratelimits: { SESSION_KEY_LIMITER: { simple: { limit: 100, period: 60 } } },
     });
     browser = await launchBrowser();

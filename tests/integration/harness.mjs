@@ -56,7 +56,15 @@ export const BASE_VARS = {
   RATE_LIMIT_PER_DAY: "100000",
   ALLOWED_ORIGINS: ORIGIN,
   KV_FAILURE_MODE: "closed",
+  // Most suites test one request at a time, each on its own, as before the
+  // state objects: they count callers in KV and keep no memory between
+  // requests. The state objects' own suite, and the browser suites (run as
+  // wrangler.toml ships), use "do".
+  RATE_LIMIT_STORE: "kv",
 };
+
+/** The vars of a deployment as wrangler.toml ships it: state objects count callers. */
+export const STATE_VARS = { RATE_LIMIT_STORE: "do", STATE_FAILURE_MODE: "closed", DAILY_NEURON_BUDGET: "10000" };
 
 // Non-ASCII stays out of this source (\u escapes only).
 const SIM_AI = `
@@ -105,7 +113,7 @@ class Ai {
     if (refused) throw refused;
     const res = await this.env.CONTROL.fetch("http://sim/run", {
       method: "POST",
-      body: JSON.stringify({ model, input }),
+      body: JSON.stringify({ model, input, gateway: options?.gateway ?? null }),
     });
     const step = await res.json();
     if (step.delayMs) await new Promise((r) => setTimeout(r, step.delayMs));
@@ -183,6 +191,16 @@ class BrokenKv {
   async delete() { throw new Error("KV DELETE failed: 503 Service Unavailable"); }
 }
 export default function () { return new BrokenKv(); }
+`;
+
+// A state object that cannot be reached: every request to it throws, as a
+// Durable Object does when it is overloaded or its storage fails.
+const BROKEN_STATE = `
+import { DurableObject } from "cloudflare:workers";
+export class BrokenState extends DurableObject {
+  async fetch() { throw new Error("Durable Object is overloaded. Requests queued for too long."); }
+}
+export default { fetch() { return new Response("broken-state"); } };
 `;
 
 // Real local KV behind a probe: every operation is reported to the Node test
@@ -286,8 +304,8 @@ class SimAi {
       }
       return new Response("ok");
     }
-    const { model, input } = await request.json();
-    this.calls.push({ model, input });
+    const { model, input, gateway } = await request.json();
+    this.calls.push({ model, input, gateway });
     const queue = this.scripts.get(model) ?? this.scripts.get("*");
     const unscripted = '{"action":"say","content":"Unscripted answer"}';
     const shape = CATALOG.models.find((m) => m.id === model)?.answer;
@@ -313,6 +331,8 @@ export const RUN_WORKER_FIRST = ["/api/*", "/admin/*", "/healthz", "/openapi.jso
  * whose every operation throws; `kvProbe: true` binds real KV behind the
  * probe (`w.probe`). `ratelimits` are Miniflare's Rate Limiting bindings
  * (as `[[ratelimits]]` in wrangler.toml; null entries leave one out).
+ * `state: false` leaves the CALLER_STATE Durable Objects out (a build that
+ * does not export them); `brokenState: true` binds one whose every request throws.
  * `logs` collects what the Worker logs. `scriptPath` runs another build with
  * the same bindings (the bench's floor Worker). `assets` (a directory) serves
  * static files same-origin as wrangler.toml's `[assets]` does, the Worker
@@ -326,6 +346,8 @@ export async function startWorker({
   kvProbe = false,
   ratelimits = {},
   scriptPath = "build/index.js",
+  state = scriptPath === "build/index.js",
+  brokenState = false,
   assets,
 } = {}) {
   const logs = [];
@@ -356,6 +378,14 @@ export async function startWorker({
         ratelimits: limiters,
         bindings,
         wrappedBindings: wrapped,
+        // The caller's state objects, SQLite-backed as wrangler.toml's migration
+        // declares them; brokenState binds a class whose every request throws.
+        durableObjects: !state
+          ? {}
+          : brokenState
+            ? { CALLER_STATE: { className: "BrokenState", scriptName: "broken-state" } }
+            : { CALLER_STATE: { className: "CallerState", useSQLite: true } },
+        durableObjectsPersist: false,
         // wrangler's `run_worker_first = [...]` becomes `static_routing`.
         ...(assets && {
           assets: {
@@ -365,6 +395,12 @@ export async function startWorker({
         }),
       },
       { name: "broken-kv", modules: true, script: BROKEN_KV },
+      {
+        name: "broken-state",
+        modules: true,
+        script: BROKEN_STATE,
+        durableObjects: { BROKEN: { className: "BrokenState", useSQLite: true } },
+      },
       {
         name: "kv-probe",
         modules: true,

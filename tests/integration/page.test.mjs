@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { interceptOffsite, launchBrowser, recordConsole, recordSpeech, spoken } from "./browser.mjs";
-import { BASE_VARS, startWorker, step, TOKEN } from "./harness.mjs";
+import { BASE_VARS, startWorker, STATE_VARS, step, TOKEN } from "./harness.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const PUBLIC = join(ROOT, "public");
@@ -24,7 +24,8 @@ const OUT = join(ROOT, "test-output");
 const AXE = readFileSync(join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
 const AXE_VERSION = JSON.parse(readFileSync(join(ROOT, "node_modules/axe-core/package.json"), "utf8")).version;
 
-const SESSION = { SESSION_KEYS: "open", SESSION_SECRET: "test-session-secret-0123456789abcdef" };
+// As wrangler.toml ships it: state objects count callers and remember what was said.
+const SESSION = { ...STATE_VARS, SESSION_KEYS: "open", SESSION_SECRET: "test-session-secret-0123456789abcdef" };
 const LIMITS = { SESSION_KEY_LIMITER: { simple: { limit: 100, period: 60 } } };
 const MODEL = BASE_VARS.DEFAULT_MODEL;
 

@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import { BASE_VARS, TOKEN, startWorker } from "./harness.mjs";
+import { BASE_VARS, STATE_VARS, TOKEN, startWorker } from "./harness.mjs";
 
 const BIN = fileURLToPath(new URL("../../.venv/bin/schemathesis", import.meta.url));
 const CONFIG = fileURLToPath(new URL("schemathesis.toml", import.meta.url));
@@ -46,6 +46,9 @@ test("Schemathesis finds no failure in the running Worker", { timeout: 15 * 60_0
   assert.ok(existsSync(BIN), `${BIN} is missing: run ./scripts/setup`);
   const w = await startWorker({
     vars: {
+      // As wrangler.toml ships it: callers in state objects (and /admin/usage answering).
+      ...STATE_VARS,
+      DAILY_NEURON_BUDGET: "off",
       SESSION_KEYS: "open",
       SESSION_SECRET: "schemathesis-session-secret-0123456789",
       RATE_LIMIT_PER_MINUTE: "1000000",

@@ -1,7 +1,8 @@
 //! Access: who is calling ([`auth`] for bearer tokens, [`session`] for the
 //! coach frontend's session keys), how often they may ([`ratelimit`], per
-//! [`address`] network for failures), remembered token records ([`cache`]),
-//! and which browser origins may read the answers ([`cors`]).
+//! [`address`] network for failures), how much they may spend ([`usage`]),
+//! what their state object decides ([`state`]), remembered token records
+//! ([`cache`]), and which browser origins may read the answers ([`cors`]).
 
 pub mod address;
 pub mod auth;
@@ -9,3 +10,5 @@ pub mod cache;
 pub mod cors;
 pub mod ratelimit;
 pub mod session;
+pub mod state;
+pub mod usage;

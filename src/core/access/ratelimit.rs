@@ -25,8 +25,9 @@ pub struct Counter {
     pub day_count: u32,
 }
 
-/// The windows counted in KV for one caller; `None` is not counted here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The windows counted for one caller (in its state object or in KV);
+/// `None` is not counted here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     pub per_minute: Option<u32>,
     pub per_day: Option<u32>,
@@ -46,7 +47,7 @@ pub const BINDING_RETRY_AFTER_SECS: u64 = 60;
 
 /// Where a caller stands against its tightest window: the `RateLimit-*`
 /// header values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {
     pub limit: u32,
     pub remaining: u32,
@@ -69,6 +70,11 @@ pub enum Decision {
 fn secs_until(now_ms: u64, window_ms: u64) -> u64 {
     let left_ms = window_ms - now_ms % window_ms;
     left_ms.div_ceil(1000).max(1)
+}
+
+/// The UTC day (days since the epoch) containing `now_ms`.
+pub fn day_of(now_ms: u64) -> u64 {
+    now_ms / DAY_MS
 }
 
 /// KV key of a caller's counter for the day containing `now_ms`.

@@ -75,6 +75,10 @@ pub struct Answer {
     /// frontend to keep in place of the one it sent.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub session_key: Option<Issued>,
+    /// Which daily budget was spent (`caller` or `deployment`), when that is
+    /// why the rules coach answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_budget: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -367,6 +371,7 @@ pub async fn coach<B: ModelBackend, C: Clock>(
             fallback: index > 0,
             retired_model: None,
             session_key: None,
+            over_budget: None,
             usage: reply.usage,
             finish_reason: reply.finish_reason,
         }),
@@ -386,6 +391,7 @@ pub(crate) fn rules_answer<C: Clock>(judge: &Judge, clock: &C, fallback: bool) -
         fallback,
         retired_model: None,
         session_key: None,
+        over_budget: None,
         usage: None,
         finish_reason: None,
     }

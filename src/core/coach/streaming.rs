@@ -39,6 +39,14 @@ pub enum StreamEvent {
 }
 
 impl StreamEvent {
+    /// The answer a `done` event carries.
+    pub fn answer(&self) -> Option<&Answer> {
+        match self {
+            StreamEvent::Done(answer) => Some(answer),
+            _ => None,
+        }
+    }
+
     /// The event framed as server-sent event bytes.
     pub fn to_sse(&self) -> String {
         match self {
@@ -80,13 +88,19 @@ impl<S> Opened<S> {
         }
     }
 
-    /// Records on the `done` event the retired model the caller asked for
-    /// and a renewed session key.
-    pub fn annotate(&mut self, retired: Option<String>, session_key: Option<Issued>) {
+    /// Records on the `done` event what the request adds to the answer: the
+    /// retired model the caller asked for, a renewed session key, a spent budget.
+    pub fn annotate(
+        &mut self,
+        retired: Option<String>,
+        session_key: Option<Issued>,
+        over_budget: Option<&'static str>,
+    ) {
         for event in &mut self.first {
             if let StreamEvent::Done(a) = event {
                 a.retired_model = retired.clone();
                 a.session_key = session_key.clone();
+                a.over_budget = over_budget;
             }
         }
         if let Some(live) = &mut self.rest {
@@ -183,6 +197,7 @@ fn answer_from(suggestion: Suggestion, reply: ModelReply) -> Answer {
         fallback: false,
         retired_model: None,
         session_key: None,
+        over_budget: None,
         usage: reply.usage,
         finish_reason: reply.finish_reason,
     }

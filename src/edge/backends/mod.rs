@@ -26,7 +26,7 @@ impl Backends {
     /// rules coach answers, and that is not a fallback.
     pub fn from_env(env: &Env, config: &Config) -> Option<Backends> {
         let ai = match config.backend {
-            Backend::WorkersAi => WorkersAi::from_env(env),
+            Backend::WorkersAi => WorkersAi::from_env(env, config.ai_gateway.as_deref()),
             Backend::Rules => None,
         };
         let remote = Remote::new(config.endpoints.clone());

@@ -18,18 +18,24 @@ use worker::{console_warn, web_sys, AbortController, Env};
 pub struct WorkersAi {
     binding: JsValue,
     run: Function,
+    /// `AI_GATEWAY_ID`: the AI Gateway every call goes through, if set.
+    gateway: Option<String>,
 }
 
 impl WorkersAi {
     /// The `AI` binding, if this deployment has one (local mode has none).
-    pub fn from_env(env: &Env) -> Option<WorkersAi> {
+    pub fn from_env(env: &Env, gateway: Option<&str>) -> Option<WorkersAi> {
         let ai = env.ai("AI").ok()?;
         let binding: JsValue = ai.into();
         let run = Reflect::get(&binding, &JsValue::from_str("run"))
             .ok()?
             .dyn_into::<Function>()
             .ok()?;
-        Some(WorkersAi { binding, run })
+        Some(WorkersAi {
+            binding,
+            run,
+            gateway: gateway.map(str::to_string),
+        })
     }
 }
 
@@ -89,6 +95,13 @@ impl WorkersAi {
             &JsValue::from_str("signal"),
             &JsValue::from((*abort.signal()).clone()),
         );
+        // The binding's `gateway` option (Workers AI docs, AI Gateway): its
+        // logs, analytics and caching see every call.
+        if let Some(id) = &self.gateway {
+            let gateway = js_sys::Object::new();
+            let _ = Reflect::set(&gateway, &JsValue::from_str("id"), &JsValue::from_str(id));
+            let _ = Reflect::set(&options, &JsValue::from_str("gateway"), &gateway);
+        }
         // `call3` catches a synchronous throw; the promise catches the rest.
         let promise = self
             .run
