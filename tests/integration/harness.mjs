@@ -61,6 +61,7 @@ export const BASE_VARS = {
   // requests. The state objects' own suite, and the browser suites (run as
   // wrangler.toml ships), use "do".
   RATE_LIMIT_STORE: "kv",
+  DAILY_NEURON_BUDGET: "off",
 };
 
 /** The vars of a deployment as wrangler.toml ships it: state objects count callers. */

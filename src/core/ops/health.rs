@@ -37,6 +37,13 @@ pub fn report(version: &str, bindings: Bindings, config: &Result<Config, ConfigE
                         .to_string(),
                 );
             }
+            let unpriced = config.registry.default_model().filter(|m| m.entry().price.is_none());
+            if let (Some(_), Some(model)) = (config.spending.deployment_budget, unpriced) {
+                problems.push(format!(
+                    "DAILY_NEURON_BUDGET is set, but DEFAULT_MODEL {} has no published price: its calls are counted, not priced, and the budget cannot stop them; choose a priced model (GET /api/models) or set DAILY_NEURON_BUDGET = \"off\"",
+                    model.id()
+                ));
+            }
             if matches!(config.session_keys, SessionKeys::Open(_)) && !bindings.session_key_limiter {
                 problems.push(
                     "SESSION_KEYS is open but there is no SESSION_KEY_LIMITER binding: anyone may ask for any number of session keys; see wrangler.toml [[ratelimits]]"
@@ -91,7 +98,11 @@ mod tests {
 
     #[test]
     fn a_healthy_deployment() {
-        let r = report("1.2.3", all(), &config(&[("API_TOKENS", "secret-token-value")]));
+        let r = report(
+            "1.2.3",
+            all(),
+            &config(&[("API_TOKENS", "secret-token-value"), ("DAILY_NEURON_BUDGET", "off")]),
+        );
         assert_eq!(r["ok"], json!(true));
         assert_eq!(r["version"], json!("1.2.3"));
         assert_eq!(r["bindings"]["ai"], json!(true));
@@ -112,6 +123,15 @@ mod tests {
         let r = report("1", all(), &config(&[("FALLBACK_MODELS", "@cf/nobody/nothing")]));
         assert_eq!(r["ok"], json!(true));
         assert!(r["problems"].to_string().contains("@cf/nobody/nothing"), "{r}");
+    }
+
+    #[test]
+    fn a_budget_that_cannot_bind_on_the_default_model_is_a_problem() {
+        // The built-in default has no published price in the catalog.
+        let r = report("1", all(), &config(&[]));
+        assert!(r["problems"].to_string().contains("DAILY_NEURON_BUDGET"), "{r}");
+        let priced = config(&[("DEFAULT_MODEL", "@cf/meta/llama-3.3-70b-instruct-fp8-fast")]);
+        assert_eq!(report("1", all(), &priced)["problems"], json!([]));
     }
 
     #[test]
