@@ -19,6 +19,29 @@ pub fn whole_number(n: &serde_json::Number) -> Option<u64> {
     })
 }
 
+/// The origin (`scheme://host[:port]`) of an absolute URL as the runtime
+/// gives it. Read by hand: the `url` crate's Unicode tables would add about
+/// 100 KB to the bundle for two string splits.
+pub fn url_origin(url: &str) -> Option<&str> {
+    let after_scheme = url.find("://")? + 3;
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    Some(&url[..end])
+}
+
+/// The raw value of query parameter `name` in `url` (the first one), not
+/// percent-decoded: the parameters read this way are dates, which need none.
+pub fn query_value<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    let query = url.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or("");
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// Bytes as lowercase hex digits.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -113,6 +136,22 @@ pub fn neutralize_untrusted(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_and_query_values_of_urls() {
+        assert_eq!(
+            url_origin("https://coach.example.com/api/x?y=1"),
+            Some("https://coach.example.com")
+        );
+        assert_eq!(url_origin("http://localhost:8787"), Some("http://localhost:8787"));
+        assert_eq!(url_origin("no scheme"), None);
+        let url = "https://x.y/admin/usage?from=2026-11-01&to=2026-11-30&day#frag";
+        assert_eq!(query_value(url, "from"), Some("2026-11-01"));
+        assert_eq!(query_value(url, "to"), Some("2026-11-30"));
+        assert_eq!(query_value(url, "day"), Some(""));
+        assert_eq!(query_value(url, "nope"), None);
+        assert_eq!(query_value("https://x.y/", "day"), None);
+    }
 
     #[test]
     fn whole_numbers_in_any_spelling() {

@@ -14,6 +14,7 @@ use crate::core::access::auth::{
 use crate::core::access::usage::{period, report, DaySpend, UsageRow};
 use crate::core::config::{CallerStore, Config};
 use crate::core::error::ApiError;
+use crate::core::text::query_value;
 use crate::core::time::format_rfc3339;
 use serde_json::{json, Value};
 use worker::{console_log, console_warn, Env, KvStore, Method, Request, Response};
@@ -160,12 +161,8 @@ async fn revoke(kv: &KvStore, id: &str) -> Result<Response, ApiError> {
 /// `GET /admin/usage?day=` or `?from=&to=`: what each caller spent, per model
 /// and day, from the deployment's state object, with the budgets left.
 pub async fn usage(req: &Request, env: &Env, config: &Config, now_ms: u64) -> Result<Response, ApiError> {
-    let url = req.url().map_err(|e| ApiError::internal("url", e))?;
-    let query: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let url = req.inner().url();
+    let get = |name: &str| query_value(&url, name);
     let today = state::day_name(now_ms);
     let (from, to) = period(get("day"), get("from"), get("to"), &today)?;
     if config.spending.store != CallerStore::DurableObject {

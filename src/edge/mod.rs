@@ -172,10 +172,11 @@ fn finish(
     if let Some(config) = config {
         // The browser will hide a refused origin's response from the page; the log says why.
         // A page served by this Worker (its assets) is same-origin: nothing is refused.
-        let own = req.url().ok().map(|u| u.origin().ascii_serialization());
+        let url = req.inner().url();
+        let own = crate::core::text::url_origin(&url);
         cors_refused = origin
             .as_deref()
-            .filter(|o| Some(*o) != own.as_deref() && config.origins.allow(o).is_none());
+            .filter(|o| Some(*o) != own && config.origins.allow(o).is_none());
         let preflight = Verb::of(req) == Verb::Options;
         headers.extend(cors::headers(origin.as_deref(), &config.origins, preflight));
     }

@@ -37,7 +37,10 @@ pub fn report(version: &str, bindings: Bindings, config: &Result<Config, ConfigE
                         .to_string(),
                 );
             }
-            let unpriced = config.registry.default_model().filter(|m| m.entry().price.is_none());
+            let unpriced = config
+                .registry
+                .default_model()
+                .filter(|m| m.entry().price.is_none());
             if let (Some(_), Some(model)) = (config.spending.deployment_budget, unpriced) {
                 problems.push(format!(
                     "DAILY_NEURON_BUDGET is set, but DEFAULT_MODEL {} has no published price: its calls are counted, not priced, and the budget cannot stop them; choose a priced model (GET /api/models) or set DAILY_NEURON_BUDGET = \"off\"",
@@ -101,7 +104,10 @@ mod tests {
         let r = report(
             "1.2.3",
             all(),
-            &config(&[("API_TOKENS", "secret-token-value"), ("DAILY_NEURON_BUDGET", "off")]),
+            &config(&[
+                ("API_TOKENS", "secret-token-value"),
+                ("DAILY_NEURON_BUDGET", "off"),
+            ]),
         );
         assert_eq!(r["ok"], json!(true));
         assert_eq!(r["version"], json!("1.2.3"));
