@@ -305,32 +305,31 @@ pub struct CoachCall<'a, B, C> {
     pub arrived_ms: u64,
 }
 
-/// What [`CoachCall::prepare`] made ready: the rules coach's answer when
-/// there is no backend, else the messages, their judge and the deadline.
-pub(crate) enum Prepared<'a, B> {
-    Rules(Answer),
-    Models {
-        backend: &'a B,
-        messages: Vec<Message>,
-        judge: Judge<'a>,
-        deadline: u64,
-    },
+/// What [`CoachCall::prepare`] made ready for the models: the backend, the
+/// messages, their judge and the deadline.
+pub(crate) struct Ready<'a, B> {
+    pub backend: &'a B,
+    pub messages: Vec<Message>,
+    pub judge: Judge<'a>,
+    pub deadline: u64,
 }
 
 impl<'a, B: ModelBackend, C: Clock> CoachCall<'a, B, C> {
-    pub(crate) fn prepare(&self, format: AnswerFormat) -> Prepared<'a, B> {
+    /// What the models need; `Err` with the rules coach's answer when there
+    /// is no backend (that answer is not a fallback).
+    pub(crate) fn prepare(&self, format: AnswerFormat) -> Result<Ready<'a, B>, Box<Answer>> {
         let Some(backend) = self.backend else {
             let judge = Judge::new(self.req, "", self.policy.max_words);
-            return Prepared::Rules(rules_answer(&judge, self.clock, false));
+            return Err(Box::new(rules_answer(&judge, self.clock, false)));
         };
         let messages = chain_messages(self.req, self.chain, self.policy, self.clock.now_ms(), format);
         let judge = Judge::new(self.req, &messages[0].content, self.policy.max_words);
-        Prepared::Models {
+        Ok(Ready {
             backend,
             messages,
             judge,
             deadline: self.arrived_ms + self.policy.deadline_ms,
-        }
+        })
     }
 
     /// Whether a stream may speak the model's words as they come: not when
@@ -346,14 +345,14 @@ pub async fn coach<B: ModelBackend, C: Clock>(
     call: &CoachCall<'_, B, C>,
     failures: &mut Vec<FailedCall>,
 ) -> Result<Answer, ApiError> {
-    let (backend, messages, judge, deadline) = match call.prepare(AnswerFormat::Json) {
-        Prepared::Rules(answer) => return Ok(answer),
-        Prepared::Models {
-            backend,
-            messages,
-            judge,
-            deadline,
-        } => (backend, messages, judge, deadline),
+    let Ready {
+        backend,
+        messages,
+        judge,
+        deadline,
+    } = match call.prepare(AnswerFormat::Json) {
+        Ok(ready) => ready,
+        Err(rules) => return Ok(*rules),
     };
     let (chain, policy, clock) = (call.chain, call.policy, call.clock);
     let mut attempt = PlainCall {

@@ -13,7 +13,7 @@ use crate::core::answer::judge::{Judge, Screen};
 use crate::core::answer::parse::Suggestion;
 use crate::core::coach::relay::Relay;
 use crate::core::coach::{
-    input_for, judged, rules_answer, run_chain, Answer, Attempt, CoachCall, CoachPolicy, FailedCall, Prepared,
+    input_for, judged, rules_answer, run_chain, Answer, Attempt, CoachCall, CoachPolicy, FailedCall, Ready,
 };
 use crate::core::error::ApiError;
 use crate::core::llm::failure::{FailureKind, ModelFailure};
@@ -273,14 +273,14 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
     call: &CoachCall<'_, B, C>,
     failures: &mut Vec<FailedCall>,
 ) -> Result<Opened<B::Stream>, ApiError> {
-    let (backend, messages, judge, deadline) = match call.prepare(AnswerFormat::Plain) {
-        Prepared::Rules(answer) => return Ok(Opened::whole(answer)),
-        Prepared::Models {
-            backend,
-            messages,
-            judge,
-            deadline,
-        } => (backend, messages, judge, deadline),
+    let Ready {
+        backend,
+        messages,
+        judge,
+        deadline,
+    } = match call.prepare(AnswerFormat::Plain) {
+        Ok(ready) => ready,
+        Err(rules) => return Ok(Opened::whole(*rules)),
     };
     let (chain, policy, clock) = (call.chain, call.policy, call.clock);
     let mut attempt = StreamCall {

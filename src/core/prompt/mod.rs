@@ -308,7 +308,11 @@ fn plain_line(e: &Event, req: &CoachRequest, count: usize, total: Option<u64>) -
     let name = e.user().map(plain_name);
     let who = name.as_deref().unwrap_or("A viewer");
     let text = neutralize_untrusted(e.text(), PROMPT_EVENT_CHARS);
-    let times = if count > 1 { format!(" ({count} times)") } else { String::new() };
+    let times = if count > 1 {
+        format!(" ({count} times)")
+    } else {
+        String::new()
+    };
     match e.kind() {
         EventKind::Tip => {
             let tokens = match total.or(e.amount()) {
