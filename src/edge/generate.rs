@@ -34,35 +34,11 @@ pub async fn generate_prompt(
     trace: &mut Trace,
 ) -> Result<Response, ApiError> {
     let now_ms = trace.started_ms as u64;
-    let header = guard::authorization(req);
-    let (who, parsed) = if header.is_some() {
-        let who = guard::identify_caller(req, env, config, now_ms, parse_bearer(header.as_deref()))
-            .await
-            .map_err(|r| trace.rejected(r))?;
-        let parsed = match http::json_body(req).await {
-            Ok(body) => parse_object(&body).and_then(|v| CoachRequest::from_value(&v)),
-            Err(e) => Err(e),
-        };
-        (who, parsed)
-    } else {
-        let body = parse_object(&http::json_body(req).await?)?;
-        let key = body.get("sessionKey").and_then(serde_json::Value::as_str);
-        let who = guard::identify_caller(req, env, config, now_ms, key.ok_or(BearerProblem::Missing))
-            .await
-            .map_err(|r| trace.rejected(r))?;
-        (who, CoachRequest::from_value(&body))
-    };
+    let (who, parsed) = caller_and_body(req, env, config, trace).await?;
     // A request that will be refused for its body is still counted.
     let plan = parsed.and_then(|request| Plan::new(config, request));
     let estimate = plan.as_ref().map_or(0.0, |p| p.estimate);
-    let reserving = async {
-        match (&plan, config.spending.store, config.spending.deployment_budget) {
-            (Ok(_), CallerStore::DurableObject, Some(limit)) => {
-                Some(state::reserve(env, now_ms, limit, estimate).await)
-            }
-            _ => None,
-        }
-    };
+    let reserving = reserve(plan.is_ok(), env, config, now_ms, estimate);
     let (admitted, reserved) =
         futures_util::future::join(guard::count(who, env, ctx, config, now_ms, estimate), reserving).await;
     let reserved_here = matches!(reserved, Some(Ok(true)));
@@ -82,14 +58,7 @@ pub async fn generate_prompt(
             .map_err(|p| refuse(ApiError::Unauthorized(p.message())))?;
     }
     plan.request.remember(&admitted.said);
-    plan.over_budget = match (admitted.within_allowance, reserved) {
-        (false, _) => Some("caller"),
-        (true, Some(Ok(false))) => Some("deployment"),
-        (true, Some(Err(e))) if config.spending.failure == KvFailurePolicy::Closed => {
-            return Err(ApiError::internal("deployment budget", e));
-        }
-        _ => None,
-    };
+    plan.over_budget = spent_budget(admitted.within_allowance, reserved, config)?;
     trace.over_budget = plan.over_budget;
     let renewal = admitted
         .session
@@ -111,6 +80,70 @@ pub async fn generate_prompt(
         ctx.wait_until(ledger.after(trace.failures.len()).record(None));
     }
     counted.and(response)
+}
+
+/// Who is calling and what they asked: the `Authorization` header is checked
+/// before the body is read; without it, the credential is the body's
+/// `sessionKey`. A body that cannot be used is kept as its error, so the
+/// request is still counted before it is refused.
+async fn caller_and_body(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    trace: &mut Trace,
+) -> Result<(guard::Identified, Result<CoachRequest, ApiError>), ApiError> {
+    let now_ms = trace.started_ms as u64;
+    let header = guard::authorization(req);
+    if header.is_some() {
+        let who = guard::identify_caller(req, env, config, now_ms, parse_bearer(header.as_deref()))
+            .await
+            .map_err(|r| trace.rejected(r))?;
+        let parsed = match http::json_body(req).await {
+            Ok(body) => parse_object(&body).and_then(|v| CoachRequest::from_value(&v)),
+            Err(e) => Err(e),
+        };
+        return Ok((who, parsed));
+    }
+    let body = parse_object(&http::json_body(req).await?)?;
+    let key = body.get("sessionKey").and_then(serde_json::Value::as_str);
+    let who = guard::identify_caller(req, env, config, now_ms, key.ok_or(BearerProblem::Missing))
+        .await
+        .map_err(|r| trace.rejected(r))?;
+    Ok((who, CoachRequest::from_value(&body)))
+}
+
+/// Sets the request's estimate aside in the deployment's object, when the
+/// request can be served and the deployment has a budget there.
+async fn reserve(
+    servable: bool,
+    env: &Env,
+    config: &Config,
+    now_ms: u64,
+    estimate: f64,
+) -> Option<worker::Result<bool>> {
+    match (servable, config.spending.store, config.spending.deployment_budget) {
+        (true, CallerStore::DurableObject, Some(limit)) => {
+            Some(state::reserve(env, now_ms, limit, estimate).await)
+        }
+        _ => None,
+    }
+}
+
+/// Which daily budget is spent (`caller` or `deployment`), if one is. A
+/// deployment object that could not be asked follows `STATE_FAILURE_MODE`.
+fn spent_budget(
+    within_allowance: bool,
+    reserved: Option<worker::Result<bool>>,
+    config: &Config,
+) -> Result<Option<&'static str>, ApiError> {
+    match (within_allowance, reserved) {
+        (false, _) => Ok(Some("caller")),
+        (true, Some(Ok(false))) => Ok(Some("deployment")),
+        (true, Some(Err(e))) if config.spending.failure == KvFailurePolicy::Closed => {
+            Err(ApiError::internal("deployment budget", e))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// A parsed request with its model chain resolved, and what it may cost.

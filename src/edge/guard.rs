@@ -163,6 +163,33 @@ pub async fn count(
             within_allowance: true,
         });
     }
+    let admission = admit_in_state(&caller, env, config, now_ms, estimate).await?;
+    if let Some(retry_after_secs) = admission.retry_after_secs {
+        return Err(Rejection {
+            error: ApiError::RateLimited { retry_after_secs },
+            quota: admission.quota,
+        });
+    }
+    Ok(Admitted {
+        caller,
+        session,
+        quota: admission.quota,
+        counting: Counting::nothing(),
+        said: admission.said,
+        within_allowance: admission.within_allowance,
+    })
+}
+
+/// One round trip to the caller's state object: the request counted, the
+/// lines said lately, `estimate` set aside against the allowance. An object
+/// that cannot be reached follows `STATE_FAILURE_MODE`.
+async fn admit_in_state(
+    caller: &Caller,
+    env: &Env,
+    config: &Config,
+    now_ms: u64,
+    estimate: f64,
+) -> Result<Admission, Rejection> {
     let ask = Admit {
         now_ms,
         limits: Limits {
@@ -191,20 +218,7 @@ pub async fn count(
             }
         }
     };
-    if let Some(retry_after_secs) = admission.retry_after_secs {
-        return Err(Rejection {
-            error: ApiError::RateLimited { retry_after_secs },
-            quota: admission.quota,
-        });
-    }
-    Ok(Admitted {
-        caller,
-        session,
-        quota: admission.quota,
-        counting: Counting::nothing(),
-        said: admission.said,
-        within_allowance: admission.within_allowance,
-    })
+    Ok(admission)
 }
 
 /// Counts a session key request against the caller's network
