@@ -1,5 +1,5 @@
 // The real coach frontend (honytsoi/CBBroadcastingCoach `static/`, unchanged,
-// served from COACH_FRONTEND_DIR, by default ../shared/coach-frontend/static
+// served from COACH_FRONTEND_DIR, by default ../shared/coach-frontend/static (else /work/shared/...)
 // beside this repository) in Chromium, served same-origin by the built Worker
 // as wrangler.toml's [assets] will serve it. The test plays the outside world:
 // the broadcast site's events API (a scripted room, long-polled), the CDNs
@@ -18,7 +18,12 @@ import { interceptOffsite, launchBrowser, recordConsole, recordSpeech, seedLocal
 import { BASE_VARS, STATE_VARS, startWorker, step } from "./harness.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const FRONTEND = resolve(ROOT, process.env.COACH_FRONTEND_DIR ?? "../shared/coach-frontend/static");
+// Beside the checkout (../shared, as in the workplace), or where this machine keeps it
+// (/work/shared), for a clone made elsewhere (CI clones main afresh).
+const FRONTEND_CANDIDATES = process.env.COACH_FRONTEND_DIR
+  ? [resolve(ROOT, process.env.COACH_FRONTEND_DIR)]
+  : [resolve(ROOT, "../shared/coach-frontend/static"), "/work/shared/coach-frontend/static"];
+const FRONTEND = FRONTEND_CANDIDATES.find((dir) => existsSync(dir)) ?? FRONTEND_CANDIDATES[0];
 
 const BROADCASTER = "zoe_live";
 const EVENTS_TOKEN = "s3cr3tT0kenABCDEFGH123456";
