@@ -39,18 +39,8 @@ pub enum Quality {
     Reasoning,
     /// A room event given back as if it were a suggestion.
     EchoedEvent,
-    /// A line of the prompt played back, or paraphrased.
+    /// A run of the system prompt.
     EchoesPrompt,
-    /// Markup of the prompt (`<<<ROOM_EVENTS>>>`, `[event 137s ago]`) or of
-    /// the model's chat template (`<|im_end|>`, `[/INST]`), or what cleaning left of it.
-    Markup,
-    /// A speaker label (`Zoe:`, `luna_star:`, `Assistant:`): a script, not words to say.
-    SpeakerLabel,
-    /// Not a whole sentence: a lone word, an unclosed quote, a sentence that
-    /// stops mid-way, no verb.
-    Fragment,
-    /// Narration about the room (`Zoe smiles and waves`, `The chat is quiet`).
-    Narration,
     /// A viewer's message repeated at length.
     QuotesViewer,
     /// A URL, email address or phone number.
@@ -79,11 +69,7 @@ impl Quality {
             Quality::Refusal => "refusal or meta-talk",
             Quality::Reasoning => "reasoning text",
             Quality::EchoedEvent => "echoed a room event",
-            Quality::EchoesPrompt => "repeated the prompt",
-            Quality::Markup => "prompt markup or template tokens",
-            Quality::SpeakerLabel => "a speaker label",
-            Quality::Fragment => "not a whole sentence",
-            Quality::Narration => "narration about the room",
+            Quality::EchoesPrompt => "repeated the system prompt",
             Quality::QuotesViewer => "quoted a viewer",
             Quality::ContactInfo => "carried a URL, email or phone number",
             Quality::AgainstPreferences => "against the broadcaster's preferences",
@@ -177,61 +163,6 @@ const REFUSALS: &[&str] = &[
     "room events",
     "system prompt",
     "json object",
-    // Apologies in any form, and the model talking about itself.
-    "sorry",
-    "apologi",
-    "my apologies",
-    "forgive me",
-    "i regret",
-    "i don't have",
-    "i do not have",
-    "i'm not sure",
-    "i am not sure",
-    "i don't know",
-    "i do not know",
-    "not able to",
-    "unable to",
-    "i can't answer",
-    "i cannot answer",
-    "i can't say",
-    "i cannot say",
-    "i can't tell",
-    "i cannot tell",
-    "i can't share",
-    "i can't see",
-    "i can't access",
-    "i'm an ai",
-    "i am an ai",
-    "an ai ",
-    "ai assistant",
-    "chatbot",
-    "i'm just a",
-    "i am just a",
-    "how can i help",
-    "how can i assist",
-    "assist you",
-    "no response",
-    // Talk about the task instead of words to say.
-    "the user",
-    "user's",
-    "suggestion",
-    "earpiece",
-    "broadcaster",
-    "the prompt",
-    "instruction",
-    "preferences",
-    "the message is",
-    "say or do",
-    "something new",
-    "respond with",
-    "reply with",
-    "the answer is",
-    "live-stream coach",
-    "the coach",
-    "as a coach",
-    "json",
-    "spoken name",
-    "room lines",
 ];
 
 /// Openings of reasoning text.
