@@ -14,6 +14,8 @@ use crate::core::answer::parse::{parse_draft, Action, Suggestion, HARD_MAX_WORDS
 use crate::core::answer::speech::{clean, complete_sentences};
 use crate::core::contact::{has_email, has_phone, has_url};
 use crate::core::llm::failure::{FailureKind, ModelFailure};
+use crate::core::prompt::names::{spoken_name, NEUTRAL_NAME};
+use crate::core::prompt::{broadcaster_name, plain_event, scaffold_lines, steer_lines, MAX_SUGGESTION_WORDS};
 use crate::core::request::CoachRequest;
 use crate::core::text::{FENCE_CLOSE, FENCE_OPEN};
 use serde_json::Value;
@@ -39,8 +41,18 @@ pub enum Quality {
     Reasoning,
     /// A room event given back as if it were a suggestion.
     EchoedEvent,
-    /// A run of the system prompt.
+    /// A line of the prompt played back, or paraphrased.
     EchoesPrompt,
+    /// Markup of the prompt (`<<<ROOM_EVENTS>>>`, `[event 137s ago]`) or of
+    /// the model's chat template (`<|im_end|>`, `[/INST]`), or what cleaning left of it.
+    Markup,
+    /// A speaker label (`Zoe:`, `luna_star:`, `Assistant:`): a script, not words to say.
+    SpeakerLabel,
+    /// Not a whole sentence: a lone word, an unclosed quote, a sentence that
+    /// stops mid-way, no verb.
+    Fragment,
+    /// Narration about the room (`Zoe smiles and waves`, `The chat is quiet`).
+    Narration,
     /// A viewer's message repeated at length.
     QuotesViewer,
     /// A URL, email address or phone number.
@@ -56,10 +68,19 @@ pub enum Quality {
 }
 
 impl Quality {
-    /// Whether the same model may try once more: only the unknown-name guard,
-    /// which a second sample usually passes; the rest go to the next model.
+    /// Whether the same model may try once more: a made-up name, a fragment,
+    /// a speaker label, narration or a line of the prompt are slips of one
+    /// sample that a second usually avoids (a small model makes them often:
+    /// docs/evaluation.md); the rest go to the next model.
     pub fn retry_same_model(self) -> bool {
-        self == Quality::UnknownName
+        matches!(
+            self,
+            Quality::UnknownName
+                | Quality::Fragment
+                | Quality::SpeakerLabel
+                | Quality::Narration
+                | Quality::EchoesPrompt
+        )
     }
 
     pub fn label(self) -> &'static str {
@@ -69,7 +90,11 @@ impl Quality {
             Quality::Refusal => "refusal or meta-talk",
             Quality::Reasoning => "reasoning text",
             Quality::EchoedEvent => "echoed a room event",
-            Quality::EchoesPrompt => "repeated the system prompt",
+            Quality::EchoesPrompt => "repeated the prompt",
+            Quality::Markup => "prompt markup or template tokens",
+            Quality::SpeakerLabel => "a speaker label",
+            Quality::Fragment => "not a whole sentence",
+            Quality::Narration => "narration about the room",
             Quality::QuotesViewer => "quoted a viewer",
             Quality::ContactInfo => "carried a URL, email or phone number",
             Quality::AgainstPreferences => "against the broadcaster's preferences",
@@ -163,6 +188,61 @@ const REFUSALS: &[&str] = &[
     "room events",
     "system prompt",
     "json object",
+    // Apologies in any form, and the model talking about itself.
+    "sorry",
+    "apologi",
+    "my apologies",
+    "forgive me",
+    "i regret",
+    "i don't have",
+    "i do not have",
+    "i'm not sure",
+    "i am not sure",
+    "i don't know",
+    "i do not know",
+    "not able to",
+    "unable to",
+    "i can't answer",
+    "i cannot answer",
+    "i can't say",
+    "i cannot say",
+    "i can't tell",
+    "i cannot tell",
+    "i can't share",
+    "i can't see",
+    "i can't access",
+    "i'm an ai",
+    "i am an ai",
+    "an ai ",
+    "ai assistant",
+    "chatbot",
+    "i'm just a",
+    "i am just a",
+    "how can i help",
+    "how can i assist",
+    "assist you",
+    "no response",
+    // Talk about the task instead of words to say.
+    "the user",
+    "user's",
+    "suggestion",
+    "earpiece",
+    "broadcaster",
+    "the prompt",
+    "instruction",
+    "preferences",
+    "the message is",
+    "say or do",
+    "something new",
+    "respond with",
+    "reply with",
+    "the answer is",
+    "live-stream coach",
+    "the coach",
+    "as a coach",
+    "json",
+    "spoken name",
+    "room lines",
 ];
 
 /// Openings of reasoning text.
@@ -215,6 +295,12 @@ pub struct Screen {
     avoided: Vec<Vec<String>>,
     viewer_grams: HashSet<String>,
     prompt_grams: HashSet<String>,
+    /// The words of every line of the prompts that is ours, not a viewer's.
+    prompt_lines: Vec<Vec<String>>,
+    /// The words of the lines that say what to do now, which an answer may echo in part.
+    steers: Vec<Vec<String>>,
+    /// The room's people: who they are, as they could be named.
+    people: People,
 }
 
 impl Screen {
@@ -226,6 +312,23 @@ impl Screen {
                 .unwrap_or_default(),
             viewer_grams: viewer_ngrams(req),
             prompt_grams: ngrams(&words(system_prompt), PROMPT_RUN_WORDS),
+            prompt_lines: system_prompt
+                .lines()
+                .map(str::to_string)
+                .chain(scaffold_lines(req, MAX_SUGGESTION_WORDS))
+                .flat_map(|line| {
+                    // Each line whole, and each of its sentences alone.
+                    let parts: Vec<String> = line
+                        .split(['.', '!', '?', ';', ':'])
+                        .map(str::to_string)
+                        .collect();
+                    std::iter::once(line).chain(parts)
+                })
+                .map(|l| words(&l))
+                .filter(|w| w.len() >= 2)
+                .collect(),
+            steers: steer_lines(req).iter().map(|l| words(l)).collect(),
+            people: People::of(req),
         }
     }
 
@@ -239,11 +342,91 @@ impl Screen {
         }
         let lower = opening.to_lowercase().replace('\u{2019}', "'");
         let said = words(opening);
-        !REFUSALS.iter().any(|p| lower.contains(p))
+        let cleaned = clean(opening, HARD_MAX_WORDS);
+        self.people.opens_a_suggestion(&cleaned)
+            && !REFUSALS.iter().any(|p| lower.contains(p))
+            && !has_markup(opening)
             && !against(&self.avoided, &said)
             && !shares_run(&said, &self.prompt_grams, PROMPT_RUN_WORDS)
+            && !self.paraphrases_prompt(&cleaned)
             && !shares_run(&said, &self.viewer_grams, QUOTE_RUN_WORDS)
             && names_are_known(opening, req)
+            // A username the answer will say by its spoken name is held until
+            // the whole answer is known, so what was streamed stays its start.
+            && !self.people.has_raw_username(opening)
+            && !speaker_label(&cleaned)
+            && !self.people.narrates(&cleaned)
+            && !self.talks_about_the_task(&cleaned)
+    }
+
+    /// A line of our prompt played back or paraphrased: a run of three words
+    /// with two that matter, or most of what it says found in one line.
+    fn paraphrases_prompt(&self, content: &str) -> bool {
+        // The whole answer, and each of its sentences alone.
+        std::iter::once(content)
+            .chain(content.split_inclusive(['.', '!', '?']))
+            .any(|part| self.paraphrases_a_line(part))
+    }
+
+    fn paraphrases_a_line(&self, content: &str) -> bool {
+        // Names are the room's, not the prompt's: "Thank you, Tommy!" echoes no
+        // instruction to thank Tommy; "Max's" is a name too.
+        let named = |w: &String| {
+            let people = &self.people.name_words;
+            people.contains(w) || w.strip_suffix("'s").is_some_and(|b| people.contains(b))
+        };
+        let unnamed = |ws: &[String]| -> Vec<String> { ws.iter().filter(|w| !named(w)).cloned().collect() };
+        let said = words(content);
+        let mut meant: Vec<&String> = said
+            .iter()
+            .filter(|w| !is_function_word(w) && !named(w))
+            .collect();
+        meant.sort();
+        meant.dedup();
+        self.prompt_lines.iter().any(|line| {
+            // Three words in a row of ours, two of them telling; not of the line
+            // saying what to do, whose words a good answer uses ("a fun question").
+            let run = !self.steers.contains(line)
+                && said.windows(3).any(|win| {
+                    win.iter().filter(|w| !is_function_word(w)).count() >= 2
+                        && line.windows(3).any(|l| l == win)
+                });
+            // A line of ours word for word is ours, however short, whoever it names.
+            let copied = said.len() >= 2 && !unnamed(&said).is_empty() && unnamed(&said) == unnamed(line);
+            let shared = meant.iter().filter(|w| line.contains(w)).count();
+            let most = (shared >= 3 && shared * 4 >= meant.len() * 3)
+                || (shared >= 4 && shared * 5 >= meant.len() * 3);
+            copied || run || most
+        })
+    }
+
+    /// "Zoe should say something": the task talked about, not done.
+    fn talks_about_the_task(&self, content: &str) -> bool {
+        let said = words(content);
+        said.windows(3).any(|w| {
+            self.people.is_broadcaster(&w[0])
+                && matches!(
+                    w[1].as_str(),
+                    "should" | "could" | "might" | "must" | "can" | "will" | "needs"
+                )
+                && matches!(
+                    w[2].as_str(),
+                    "say"
+                        | "do"
+                        | "respond"
+                        | "reply"
+                        | "answer"
+                        | "wait"
+                        | "thank"
+                        | "ask"
+                        | "tell"
+                        | "write"
+                        | "greet"
+                        | "welcome"
+                        | "be"
+                        | "to"
+                )
+        })
     }
 }
 
@@ -292,14 +475,48 @@ impl<'a> Judge<'a> {
             return Ok(Suggestion::wait());
         }
         let mut content = parsed.content().to_string();
-        if finish_reason == Some("length") {
+        // A first line that ended before the token limit did was not cut by it.
+        if finish_reason == Some("length") && !parsed.line_ended() {
             content = complete_sentences(&content)
                 .ok_or(Quality::Truncated)?
                 .to_string();
         }
-        self.verdict(&content)?;
-        let spoken = clean(&content, self.max_words);
+        let content = self.without_own_label(&content);
+        self.verdict(content)?;
+        // Usernames are said as names; and a cap that cut a sentence mid-way is no answer.
+        let spoken = clean(&self.screen.people.speakable(content), self.max_words);
+        if is_fragment(&spoken) {
+            return Err(Quality::Fragment);
+        }
         Suggestion::new(parsed.action(), &spoken).ok_or(Quality::Unusable)
+    }
+
+    /// The answer without the broadcaster's own name as its speaker label
+    /// (`Zoe: Hi all!` is what Zoe says); any other label stays, to be refused.
+    fn without_own_label<'c>(&self, content: &'c str) -> &'c str {
+        let t = content.trim_start_matches(|c: char| c.is_whitespace() || c == '*');
+        let Some((head, rest)) = t.split_once(':') else {
+            return content;
+        };
+        let head = head.trim().trim_end_matches(" says").trim_end_matches(" said");
+        // `Mia Rose:`, `miarose:` and `MiaRose:` all name MiaRose.
+        let letters = |s: &str| -> String {
+            s.chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        let own = [
+            self.req.broadcaster().as_str().to_string(),
+            broadcaster_name(self.req),
+        ]
+        .iter()
+        .any(|n| !letters(n).is_empty() && letters(n) == letters(head));
+        if own && !rest.trim().is_empty() {
+            rest.trim_start()
+        } else {
+            content
+        }
     }
 
     /// The rules coach's line held to the same limits: cleaned, and `wait`
@@ -323,6 +540,9 @@ impl<'a> Judge<'a> {
         if has_url(raw) || has_email(raw) || has_phone(raw) {
             return Err(Quality::ContactInfo);
         }
+        if has_markup(raw) {
+            return Err(Quality::Markup);
+        }
         let cleaned = clean(raw, HARD_MAX_WORDS);
         let content = cleaned.as_str();
         let lower = content.to_lowercase();
@@ -331,21 +551,32 @@ impl<'a> Judge<'a> {
             return Err(Quality::Unusable);
         }
         let lower = lower.replace('\u{2019}', "'");
-        if REFUSALS.iter().any(|p| lower.contains(p)) {
-            return Err(Quality::Refusal);
-        }
         if REASONING.iter().any(|p| lower.starts_with(p)) || lower.contains("</think>") {
             return Err(Quality::Reasoning);
+        }
+        if REFUSALS.iter().any(|p| lower.contains(p)) || self.screen.talks_about_the_task(content) {
+            return Err(Quality::Refusal);
         }
         if self.echoes_event(raw) || self.echoes_event(content) {
             return Err(Quality::EchoedEvent);
         }
+        if speaker_label(content) {
+            return Err(Quality::SpeakerLabel);
+        }
         let said = words(content);
-        if shares_run(&said, &self.screen.prompt_grams, PROMPT_RUN_WORDS) {
+        if shares_run(&said, &self.screen.prompt_grams, PROMPT_RUN_WORDS)
+            || self.screen.paraphrases_prompt(content)
+        {
             return Err(Quality::EchoesPrompt);
         }
         if shares_run(&said, &self.screen.viewer_grams, QUOTE_RUN_WORDS) {
             return Err(Quality::QuotesViewer);
+        }
+        if self.screen.people.narrates(content) {
+            return Err(Quality::Narration);
+        }
+        if is_fragment(content) {
+            return Err(Quality::Fragment);
         }
         if self.against_preferences(content) {
             return Err(Quality::AgainstPreferences);
@@ -380,12 +611,377 @@ impl<'a> Judge<'a> {
             let user_prefix = e
                 .user()
                 .is_some_and(|u| head.contains(&format!("{}:", u.to_lowercase())));
-            user_prefix || (!said.is_empty() && words(e.text()) == said)
+            // As the plain prompt wrote it: `Max tipped 50 tokens.`
+            let plain = || words(&plain_event(e, self.req)) == said;
+            user_prefix || (!said.is_empty() && (words(e.text()) == said || plain()))
         })
     }
 
     fn against_preferences(&self, content: &str) -> bool {
         against(&self.screen.avoided, &words(content))
+    }
+}
+
+/// Markup of our prompt or of a chat template, in the answer as written
+/// (or what cleaning left of it: `im_end`, `INST`).
+fn has_markup(raw: &str) -> bool {
+    const MARKS: &[&str] = &[
+        "<<<",
+        ">>>",
+        "room_events",
+        "[chat",
+        "[tip",
+        "[joined",
+        "[left",
+        "[event",
+        "[followed",
+        "[unfollowed",
+        "[fan club",
+        "[room subject",
+        "[private",
+        "[purchase",
+        "s ago]",
+        "(say \"",
+        "\"action\"",
+        "\"content\"",
+        "<|",
+        "|>",
+        "<<sys>>",
+        "<</sys>>",
+        "[inst]",
+        "[/inst]",
+        "<s>",
+        "</s>",
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "im_start",
+        "im_end",
+        "eot_id",
+        "start_header_id",
+        "end_header_id",
+        "begin_of_text",
+        "end_of_text",
+        "endoftext",
+        "{",
+        "}",
+        "`",
+    ];
+    let lower = raw.to_lowercase();
+    MARKS.iter().any(|m| lower.contains(m))
+        || raw
+            .split(|c: char| !c.is_alphanumeric() && c != '_')
+            .any(|w| matches!(w, "INST" | "SYS" | "EOS" | "BOS"))
+}
+
+/// Who speaks next in a script: `Zoe:`, `Mia Rose:`, `luna_star:`, `Assistant:`
+/// at the start of a sentence, or `X says:`.
+fn speaker_label(content: &str) -> bool {
+    let labelled = content.split_inclusive(['.', '!', '?']).any(|sentence| {
+        let Some((before, _)) = sentence.trim_start().split_once(':') else {
+            return false;
+        };
+        let head: Vec<&str> = before.split_whitespace().collect();
+        let named = !head.is_empty()
+            && head.len() <= 3
+            && head.iter().all(|w| {
+                w.chars().next().is_some_and(char::is_uppercase)
+                    || w.contains(['_', '.', '@'])
+                    || w.chars().any(|c| c.is_ascii_digit())
+            });
+        let says = head.len() >= 2
+            && matches!(
+                head[head.len() - 1].to_lowercase().as_str(),
+                "says" | "said" | "wrote" | "writes" | "asks" | "asked" | "replies" | "replied" | "responds"
+            );
+        named || says
+    });
+    let lower = content.to_lowercase();
+    labelled
+        || [
+            "assistant:",
+            "user:",
+            "system:",
+            "coach:",
+            "viewer:",
+            "broadcaster:",
+            "model:",
+            "bot:",
+        ]
+        .iter()
+        .any(|l| lower.contains(l))
+}
+
+/// The name-like core of a token (`@Max,` is `Max`, `dr.feelgood!` is
+/// `dr.feelgood`) and where it sits in the token.
+fn token_core(tok: &str) -> Option<(usize, usize)> {
+    let inner = |c: char| c.is_alphanumeric() || c == '_';
+    let start = tok.find(inner)?;
+    let last = tok.rfind(inner)?;
+    let end = last + tok[last..].chars().next().map_or(1, char::len_utf8);
+    Some((start, end))
+}
+
+/// `w` is one of the space-separated `words`.
+fn has_word(words: &str, w: &str) -> bool {
+    words.split_whitespace().any(|x| x == w)
+}
+
+/// Function words, which say little about whose sentence it is.
+fn is_function_word(w: &str) -> bool {
+    const FUNCTION: &str = "\
+    a an the and or but to of in on at for with from by is are was be it this that i you we me my \
+    your our so do does can have has all just really very here there what how who they them he she \
+    his her its if as not no up out about now right will would should could let lets get got";
+    w.len() < 2 || has_word(FUNCTION, w)
+}
+
+/// Words that carry a sentence (verbs, and the greetings and thanks that
+/// stand for one): a line without any is a fragment.
+const VERBS: &str = "\
+    say tell ask thank thanks welcome give show smile wave keep try share play sing dance spin blow \
+    laugh look love enjoy make take go come be been am is are was were do does did have has had can \
+    could will would should shall may might must let hope need want like feel know think see hear \
+    call check start stop stay sit stand turn put read talk answer reply mention greet celebrate \
+    appreciate miss join remember tip shout cheer hi hello hey hiya howdy glad got get find found \
+    bring brought wish congrats congratulations welcomes bye goodnight rock rocks rule rules made \
+    went came said told gave took saw heard felt knew thought left kept sent put tried loved liked \
+    wanted needed let's lets drop follow stick hang chill relax vote pick choose guess wonder bet \
+    mean means agree believe care cares count matter matters means owe adore treat spoil dig win won \
+    hug kiss cheers";
+
+/// Whether `w` works as a verb here: listed, or formed like one.
+fn is_verb(w: &str) -> bool {
+    let base = w
+        .strip_suffix("es")
+        .filter(|b| has_word(VERBS, b))
+        .or_else(|| w.strip_suffix('s'));
+    has_word(VERBS, w)
+        || base.is_some_and(|b| has_word(VERBS, b))
+        || (w.len() > 4 && w.ends_with("ing"))
+        || (w.len() > 3 && w.ends_with("ed"))
+        || w.ends_with("n't")
+        || ["'re", "'ll", "'m", "'ve", "'d"].iter().any(|e| w.ends_with(e))
+        // "'s" is "is" or "has" after these; after a name it is a possessive (`Santa's limit`).
+        || w.strip_suffix("'s").is_some_and(|b| {
+            has_word(
+                "it that he she what there here who where how let everyone everybody this one today tonight",
+                b,
+            )
+        })
+}
+
+/// Not a sentence a person would say: a lone word, an unclosed quote or
+/// bracket, a stop mid-way (a dangling word or comma at the end), or bare
+/// names with no verb.
+pub fn is_fragment(content: &str) -> bool {
+    let said = words(content);
+    if said.len() < 2 {
+        return true;
+    }
+    if content.matches('"').count() % 2 == 1 || content.matches('(').count() != content.matches(')').count() {
+        return true;
+    }
+    let t = content.trim_end();
+    let ended = t.trim_end_matches(['"', '\'', ')']).ends_with(['.', '!', '?']);
+    let last = said.last().map(String::as_str).unwrap_or("");
+    const DANGLING: &[&str] = &[
+        "a", "an", "the", "and", "or", "but", "to", "of", "for", "with", "my", "your", "our", "their", "is",
+        "are", "at", "that", "so", "if", "as", "from", "by",
+    ];
+    if t.ends_with([',', ';', ':', '-', '\u{2013}', '\u{2014}']) || (!ended && DANGLING.contains(&last)) {
+        return true;
+    }
+    // A line of bare names (`Big Tipper`, `Mr. South`) says nothing to do. (Other
+    // lines without a verb, "Slow but fine", "Backup here", are spoken: no word list
+    // knows every verb, and such short lines are often just right.)
+    let bare_names = content.split_whitespace().all(|w| {
+        w.chars()
+            .find(|c| c.is_alphanumeric())
+            .is_some_and(char::is_uppercase)
+    });
+    bare_names && !said.iter().any(|w| is_verb(w))
+}
+
+/// First words of a clause spoken to someone: an instruction, a greeting, a question.
+const COACHING_LEADS: &str = "\
+    thank thanks welcome say ask tell give answer greet shout let's let try show wave smile blow \
+    check keep invite compliment play sing dance spin hi hello hey hiya wow congrats congratulations \
+    what how who where why when do are is can have would will enjoy stay come join";
+
+/// The people of a request: each room username with its spoken name, and the
+/// broadcaster's names, for the checks that need to know who is who.
+#[derive(Debug, Clone, Default)]
+struct People {
+    /// (username, spoken name) of each viewer and of the broadcaster.
+    names: Vec<(String, String)>,
+    /// Lowercase words of the broadcaster's names.
+    broadcaster: Vec<String>,
+    /// Lowercase words of everyone's names, usernames and spoken.
+    name_words: HashSet<String>,
+    /// Lowercase first words of every actor a narration could start with.
+    actors: HashSet<String>,
+}
+
+impl People {
+    fn of(req: &CoachRequest) -> People {
+        let b = req.broadcaster().as_str();
+        let mut names: Vec<(String, String)> = vec![(b.to_string(), broadcaster_name(req))];
+        for e in req.context().events() {
+            if let Some(u) = e.user() {
+                if !names.iter().any(|(n, _)| n.eq_ignore_ascii_case(u)) {
+                    names.push((u.to_string(), spoken_name(u)));
+                }
+            }
+        }
+        let broadcaster: Vec<String> = words(b)
+            .into_iter()
+            .chain(words(&broadcaster_name(req)))
+            .collect();
+        let name_words: HashSet<String> = names
+            .iter()
+            .flat_map(|(u, n)| words(u).into_iter().chain(words(n)))
+            .collect();
+        let mut actors: HashSet<String> = names
+            .iter()
+            .flat_map(|(u, n)| [u.to_lowercase(), words(n).into_iter().next().unwrap_or_default()])
+            .filter(|w| !w.is_empty() && w != "friend")
+            .collect();
+        actors.extend(
+            [
+                "he",
+                "she",
+                "they",
+                "someone",
+                "somebody",
+                "everyone",
+                "everybody",
+                "nobody",
+                "the",
+                "a",
+            ]
+            .map(String::from),
+        );
+        People {
+            names,
+            broadcaster,
+            name_words,
+            actors,
+        }
+    }
+
+    /// `w` is (part of) the broadcaster's name: `rose` of `MiaRose` too.
+    fn is_broadcaster(&self, w: &str) -> bool {
+        self.broadcaster
+            .iter()
+            .any(|b| b == w || (w.len() >= 3 && b.contains(w)))
+    }
+
+    /// The spoken name of `word` when it is a room username said otherwise.
+    fn spoken_for(&self, word: &str) -> Option<&str> {
+        self.names
+            .iter()
+            // A username with nothing speakable in it (`User456`) stays as written:
+            // "friend" would not tell the broadcaster whom to thank.
+            .find(|(u, n)| {
+                !u.is_empty()
+                    && n != NEUTRAL_NAME
+                    && !u.eq_ignore_ascii_case(n)
+                    && u.eq_ignore_ascii_case(word)
+            })
+            .map(|(_, n)| n.as_str())
+    }
+
+    /// A room username the answer should say by its spoken name instead.
+    fn has_raw_username(&self, text: &str) -> bool {
+        text.split_whitespace()
+            .filter_map(|tok| token_core(tok).map(|(a, b)| &tok[a..b]))
+            .any(|core| self.spoken_for(core).is_some())
+    }
+
+    /// Room usernames replaced by their spoken names, `@` and all.
+    fn speakable(&self, text: &str) -> String {
+        text.split(' ')
+            .map(|tok| match token_core(tok) {
+                Some((a, b)) => match self.spoken_for(&tok[a..b]) {
+                    Some(spoken) => format!("{}{spoken}{}", tok[..a].trim_end_matches('@'), &tok[b..]),
+                    None => tok.to_string(),
+                },
+                None => tok.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Whether the first words of a streamed answer open the way a suggestion
+    /// does (`Thank you...`, `Welcome in...`, `Hi Max...`, `Max, ...`): only
+    /// then are words sent before the whole line is judged. Any other opening
+    /// waits for the whole answer, since what follows decides whether it is a
+    /// sentence at all, and spoken words cannot be taken back.
+    fn opens_a_suggestion(&self, opening: &str) -> bool {
+        const OPENERS: &str = "thank thanks welcome hi hello hey hiya congrats congratulations wow aww yay \
+                               ask tell say give show answer greet shout let's";
+        let first = words(opening).into_iter().next().unwrap_or_default();
+        let called = opening.split_once([',', '!']).is_some_and(|(head, _)| {
+            let head = words(head);
+            !head.is_empty() && head.iter().all(|w| self.name_words.contains(w))
+        });
+        has_word(OPENERS, &first) || called
+    }
+
+    /// Narration about the room (`Zoe smiles`, `Max tipped 50 tokens.`, `The
+    /// chat is quiet`) that says nothing to anyone: no clause opens with words
+    /// for someone, and no one is spoken to.
+    fn narrates(&self, content: &str) -> bool {
+        const ACTS: &str = "\
+    smiles smiled laughs laughed nods nodded waves waved looks looked walks walked sits sat giggles \
+    giggled grins grinned blushes blushed says said asks asked replies replied responds responded \
+    writes wrote tipped tips entered enters left leaves joined joins followed follows sends sent \
+    comes came goes went is was were are has had have just seems seemed feels felt turns turned \
+    takes took gives gave thanks thanked loves loved wants wanted gets got makes made starts started \
+    stops stopped keeps kept room chat stream audience viewers viewer crowd music broadcaster \
+    streamer user";
+        let said = words(content);
+        if said.len() < 2 {
+            return false;
+        }
+        let spoken_to = said.iter().any(|w| {
+            matches!(
+                w.as_str(),
+                "you" | "your" | "you're" | "yourself" | "yours" | "y'all" | "u"
+            )
+        });
+        let coaching = content
+            .split(['.', '!', '?', ',', ';', ':'])
+            .filter_map(|clause| words(clause).into_iter().next())
+            .any(|w| has_word(COACHING_LEADS, &w));
+        if spoken_to || coaching {
+            return false;
+        }
+        let lower = content.to_lowercase();
+        let tells_an_event = [
+            "tipped",
+            "came in",
+            "entered the room",
+            "left the room",
+            "has followed",
+            "started following",
+            "joined the fan club",
+            "private message",
+            " wrote",
+        ]
+        .iter()
+        .any(|p| lower.contains(p));
+        // The actor may be a name of several words: skip to the word after it.
+        let after_actor = self
+            .names
+            .iter()
+            .flat_map(|(u, n)| [words(u), words(n)])
+            .filter(|name| !name.is_empty() && said.starts_with(name))
+            .map(|name| name.len())
+            .max()
+            .or_else(|| self.actors.contains(&said[0]).then_some(1));
+        let acts = after_actor.is_some_and(|at| said.get(at).is_some_and(|w| has_word(ACTS, w)));
+        tells_an_event || acts
     }
 }
 
@@ -633,11 +1229,15 @@ mod tests {
             ("Here is a suggestion for the broadcaster", Quality::Refusal),
             ("null", Quality::Unusable),
             ("Okay, so the user wants a suggestion", Quality::Reasoning),
-            ("[chat] troll99: Luna, can you say buy", Quality::EchoedEvent),
-            ("[tip 40 tokens] Max: Max tipped 40 tokens", Quality::EchoedEvent),
+            ("[chat] troll99: Luna, can you say buy", Quality::Markup),
+            ("[tip 40 tokens] Max: Max tipped 40 tokens", Quality::Markup),
             ("Max tipped 40 tokens", Quality::EchoedEvent),
             (
                 "You are a live-stream coach speaking into the earpiece",
+                Quality::Refusal,
+            ),
+            (
+                "You help Luna, a live streamer, talk to everyone",
                 Quality::EchoesPrompt,
             ),
             ("Say buy cheap followers at scam today", Quality::QuotesViewer),
@@ -667,6 +1267,215 @@ mod tests {
         for (content, quality) in cases {
             assert_eq!(verdict(content), Err(quality), "{content}");
         }
+    }
+
+    /// A room like the evaluation's (docs/evaluation.md), in the coach frontend's words.
+    fn smollm_room(broadcaster: &str, reason: &str) -> CoachRequest {
+        request(json!({
+            "broadcaster": broadcaster,
+            "preferences": "Be playful and warm. Never mention my ex.",
+            "reason": reason,
+            "context": [
+                {"text": "PapaBear tipped 1 tokens", "type": "tip"},
+                {"text": "mr_south entered the room", "type": "event"},
+                {"text": "xXDarkAngelXx: love your hair", "type": "chat"},
+                {"text": "tommy tipped 25 tokens with message: do a spin", "type": "tip"},
+                {"text": "Max: the music is great", "type": "chat"},
+                {"text": "Nico_92 entered the room", "type": "event"}
+            ]
+        }))
+    }
+
+    /// What SmolLM2-135M-Instruct really answered in the evaluation's rooms
+    /// (the issue's examples and our own runs), refused for what each is.
+    #[test]
+    fn real_small_model_answers_are_refused_for_what_they_are() {
+        let cases: &[(&str, &str, &str, Quality)] = &[
+            // Markup of the prompt, played back.
+            (
+                "MiaRose",
+                "tip",
+                "<<<ROOM_EVENTS>>>\n[tip 20 tokens 28s ago] Max: Max tipped 20 tokens",
+                Quality::Markup,
+            ),
+            (
+                "Zoe",
+                "chatMessage",
+                "[chat 23s ago] mr_south: I'm so glad you're here. How's your day going?",
+                Quality::Markup,
+            ),
+            ("Zoe", "tip", "<<<ROOM_", Quality::Markup),
+            (
+                "Zoe",
+                "tip",
+                "<<<END_ROOM_EVENTS>>\"I'm ready to talk to you.",
+                Quality::Markup,
+            ),
+            // The chat template's tokens, and what cleaning leaves of them.
+            (
+                "Zoe",
+                "tip",
+                "Thanks for the tip, Tommy!<|im_end|>",
+                Quality::Markup,
+            ),
+            ("Zoe", "tip", "im_end", Quality::Markup),
+            // The prompt's own lines, or a paraphrase of them.
+            (
+                "JT",
+                "inactivity",
+                "The room has gone quiet: re-engage everyone with one open question.",
+                Quality::EchoesPrompt,
+            ),
+            (
+                "JT",
+                "inactivity",
+                "You can't say anything new or wait.",
+                Quality::EchoesPrompt,
+            ),
+            (
+                "JT",
+                "tip",
+                "It's always a pleasure to help Max with his craft. Always respect Max's limits.",
+                Quality::EchoesPrompt,
+            ),
+            (
+                "JT",
+                "inactivity",
+                "What should JT say or do right now? \"Say Hello to everyone\"",
+                Quality::Refusal,
+            ),
+            // Talk about the task.
+            (
+                "Zoe",
+                "chatMessage",
+                "The user's message is \"11:45, JT. Zoe should say something new or wait.",
+                Quality::Refusal,
+            ),
+            (
+                "MiaRose",
+                "userEnter",
+                "Mia Rose should say, in about 15 words, \"Welcome to Mia Rose's new show.\"",
+                Quality::Refusal,
+            ),
+            // Speaker labels of anyone but the broadcaster.
+            ("Zoe", "chatMessage", "Nico: Welcome!", Quality::SpeakerLabel),
+            (
+                "Zoe",
+                "chatMessage",
+                "Kim Chi: love you, Jenna. I like to eat my food, it's the best.",
+                Quality::SpeakerLabel,
+            ),
+            (
+                "Zoe",
+                "tip",
+                "Sender: Thank you for the tip, John Doe!",
+                Quality::SpeakerLabel,
+            ),
+            // Apologies and refusals.
+            (
+                "JT",
+                "tip",
+                "JJT, I'm sorry for the misunderstanding. I'm just a busy guy trying to get",
+                Quality::Refusal,
+            ),
+            (
+                "Zoe",
+                "tip",
+                "I'm sorry, but I'm afraid I'm unable to provide the requested information.",
+                Quality::Refusal,
+            ),
+            (
+                "Zoe",
+                "tip",
+                "I'm sorry for your loss. I'll just have to find someone else to chat with.",
+                Quality::Refusal,
+            ),
+            // Fragments: a lone name, an unclosed quote, a stop mid-way.
+            ("Zoe", "userEnter", "Mr. South", Quality::Fragment),
+            (
+                "lunastar",
+                "tip",
+                "lunastar: \"I'm sorry, I don't have the most recent video from 2014.",
+                Quality::Refusal,
+            ),
+            ("MiaRose", "userEnter", "Hi Mia Rose,", Quality::Fragment),
+            ("Zoe", "tip", "Zoe: \"Big Tipper", Quality::Fragment),
+            // Narration about the room.
+            (
+                "Zoe",
+                "tip",
+                "The room is filled with the likes of Max and his favorite music.",
+                Quality::Narration,
+            ),
+            ("Zoe", "tip", "Tommy tips Max.", Quality::Narration),
+            (
+                "Zoe",
+                "chatMessage",
+                "Mister South is waiting for an answer.",
+                Quality::Narration,
+            ),
+        ];
+        // The broadcaster's limits, played back.
+        let bella = request(
+            json!({"broadcaster": "Bella", "preferences": "Avoid talking about my location.",
+            "context": [{"text": "Max entered the room", "type": "event"}]}),
+        );
+        let system =
+            crate::core::prompt::system_message(&bella, 15, crate::core::prompt::AnswerFormat::Plain);
+        assert_eq!(
+            Judge::new(&bella, &system, 15).answer(
+                &json!("Bella's wishes: Avoid talking about Bella's location."),
+                None
+            ),
+            Err(Quality::EchoesPrompt)
+        );
+        for (broadcaster, reason, answer, quality) in cases {
+            let req = smollm_room(broadcaster, reason);
+            let system =
+                crate::core::prompt::system_message(&req, 15, crate::core::prompt::AnswerFormat::Json);
+            let judge = Judge::new(&req, &system, 15);
+            assert_eq!(judge.answer(&json!(answer), None), Err(*quality), "{answer}");
+        }
+    }
+
+    #[test]
+    fn usernames_are_said_by_their_spoken_names_and_the_broadcasters_own_label_goes() {
+        let req = smollm_room("MiaRose", "tip");
+        let judge = Judge::new(&req, "", 15);
+        let said = |a: &str| judge.answer(&json!(a), None).map(|s| s.content().to_string());
+        assert_eq!(
+            said("Thank you so much, mr_south!").unwrap(),
+            "Thank you so much, Mister South!"
+        );
+        assert_eq!(
+            said("Welcome in, @xXDarkAngelXx, love the vibe!").unwrap(),
+            "Welcome in, Dark Angel, love the vibe!"
+        );
+        assert_eq!(
+            said("MiaRose: Thank you for the tip, Tommy!").unwrap(),
+            "Thank you for the tip, Tommy!"
+        );
+        assert_eq!(
+            said("Mia Rose: Hey, Nico, I'm happy to have you here tonight.").unwrap(),
+            "Hey, Nico, I'm happy to have you here tonight."
+        );
+        let luna = smollm_room("lunastar", "tip");
+        assert_eq!(
+            Judge::new(&luna, "", 15)
+                .answer(&json!("Lunastar: \"Lets give you a gift! "), None)
+                .map(|s| s.content().to_string()),
+            Ok("Lets give you a gift!".to_string()),
+            "her own label and a stray quote go"
+        );
+        // Good answers the small model gave pass as they are.
+
+        assert_eq!(
+            said("Thanks, Tommy! Spinning just for you.").unwrap(),
+            "Thanks, Tommy! Spinning just for you."
+        );
+        // A stream holds a raw username back: the final answer says it otherwise.
+        assert!(!judge.screen().may_say("Thanks so much mr_south", &req));
+        assert!(judge.screen().may_say("Thanks so much Tommy", &req));
     }
 
     #[test]
@@ -716,9 +1525,10 @@ mod tests {
     }
 
     #[test]
-    fn only_the_name_guard_lets_the_same_model_try_again() {
+    fn a_slip_of_one_sample_lets_the_same_model_try_again() {
         assert!(Quality::UnknownName.retry_same_model());
-        assert!(!Quality::Refusal.retry_same_model());
+        assert!(Quality::Fragment.retry_same_model() && Quality::SpeakerLabel.retry_same_model());
+        assert!(!Quality::Refusal.retry_same_model() && !Quality::Markup.retry_same_model());
         assert_eq!(
             ModelFailure::from(Quality::UnknownName).kind,
             FailureKind::RetryOnce

@@ -107,6 +107,9 @@ impl Suggestion {
 pub struct Draft {
     action: Action,
     content: String,
+    /// The content is a whole line with more text after it, so a token
+    /// limit that ended the answer did not cut it.
+    line_ended: bool,
 }
 
 impl Draft {
@@ -121,6 +124,7 @@ impl Draft {
         Some(Draft {
             action,
             content: content.split_whitespace().collect::<Vec<_>>().join(" "),
+            line_ended: false,
         })
     }
 
@@ -128,7 +132,14 @@ impl Draft {
         Draft {
             action: Action::Wait,
             content: String::new(),
+            line_ended: false,
         }
+    }
+
+    /// Whether the content ended with its line, more text following: the
+    /// token limit may have cut the answer, but not this part of it.
+    pub fn line_ended(&self) -> bool {
+        self.line_ended
     }
 
     pub fn action(&self) -> Action {
@@ -307,10 +318,10 @@ fn string_field_prefix(json: &str, key: &str) -> Option<String> {
 fn plain_text(text: &str) -> Option<Draft> {
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     // "Here's a suggestion:" followed by the suggestion on the next line.
-    let line = match lines.as_slice() {
+    let (line, more) = match lines.as_slice() {
         [] => return None,
-        [lead, next, ..] if lead.ends_with(':') => next,
-        [first, ..] => first,
+        [lead, next, rest @ ..] if lead.ends_with(':') => (next, !rest.is_empty()),
+        [first, rest @ ..] => (first, !rest.is_empty()),
     };
     if let Some(action) = Action::parse(line.trim_end_matches(['.', '!'])) {
         if action == Action::Wait {
@@ -318,7 +329,10 @@ fn plain_text(text: &str) -> Option<Draft> {
         }
     }
     let (action, line) = after_preamble(line);
-    Draft::new(action, line)
+    Draft::new(action, line).map(|d| Draft {
+        line_ended: more,
+        ..d
+    })
 }
 
 /// "Sure! Say: Thanks Max!" -> (Say, "Thanks Max!"): a label after a short
@@ -424,6 +438,13 @@ mod tests {
             parsed(json!("Good idea. Do: wave at the camera")),
             Some((Action::Do, "wave at the camera".into()))
         );
+    }
+
+    #[test]
+    fn a_first_line_with_more_after_it_was_not_cut() {
+        let d = parse_draft(&json!("Welcome in, Max!\nMax came in.\nMax came")).unwrap();
+        assert_eq!((d.content(), d.line_ended()), ("Welcome in, Max!", true));
+        assert!(!parse_draft(&json!("Welcome in, Max and")).unwrap().line_ended());
     }
 
     #[test]
