@@ -202,18 +202,7 @@ const LEADS = new Set(
     "why when do are is can have would will").split(" "),
 );
 
-/** Capitalized words that are not people: a capital on them names no one. */
-const NOT_NAMES = new Set(
-  ("i i'm i'll i've i'd hi hey hello hiya welcome thanks thank wow yes no oh aw awesome amazing great sure okay ok " +
-    "well love cheers congrats congratulations everyone everybody friends friend guys chat folks sweet nice cool " +
-    "haha lol bye goodnight morning evening night happy good what how who where why when let's let enjoy keep " +
-    "stay have tell ask say give show smile wave check glad so you your we our and but to the a an it is that this " +
-    "monday tuesday wednesday thursday friday saturday sunday january february march april may june july august " +
-    "september october november december christmas english spanish french god dj mister missus doctor sir " +
-    "anonymous tokens").split(" "),
-);
-
-/** A username as a person might say it, roughly: its words, capitalized (for `known`). */
+/** A username as a person might say it, roughly: its words (to tell a line about a viewer). */
 function speakable(name) {
   return name.replace(/^xX(.*)Xx$/, "$1").split(/[_.\d]+|(?<=[a-z])(?=[A-Z])/).filter(Boolean).join(" ");
 }
@@ -231,12 +220,15 @@ function promptLines(messages) {
   return (messages ?? []).flatMap((m) => String(m.content).split("\n")).map((l) => l.trim()).filter(Boolean);
 }
 
-/** A line of the prompt that carries a room event (a viewer's words, not ours). */
+/** A line of the prompt that carries a room event (a viewer's words or deeds, not ours). */
 function isEventLine(line, room) {
-  return room.body.context.some((e) => {
-    const message = e.text.includes(": ") ? e.text.slice(e.text.indexOf(": ") + 2) : e.text;
-    return message.length > 3 && line.includes(message.slice(0, 40));
-  });
+  const viewers = usernames(room).filter((n) => n !== room.body.broadcaster);
+  return (
+    room.body.context.some((e) => {
+      const message = e.text.includes(": ") ? e.text.slice(e.text.indexOf(": ") + 2) : e.text;
+      return message.length > 3 && line.includes(message.slice(0, 40));
+    }) || viewers.some((n) => line.includes(n) || line.includes(speakable(n)))
+  );
 }
 
 /** Usernames of the room, and the broadcaster's. */
@@ -294,7 +286,9 @@ export function unfitKinds(spoken, room, messages = null, { withdrawn = false } 
     kinds.add("fragment");
   }
   const hasVerb = words.some((w) => VERBS.has(w) || /(ing|ed)$/.test(w) || /'(s|re|ll|m|ve|d)$/.test(w) || w.endsWith("n't"));
-  if (words.length >= 2 && !hasVerb) kinds.add("fragment");
+  // No verb: a line of bare names (`Big Tipper`, `Mister South.`) says nothing to do.
+  const bareNames = text.split(/\s+/).every((w) => /^[^a-z0-9]*[A-Z]/.test(w));
+  if (words.length >= 2 && !hasVerb && bareNames) kinds.add("fragment");
   // Narration about the room (role-play, or the room's events told back), unless
   // it leads to words for the broadcaster: "Max tipped 50 tokens, thank him!" is coaching.
   const names = usernames(room);
@@ -317,13 +311,22 @@ export function unfitKinds(spoken, room, messages = null, { withdrawn = false } 
   ) {
     kinds.add("talk about the task");
   }
-  // The prompt's own lines, or paraphrases of them (events aside: those are the viewers' words).
-  const said = contentWords(text);
+  // The prompt's own lines, or paraphrases of them (events aside: those are the viewers' words):
+  // five words in a row of one, or most of what the answer says found in one.
+  const said = [...new Set(contentWords(text))];
+  const run5 = (line) => {
+    const theirs = ` ${wordsOf(line).join(" ")} `;
+    return words.some((_, k) => k + 5 <= words.length && theirs.includes(` ${words.slice(k, k + 5).join(" ")} `));
+  };
   for (const line of promptLines(messages)) {
     if (isEventLine(line, room)) continue;
+    if (run5(line)) {
+      kinds.add("prompt echo");
+      break;
+    }
     const theirs = new Set(contentWords(line));
     const shared = said.filter((w) => theirs.has(w));
-    if ((shared.length >= 4 && shared.length >= 0.6 * said.length) || (shared.length >= 2 && shared.length >= 0.75 * said.length)) {
+    if ((shared.length >= 4 && shared.length >= 0.6 * said.length) || (shared.length >= 3 && shared.length >= 0.75 * said.length)) {
       kinds.add("prompt echo");
       break;
     }
@@ -341,18 +344,6 @@ export function unfitKinds(spoken, room, messages = null, { withdrawn = false } 
     if (unspeakable(name) && lower.includes(name.toLowerCase())) kinds.add("raw username");
   }
   if (/\b[a-z]{2,}\d{2,}\b|\b\w+_\w+\b|@\w/i.test(text)) kinds.add("raw username");
-  // Someone who is not in the room: a name, capitalized, that no one here goes by.
-  const known = new Set(
-    [...names, ...names.map(speakable)].flatMap((n) => wordsOf(n)).concat(room.body.context.flatMap((e) => wordsOf(e.text))),
-  );
-  for (const m of text.matchAll(/\b[A-Z][a-z]+\b(?!')/g)) {
-    const before = text.slice(0, m.index).trimEnd();
-    const sentenceStart = before === "" || /[.!?:"]$/.test(before);
-    // A capital at the start of a sentence is only a name when it is called out: "Sam, ..." or "Sam!".
-    const called = /^[,!]/.test(text.slice(m.index + m[0].length));
-    if (sentenceStart && !called) continue;
-    if (!known.has(m[0].toLowerCase()) && !NOT_NAMES.has(m[0].toLowerCase())) kinds.add("unknown name");
-  }
   // Contact details.
   if (/https?:|www\.|\b\w+\.(com|net|org|io|tv|me|co)\b|\bdot (com|net|org)\b|\b\S+@\S+\.\w+|\d{3}[-. )]\d{3}[-. ]\d{4}/i.test(text)) {
     kinds.add("contact details");
