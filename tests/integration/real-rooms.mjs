@@ -304,7 +304,7 @@ export function unfitKinds(spoken, room, messages = null, { withdrawn = false } 
   if (narrates && !coaches) kinds.add("narration");
   // Talk about the task or the prompt rather than words to say.
   if (
-    /\b(the user|user's|the viewer's message|the prompt|the message is|room events?|suggestion|earpiece|json|instructions?|the coach|as a coach|live-stream coach|preferences|broadcaster|say or do|something new,? or wait|respond with|reply with|the answer is)\b/i.test(
+    /\b(the user|user's|the viewer's message|the prompt|the message is|room events?|suggestion|earpiece|json|instructions?|the coach|as a coach|live-stream coach|preferences|broadcaster|say or do|something new,? or wait|respond with|reply with|the answer is|responses?)\b/i.test(
       text,
     ) ||
     new RegExp(`\\b(${nameAlt}) (should|could|might|can|must) (say|do|respond|reply|answer|wait|thank|ask|tell)\\b`, "i").test(text)

@@ -243,6 +243,8 @@ const REFUSALS: &[&str] = &[
     "json",
     "spoken name",
     "room lines",
+    "response",
+    "same meaning",
 ];
 
 /// Openings of reasoning text.
@@ -1370,6 +1372,12 @@ mod tests {
                 "tip",
                 "Sender: Thank you for the tip, John Doe!",
                 Quality::SpeakerLabel,
+            ),
+            (
+                "Zoe",
+                "tip",
+                "Same as the previous response, but with a different emphasis.",
+                Quality::Refusal,
             ),
             // Apologies and refusals.
             (
