@@ -338,7 +338,8 @@ export const RUN_WORKER_FIRST = ["/api/*", "/admin/*", "/healthz", "/openapi.jso
  * the same bindings (the bench's floor Worker). `assets` (a directory) serves
  * static files same-origin as wrangler.toml's `[assets]` does, the Worker
  * invoked first for RUN_WORKER_FIRST; `w.url` is the HTTP address Miniflare
- * listens on (for a browser).
+ * listens on (for a browser). `inspectorPort` opens the Worker to the Chrome
+ * DevTools protocol on that port (bench/profile.mjs).
  */
 export async function startWorker({
   vars = {},
@@ -350,6 +351,7 @@ export async function startWorker({
   state = scriptPath === "build/index.js",
   brokenState = false,
   assets,
+  inspectorPort,
 } = {}) {
   const logs = [];
   const sim = new SimAi();
@@ -363,12 +365,14 @@ export async function startWorker({
   const limiters = { AUTH_FAILURE_LIMITER: { simple: { limit: 1000, period: 60 } }, ...ratelimits };
   for (const k of Object.keys(limiters)) if (!limiters[k]) delete limiters[k];
   const mf = new Miniflare({
+    ...(inspectorPort && { inspectorPort }),
     handleRuntimeStdio(stdout, stderr) {
       for (const stream of [stdout, stderr]) stream.on("data", (d) => logs.push(d.toString()));
     },
     workers: [
       {
         name: "coach",
+        ...(inspectorPort && { unsafeInspectorProxy: true }),
         modules: true,
         scriptPath,
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
