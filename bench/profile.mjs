@@ -10,6 +10,7 @@
 //   PROFILE_TOP=15            rows per table
 //   PROFILE_BUILD=target/profile/build/index.js
 //   PROFILE_OUT=test-output   where the raw .cpuprofile files go (open them in DevTools)
+//   PROFILE_STORE=kv          RATE_LIMIT_STORE (kv, or do: the state objects run in the same isolate)
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import WebSocket from "ws";
@@ -22,7 +23,7 @@ const BUILD = process.env.PROFILE_BUILD ?? "target/profile/build/index.js";
 const OUT = process.env.PROFILE_OUT ?? "test-output";
 const VARS = {
   ...STATE_VARS,
-  RATE_LIMIT_STORE: "kv",
+  RATE_LIMIT_STORE: process.env.PROFILE_STORE ?? "kv",
   RATE_LIMIT_PER_MINUTE: "100000000",
   RATE_LIMIT_PER_DAY: "100000000",
 };
@@ -158,10 +159,10 @@ async function profileBody(events) {
   dt.close();
   await w.dispose();
   mkdirSync(OUT, { recursive: true });
-  const file = `${OUT}/profile-${events}-events.cpuprofile`;
+  const file = `${OUT}/profile-${VARS.RATE_LIMIT_STORE}-${events}-events.cpuprofile`;
   writeFileSync(file, JSON.stringify(profile));
   const c = costs(profile);
-  console.log(`\n## ${events} events (${body.length} B body), ${REQUESTS} requests, c=1 (${file})\n`);
+  console.log(`\n## ${events} events (${body.length} B body), RATE_LIMIT_STORE=${VARS.RATE_LIMIT_STORE}, ${REQUESTS} requests, c=1 (${file})\n`);
   console.log(`V8 samples not idle: ${((1000 * c.all) / REQUESTS).toFixed(0)} µs per request (JS glue, wasm, GC).\n`);
   console.log("Self time, all functions\n\n| function | µs/request |\n| --- | --- |");
   console.log(rows(c.self, TOP, REQUESTS));
