@@ -10,6 +10,7 @@
 //   PROFILE_TOP=15            rows per table
 //   PROFILE_BUILD=target/profile/build/index.js
 //   PROFILE_OUT=test-output   where the raw .cpuprofile files go (open them in DevTools)
+//   PROFILE_STREAM=1          streamed answers ("stream": true, the model's tokens one by one)
 //   PROFILE_STORE=kv          RATE_LIMIT_STORE (kv, or do: the state objects run in the same isolate)
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -21,6 +22,7 @@ const REQUESTS = Number(process.env.PROFILE_REQUESTS ?? 1500);
 const TOP = Number(process.env.PROFILE_TOP ?? 15);
 const BUILD = process.env.PROFILE_BUILD ?? "target/profile/build/index.js";
 const OUT = process.env.PROFILE_OUT ?? "test-output";
+const STREAM = process.env.PROFILE_STREAM === "1";
 const VARS = {
   ...STATE_VARS,
   RATE_LIMIT_STORE: process.env.PROFILE_STORE ?? "kv",
@@ -142,8 +144,10 @@ const OURS = (name) => /^(core|edge)::|^<coach_worker::|^coach_worker/.test(name
 async function profileBody(events) {
   const port = await freePort();
   const w = await startWorker({ scriptPath: BUILD, state: true, vars: VARS, inspectorPort: port });
-  w.sim.scripts = new Map([["*", [step.answer(JSON.stringify({ action: "say", content: "Thank you so much, Max, for the tip!" }))]]]);
-  const body = JSON.stringify(room(events));
+  const line = "Thank you so much, Max, for the tip!";
+  const answer = STREAM ? step.tokens(line.split(/(?= )/)) : step.answer(JSON.stringify({ action: "say", content: line }));
+  w.sim.scripts = new Map([["*", [answer]]]);
+  const body = JSON.stringify({ ...room(events), ...(STREAM && { stream: true }) });
   const send = async () => {
     const resp = await w.post("/api/generate-prompt", body);
     await resp.text();
@@ -159,10 +163,10 @@ async function profileBody(events) {
   dt.close();
   await w.dispose();
   mkdirSync(OUT, { recursive: true });
-  const file = `${OUT}/profile-${VARS.RATE_LIMIT_STORE}-${events}-events.cpuprofile`;
+  const file = `${OUT}/profile-${VARS.RATE_LIMIT_STORE}-${events}-events${STREAM ? "-stream" : ""}.cpuprofile`;
   writeFileSync(file, JSON.stringify(profile));
   const c = costs(profile);
-  console.log(`\n## ${events} events (${body.length} B body), RATE_LIMIT_STORE=${VARS.RATE_LIMIT_STORE}, ${REQUESTS} requests, c=1 (${file})\n`);
+  console.log(`\n## ${events} events (${body.length} B body), RATE_LIMIT_STORE=${VARS.RATE_LIMIT_STORE}${STREAM ? ", streamed" : ""}, ${REQUESTS} requests, c=1 (${file})\n`);
   console.log(`V8 samples not idle: ${((1000 * c.all) / REQUESTS).toFixed(0)} µs per request (JS glue, wasm, GC).\n`);
   console.log("Self time, all functions\n\n| function | µs/request |\n| --- | --- |");
   console.log(rows(c.self, TOP, REQUESTS));
