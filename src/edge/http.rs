@@ -149,3 +149,13 @@ pub async fn json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
         }
     }
 }
+
+/// A response's whole body, in one call to the runtime (`arrayBuffer()`):
+/// workers-rs' `Response::bytes` reads it chunk by chunk through a stream
+/// reader, a round of promises per chunk, which cost a state object's call
+/// more CPU than the rest of it (scripts/profile).
+pub async fn body_bytes(resp: Response) -> worker::Result<Vec<u8>> {
+    let resp: worker::web_sys::Response = resp.into();
+    let buffer = JsFuture::from(resp.array_buffer()?).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}

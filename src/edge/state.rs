@@ -345,9 +345,11 @@ pub async fn call<T: Serialize, R: DeserializeOwned>(
     init.with_method(Method::Post)
         .with_body(Some(serde_json::to_string(message)?.into()));
     let req = Request::new_with_init(&format!("https://state{route}"), &init)?;
-    let mut resp = stub.fetch_with_request(req).await?;
+    let resp = stub.fetch_with_request(req).await?;
     match resp.status_code() {
-        200 => Ok(Some(resp.json().await?)),
+        200 => Ok(Some(serde_json::from_slice(
+            &crate::edge::http::body_bytes(resp).await?,
+        )?)),
         s => Err(worker::Error::RustError(format!("state object answered {s}"))),
     }
 }

@@ -10,6 +10,7 @@ use crate::core::llm::providers::{Endpoints, Provider};
 use crate::core::llm::ModelReply;
 use crate::core::llm::{Chunk, ModelStream};
 use crate::edge::clock::with_timeout;
+use crate::edge::http;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use worker::wasm_bindgen::JsValue;
@@ -99,8 +100,10 @@ impl Remote {
     pub async fn run(&self, model: &str, body: &Value, timeout_ms: u64) -> Result<ModelReply, ModelFailure> {
         let abort = AbortController::default();
         let call = async {
-            let mut response = self.send(model, body, false, &abort).await?;
-            let bytes = response.bytes().await.map_err(|_| unreachable_provider())?;
+            let response = self.send(model, body, false, &abort).await?;
+            let bytes = http::body_bytes(response)
+                .await
+                .map_err(|_| unreachable_provider())?;
             chat_completions::reply_from_body(&bytes).ok_or_else(|| {
                 let failure = ModelFailure::unusable();
                 log_failure(model, &failure);
@@ -137,7 +140,9 @@ impl Remote {
                 let stream = response.stream().map_err(|_| ModelFailure::unusable())?;
                 return Ok((Some(stream), None));
             }
-            let bytes = response.bytes().await.map_err(|_| unreachable_provider())?;
+            let bytes = http::body_bytes(response)
+                .await
+                .map_err(|_| unreachable_provider())?;
             let reply = chat_completions::reply_from_body(&bytes).ok_or_else(ModelFailure::unusable)?;
             Ok((None, Some(reply)))
         };
