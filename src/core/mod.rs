@@ -10,7 +10,7 @@
 //! - [`answer`]: what a model said, parsed and judged fit for the earpiece;
 //! - [`ops`]: what the operator sees (health, request ids);
 //! - and what all of them share: [`error`], [`config`], [`text`], [`contact`],
-//!   [`time`].
+//!   [`time`], [`order`].
 
 pub mod access;
 pub mod answer;
@@ -20,6 +20,7 @@ pub mod contact;
 pub mod error;
 pub mod llm;
 pub mod ops;
+pub mod order;
 pub mod prompt;
 pub mod request;
 pub mod text;

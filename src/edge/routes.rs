@@ -119,8 +119,10 @@ impl Route {
     }
 }
 
-/// The OpenAPI document of this API, checked in beside the code.
-const OPENAPI: &str = include_str!("../openapi.json");
+/// The OpenAPI document of this API, checked in beside the code
+/// (`src/openapi.json`), as build.rs writes it: without the whitespace between
+/// its tokens.
+const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
 /// `GET /healthz` and `GET /openapi.json`: no credentials, no KV, no model.
 pub fn public(req: &Request, env: &Env, route: &Route, config: &ConfigResult) -> Result<Response, ApiError> {

@@ -21,15 +21,14 @@ use crate::core::config::{CallerStore, Config};
 use crate::core::llm::catalog::Price;
 use crate::core::llm::registry::Model;
 use crate::core::llm::Usage;
+use crate::edge::http;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 // The `durable_object` macro names `wasm_bindgen` unqualified.
 use worker::wasm_bindgen;
-use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, SqlStorage, SqlStorageValue,
-    State,
-};
+use worker::wasm_bindgen::JsValue;
+use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State};
 
 /// The binding (`[[durable_objects.bindings]]` in wrangler.toml).
 pub const BINDING: &str = "CALLER_STATE";
@@ -341,15 +340,11 @@ pub async fn call<T: Serialize, R: DeserializeOwned>(
     message: &T,
 ) -> worker::Result<Option<R>> {
     let stub = env.durable_object(BINDING)?.get_by_name(name)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(message)?.into()));
-    let req = Request::new_with_init(&format!("https://state{route}"), &init)?;
+    let body = JsValue::from(serde_json::to_string(message)?);
+    let req = http::post_request(&format!("https://state{route}"), None, &body)?;
     let resp = stub.fetch_with_request(req).await?;
     match resp.status_code() {
-        200 => Ok(Some(serde_json::from_slice(
-            &crate::edge::http::body_bytes(resp).await?,
-        )?)),
+        200 => Ok(Some(serde_json::from_slice(&http::body_bytes(resp).await?)?)),
         s => Err(worker::Error::RustError(format!("state object answered {s}"))),
     }
 }

@@ -11,6 +11,7 @@
 
 use crate::core::access::ratelimit::{day_of, decide, Counter, Decision, Limits, Quota};
 use crate::core::access::usage::Budget;
+use crate::core::order::sort_by_key;
 use crate::core::request::recent::MAX_REMEMBERED;
 use serde::{Deserialize, Serialize};
 
@@ -106,7 +107,7 @@ pub fn admit(stored: Option<Windows>, spend: Budget, ask: &Admit, said: Vec<Stri
 /// [`MAX_REMEMBERED`] said within [`SAID_KEPT_MS`], oldest first.
 pub fn keep_said(mut said: Vec<(u64, String)>, now_ms: u64) -> Vec<(u64, String)> {
     said.retain(|(at, _)| now_ms.saturating_sub(*at) < SAID_KEPT_MS);
-    said.sort_by_key(|(at, _)| *at);
+    sort_by_key(&mut said, |(at, _)| *at);
     let extra = said.len().saturating_sub(MAX_REMEMBERED);
     said.drain(..extra);
     said

@@ -14,6 +14,7 @@ use crate::core::answer::parse::{parse_draft, Action, Suggestion, HARD_MAX_WORDS
 use crate::core::answer::speech::{clean, complete_sentences};
 use crate::core::contact::{has_email, has_phone, has_url};
 use crate::core::llm::failure::{FailureKind, ModelFailure};
+use crate::core::order::sort;
 use crate::core::prompt::names::{spoken_name, NEUTRAL_NAME};
 use crate::core::prompt::{broadcaster_name, plain_event, scaffold_lines, steer_lines, MAX_SUGGESTION_WORDS};
 use crate::core::request::CoachRequest;
@@ -383,7 +384,7 @@ impl Screen {
             .iter()
             .filter(|w| !is_function_word(w) && !named(w))
             .collect();
-        meant.sort();
+        sort(&mut meant);
         meant.dedup();
         self.prompt_lines.iter().any(|line| {
             // Three words in a row of ours, two of them telling; not of the line

@@ -9,6 +9,7 @@
 //! tip or welcome a viewer twice, and picks a line it has not said lately.
 
 use crate::core::answer::parse::{Action, Suggestion};
+use crate::core::order::sort_by_key;
 use crate::core::prompt::names::spoken_name;
 use crate::core::request::events::{Event, EventKind, RoomContext};
 use crate::core::request::recent::Recent;
@@ -84,7 +85,9 @@ fn thank_tipper(recent: &[Event], said: &Recent) -> Option<Suggestion> {
         .enumerate()
         .filter(|(_, e)| e.kind() == EventKind::Tip && e.user().is_some())
         .collect();
-    tips.sort_by_key(|(i, e)| std::cmp::Reverse((e.amount().unwrap_or(0), *i)));
+    sort_by_key(&mut tips, |(i, e)| {
+        std::cmp::Reverse((e.amount().unwrap_or(0), *i))
+    });
     tips.into_iter().find_map(|(_, tip)| {
         let name = spoken_name(tip.user()?);
         if said.mentions(&name, tip.amount()) {

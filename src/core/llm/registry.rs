@@ -132,6 +132,11 @@ fn default_alias(id: &str) -> String {
         .unwrap_or_else(|| id.rsplit('/').next().unwrap_or(id).to_string())
 }
 
+/// A catalogued entry's id, for as long as the catalog lives.
+fn entry_id(entry: &'static Entry) -> &'static str {
+    &entry.id
+}
+
 /// A catalog entry by id (case-insensitively) or by a built-in or retired alias.
 fn lookup(name: &str) -> Option<&'static Entry> {
     let name = name.trim();
@@ -220,14 +225,14 @@ impl Registry {
             .iter()
             .find(|(old, _)| old.eq_ignore_ascii_case(&entry.id))
             .and_then(|(_, i)| self.offered.get(*i));
-        let published = entry.successor.as_deref().and_then(|s| self.offered_by_name(s));
+        let published = entry.successor.and_then(|s| self.offered_by_name(s));
         let model = configured
             .or(published)
             .or_else(|| self.default_model())
             .ok_or(ApiError::ModelUnavailable)?;
         Ok(Resolution {
             model,
-            retired: Some(entry.id.as_str()),
+            retired: Some(entry_id(entry)),
         })
     }
 
@@ -262,8 +267,8 @@ impl Registry {
                 if let Some(window) = e.context_window {
                     about.push(format!("{}K context", window / 1000));
                 }
-                if e.retires_on.is_some() {
-                    about.push(format!("retires {}", e.retires_on.as_deref().unwrap_or_default()));
+                if let Some(day) = e.retires_on {
+                    about.push(format!("retires {day}"));
                 }
                 json!({
                     "id": e.id,
@@ -287,13 +292,13 @@ impl Registry {
                 let options: serde_json::Map<String, Value> = e
                     .options
                     .iter()
-                    .map(|(k, r)| (k.clone(), json!({"min": r.min, "max": r.max})))
+                    .map(|(k, r)| (k.to_string(), json!({"min": r.min, "max": r.max})))
                     .collect();
                 json!({
                     "id": e.id,
                     "alias": m.alias,
                     "provider": m.provider.name(),
-                    "default": Some(e.id.as_str()) == default_id,
+                    "default": Some(&*e.id) == default_id,
                     "json_mode": e.json_mode,
                     "streams": e.streams,
                     "context_window": e.context_window,
@@ -344,7 +349,7 @@ impl Builder<'_> {
             match lookup(name) {
                 None => "is not a Workers AI text-generation model in the catalog".to_string(),
                 Some(e) if e.is_retired(self.now) => {
-                    format!("was retired ({})", e.retires_on.as_deref().unwrap_or("already"))
+                    format!("was retired ({})", e.retires_on.unwrap_or("already"))
                 }
                 Some(e) if !e.is_callable() => "answers in a shape this Worker does not read".to_string(),
                 Some(e) => return Some(Cow::Borrowed(e)),

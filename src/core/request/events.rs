@@ -12,6 +12,7 @@
 
 use crate::core::contact::has_url;
 use crate::core::error::ApiError;
+use crate::core::order::sort_by_key;
 use crate::core::text::{char_len, visible_text};
 use crate::core::time::{parse_rfc3339, EpochMillis};
 use serde_json::Value;
@@ -104,7 +105,7 @@ impl RoomContext {
         // Timestamps decide the order when every event has one; otherwise the
         // order the client sent is the order of the room.
         if events.iter().all(|e| e.at.is_some()) {
-            events.sort_by_key(|e| e.at);
+            sort_by_key(&mut events, |e| e.at);
         }
         RoomContext { events }
     }

@@ -12,6 +12,7 @@
 //! or welcomed already.
 
 use crate::core::error::ApiError;
+use crate::core::order::sort;
 use crate::core::text::{char_len, visible_text};
 use serde_json::Value;
 
@@ -121,9 +122,9 @@ fn words(s: &str) -> Vec<String> {
 /// Equal up to case, punctuation and word order, or sharing nearly all words.
 pub fn nearly_equal(a: &str, b: &str) -> bool {
     let (mut a, mut b) = (words(a), words(b));
-    a.sort();
+    sort(&mut a);
     a.dedup();
-    b.sort();
+    sort(&mut b);
     b.dedup();
     if a.is_empty() || b.is_empty() {
         return a == b;

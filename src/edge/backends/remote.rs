@@ -14,9 +14,7 @@ use crate::edge::http;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use worker::wasm_bindgen::JsValue;
-use worker::{
-    console_warn, AbortController, ByteStream, Fetch, Headers, Method, Request, RequestInit, Response,
-};
+use worker::{console_warn, AbortController, ByteStream, Fetch, Headers, Response};
 
 pub struct Remote {
     endpoints: Endpoints,
@@ -72,11 +70,8 @@ impl Remote {
             None => Ok(()),
         };
         set.and(auth).map_err(|_| ModelFailure::unusable())?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(&body.to_string())));
-        let request = Request::new_with_init(&endpoint.chat_completions_url(), &init)
+        let sent = JsValue::from_str(&body.to_string());
+        let request = http::post_request(&endpoint.chat_completions_url(), Some(&headers), &sent)
             .map_err(|_| ModelFailure::unusable())?;
         let response = Fetch::Request(request)
             .send_with_signal(&abort.signal())

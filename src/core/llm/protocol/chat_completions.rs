@@ -13,27 +13,26 @@ use crate::core::llm::{ModelReply, StreamPiece};
 use crate::core::request::options::GenerationOptions;
 use crate::core::request::options::OptionRange;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 /// Where the option ranges below come from.
 pub const OPTIONS_SOURCE: &str = "OpenAI API reference, CreateChatCompletionRequest \
      (temperature 0..2, top_p 0..1, presence_penalty and frequency_penalty -2..2, seed and max_tokens integers), read 2026-11-21";
 
 /// The options the protocol takes, under their OpenAI names, with their
-/// published ranges; the rest (`top_k`, `repetition_penalty`) are never sent.
-pub fn options() -> BTreeMap<String, OptionRange> {
-    let range = |min: Option<f64>, max: Option<f64>, integer: bool| OptionRange { min, max, integer };
-    [
-        ("max_tokens", range(Some(1.0), None, true)),
-        ("temperature", range(Some(0.0), Some(2.0), false)),
-        ("top_p", range(Some(0.0), Some(1.0), false)),
-        ("presence_penalty", range(Some(-2.0), Some(2.0), false)),
-        ("frequency_penalty", range(Some(-2.0), Some(2.0), false)),
-        ("seed", range(None, None, true)),
-    ]
-    .into_iter()
-    .map(|(k, r)| (k.to_string(), r))
-    .collect()
+/// published ranges, sorted by name; the rest (`top_k`,
+/// `repetition_penalty`) are never sent.
+pub const OPTIONS: [(&str, OptionRange); 6] = [
+    ("frequency_penalty", range(Some(-2.0), Some(2.0), false)),
+    ("max_tokens", range(Some(1.0), None, true)),
+    ("presence_penalty", range(Some(-2.0), Some(2.0), false)),
+    ("seed", range(None, None, true)),
+    ("temperature", range(Some(0.0), Some(2.0), false)),
+    ("top_p", range(Some(0.0), Some(1.0), false)),
+];
+
+const fn range(min: Option<f64>, max: Option<f64>, integer: bool) -> OptionRange {
+    OptionRange { min, max, integer }
 }
 
 /// The registry's entry for a model of an OpenAI-compatible provider: its
@@ -44,19 +43,16 @@ pub fn options() -> BTreeMap<String, OptionRange> {
 /// model to model there, and the prompt and the parser do without it.
 pub fn entry(id: &str, json_mode: bool) -> Entry {
     Entry {
-        id: id.to_string(),
+        id: Cow::Owned(id.to_string()),
         context_window: None,
         json_mode,
         streams: true,
         answer: Some(AnswerShape::Choices),
-        reasoning: false,
-        beta: false,
         retires_on: None,
         retired_by_notice: false,
         successor: None,
-        options: options(),
+        options: &OPTIONS,
         price: None,
-        source: OPTIONS_SOURCE.to_string(),
     }
 }
 
