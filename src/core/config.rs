@@ -132,8 +132,8 @@ fn neurons(value: Option<&str>, default: Option<f64>) -> Result<Option<f64>, Str
     match value {
         None => Ok(default),
         Some("off") => Ok(None),
-        Some(v) => match v.parse::<f64>() {
-            Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+        Some(v) => match crate::core::text::decimal(v) {
+            Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
             _ => Err(format!(
                 "must be a number of neurons (0 or more) or off, not \"{v}\""
             )),

@@ -19,6 +19,14 @@ pub fn whole_number(n: &serde_json::Number) -> Option<u64> {
     })
 }
 
+/// A decimal number written as JSON writes one (`10000`, `0.5`, `2e3`; no
+/// `+`, no bare `.5`), read by serde_json's number parser: `str::parse::<f64>`
+/// would bring the standard library's own (its table of powers of five alone
+/// is ~10 KB of the bundle, which hardly compresses) for two settings.
+pub fn decimal(text: &str) -> Option<f64> {
+    serde_json::from_str::<f64>(text.trim()).ok()
+}
+
 /// The origin (`scheme://host[:port]`) of an absolute URL as the runtime
 /// gives it. Read by hand: the `url` crate's Unicode tables would add about
 /// 100 KB to the bundle for two string splits.
@@ -136,6 +144,26 @@ pub fn neutralize_untrusted(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_as_json_writes_them() {
+        for (text, n) in [
+            ("10000", 10000.0),
+            ("0.5", 0.5),
+            (" 12 ", 12.0),
+            ("2e3", 2000.0),
+            ("0.011", 0.011),
+        ] {
+            assert_eq!(decimal(text), Some(n), "{text}");
+        }
+        // The same f64 as the standard library's parser, digit for digit.
+        for text in ["123456.789", "0.1", "98.6", "3.14159", "1234567890123"] {
+            assert_eq!(decimal(text), text.parse::<f64>().ok(), "{text}");
+        }
+        for text in ["", "+5", ".5", "abc", "1e400", "5 5", "inf", "NaN"] {
+            assert_eq!(decimal(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn origins_and_query_values_of_urls() {

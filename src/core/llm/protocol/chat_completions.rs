@@ -127,7 +127,7 @@ pub fn stream_piece(data: &str) -> Option<StreamPiece> {
 /// worth parsing for a wait this short). Never shortened: the loop waits it
 /// out only when the deadline allows, else the next model answers.
 pub fn retry_after_ms(header: Option<&str>) -> Option<u64> {
-    let secs: f64 = header?.trim().parse().ok()?;
+    let secs = crate::core::text::decimal(header?)?;
     // `as` saturates: an absurd value becomes a wait no deadline allows.
     (secs.is_finite() && secs >= 0.0).then_some((secs * 1000.0) as u64)
 }
