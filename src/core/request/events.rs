@@ -244,6 +244,19 @@ const APP_STATUS_PREFIXES: &[&str] = &[
 
 /// Whether `text` is one of the coach frontend's status lines.
 pub fn is_app_status(text: &str) -> bool {
+    let start = text.trim_start();
+    let end = start.char_indices().nth(48).map_or(start.len(), |(i, _)| i);
+    if start[..end].is_ascii() {
+        // ASCII lowercases as ASCII: compared in place, nothing copied.
+        let head = &start.as_bytes()[..end];
+        let first = head.first().map(u8::to_ascii_lowercase);
+        return APP_STATUS_PREFIXES.iter().any(|p| {
+            p.as_bytes().first() == first.as_ref()
+                && head
+                    .get(..p.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes()))
+        });
+    }
     let head: String = text
         .trim_start()
         .chars()
@@ -287,7 +300,7 @@ fn parse_line(line: &str) -> Event {
 /// tipped 50 tokens`, `Max left the room`); an explicit `user` field
 /// overrides the first. Links leave the text here.
 fn from_text(kind: EventKind, text: &str) -> Event {
-    let text = without_links(&visible_text(text));
+    let text = without_links(visible_text(text));
     let mut event = Event {
         kind,
         user: None,
@@ -394,9 +407,9 @@ fn is_named(s: &str) -> bool {
 /// domain, or a path of two or more segments. What a link carries (a host, a
 /// path, a token in it) is nobody's business past the door: not a model's,
 /// not a provider's, not a log's.
-pub fn without_links(text: &str) -> String {
+pub fn without_links(text: String) -> String {
     if !text.split_whitespace().any(is_link) {
-        return text.to_string();
+        return text;
     }
     text.split_whitespace()
         .map(|w| if is_link(w) { "(link)" } else { w })
@@ -405,6 +418,11 @@ pub fn without_links(text: &str) -> String {
 }
 
 fn is_link(word: &str) -> bool {
+    // Every link, written or hidden (`x[.]com`, `www.`, `://`), has a dot or a
+    // slash: most words of a chat line are not looked at further.
+    if !word.contains(['.', '/']) {
+        return false;
+    }
     let slashes = word.matches('/').count();
     has_url(word) || word.contains("://") || (slashes >= 2 && word.chars().any(|c| c.is_ascii_alphanumeric()))
 }
