@@ -57,7 +57,11 @@ pub fn is_phone_token(w: &str) -> bool {
 pub fn has_url(text: &str) -> bool {
     // Every address has a dot, `://` or a spoken "dot": most text has none.
     let b = text.as_bytes();
-    if !b.contains(&b'.') && !b.windows(3).any(|w| w == b"://" || w.eq_ignore_ascii_case(b"dot")) {
+    if !b.contains(&b'.')
+        && !b
+            .windows(3)
+            .any(|w| w == b"://" || w.eq_ignore_ascii_case(b"dot"))
+    {
         return false;
     }
     let lower = text.to_ascii_lowercase();

@@ -176,7 +176,8 @@ fn optional_string<'a>(
 ) -> Result<Option<&'a str>, ApiError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if char_len(s) <= max => Ok(Some(s.as_str())),
+        // No more bytes than `max` is no more characters either: most are not counted.
+        Some(Value::String(s)) if s.len() <= max || char_len(s) <= max => Ok(Some(s.as_str())),
         Some(Value::String(_)) => Err(ApiError::invalid(
             field(),
             format!("must be at most {max} characters"),
@@ -267,11 +268,16 @@ pub fn is_app_status(text: &str) -> bool {
 }
 
 fn kind_from_name(name: &str) -> EventKind {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "chat" | "message" | "chat_message" => EventKind::Chat,
-        "tip" | "tips" | "token_tip" => EventKind::Tip,
-        "join" | "enter" | "user_join" | "user_enter" | "user_entered" => EventKind::Join,
-        _ => EventKind::Other,
+    let name = name.trim();
+    let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+    if is(&["chat", "message", "chat_message"]) {
+        EventKind::Chat
+    } else if is(&["tip", "tips", "token_tip"]) {
+        EventKind::Tip
+    } else if is(&["join", "enter", "user_join", "user_enter", "user_entered"]) {
+        EventKind::Join
+    } else {
+        EventKind::Other
     }
 }
 
@@ -408,7 +414,7 @@ fn is_named(s: &str) -> bool {
 /// path, a token in it) is nobody's business past the door: not a model's,
 /// not a provider's, not a log's.
 pub fn without_links(text: String) -> String {
-    if !text.split_whitespace().any(is_link) {
+    if !has_dot_or_slash(&text) || !text.split_whitespace().any(is_link) {
         return text;
     }
     text.split_whitespace()
@@ -417,10 +423,14 @@ pub fn without_links(text: String) -> String {
         .join(" ")
 }
 
+fn has_dot_or_slash(s: &str) -> bool {
+    s.bytes().any(|b| b == b'.' || b == b'/')
+}
+
 fn is_link(word: &str) -> bool {
     // Every link, written or hidden (`x[.]com`, `www.`, `://`), has a dot or a
     // slash: most words of a chat line are not looked at further.
-    if !word.contains(['.', '/']) {
+    if !has_dot_or_slash(word) {
         return false;
     }
     let slashes = word.matches('/').count();
@@ -429,7 +439,7 @@ fn is_link(word: &str) -> bool {
 
 fn is_username(s: &str) -> bool {
     !s.is_empty()
-        && char_len(s) <= MAX_USER_CHARS
+        && (s.len() <= MAX_USER_CHARS || char_len(s) <= MAX_USER_CHARS)
         && !s.contains(char::is_whitespace)
         && s.chars().any(char::is_alphanumeric)
 }
