@@ -30,6 +30,17 @@ const PEERS = process.env.BENCH_PEERS ?? "/work/shared/bench-peers";
 const TICK_MS = 1000 / Number(process.env.CLK_TCK ?? 100);
 const LIMITS = { RATE_LIMIT_PER_MINUTE: "100000000", RATE_LIMIT_PER_DAY: "100000000" };
 const BODY = { ...EXAMPLE, aimodel: undefined };
+/**
+ * BENCH_EVENTS=20,500: the `stores` section once per body of that many events
+ * (bench/rooms/room-<n>.json, in the coach frontend's words; bench/rooms.mjs
+ * writes them) instead of the README example's two events.
+ */
+const EVENTS = (process.env.BENCH_EVENTS ?? "").split(",").filter(Boolean).map(Number);
+/** BENCH_SUBJECTS=kv,floor,js-same-job: only these Workers in the `stores` section (default: all). */
+const ONLY = (process.env.BENCH_SUBJECTS ?? "").split(",").filter(Boolean);
+function roomBody(n) {
+  return JSON.parse(readFileSync(new URL(`../bench/rooms/room-${n}.json`, import.meta.url), "utf8"));
+}
 /** The two stores, as wrangler.toml ships them but for RATE_LIMIT_STORE (STATE_VARS: budget 10000, closed). */
 const STORES = {
   kv: { ...STATE_VARS, RATE_LIMIT_STORE: "kv" },
@@ -107,7 +118,7 @@ async function send(w, body, headers) {
 }
 
 /** `n` requests, `concurrency` at a time: latencies, wall and CPU milliseconds, fallbacks, model calls. */
-async function block(s, n, concurrency) {
+async function block(s, n, concurrency, body = BODY) {
   const times = [];
   let next = 0;
   let fallbacks = 0;
@@ -121,7 +132,7 @@ async function block(s, n, concurrency) {
       while (next < n) {
         next += 1;
         const t = performance.now();
-        if (await send(s.w, BODY, headers)) fallbacks += 1;
+        if (await send(s.w, body, headers)) fallbacks += 1;
         times.push(performance.now() - t);
       }
     }),
@@ -132,14 +143,14 @@ async function block(s, n, concurrency) {
 }
 
 /** Starts a Worker, times its first request (cold start), warms it up. */
-async function start(label, options = {}, tokens = [TOKEN]) {
+async function start(label, options = {}, tokens = [TOKEN], body = BODY) {
   const w = await startWorker({ ...options, vars: { ...LIMITS, ...(options.vars ?? {}) } });
   const pid = workerdPid();
   varied(w);
   const t = performance.now();
-  await send(w, BODY, { Authorization: `Bearer ${tokens[0]}` });
+  await send(w, body, { Authorization: `Bearer ${tokens[0]}` });
   const cold = performance.now() - t;
-  for (let i = 0; i < 50; i++) await send(w, BODY, { Authorization: `Bearer ${tokens[i % tokens.length]}` });
+  for (let i = 0; i < 50; i++) await send(w, body, { Authorization: `Bearer ${tokens[i % tokens.length]}` });
   return { w, pid, cold, label };
 }
 
@@ -178,12 +189,25 @@ function subjects() {
     symlinkSync(resolve(PEERS), link);
     list.push({ key, label, options: { scriptPath: join(link, key, "index.js") } });
   }
-  return list;
+  return ONLY.length ? list.filter((s) => ONLY.includes(s.key)) : list;
 }
 
 async function stores() {
+  if (EVENTS.length === 0) return storesWith("example body", BODY);
+  for (const n of EVENTS) {
+    const body = roomBody(n);
+    await storesWith(`${n} events, ${Buffer.byteLength(JSON.stringify(body))} bytes (bench/rooms/room-${n}.json)`, body);
+  }
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function storesWith(what, body) {
   console.log(
-    `\n## Stores and peers, interleaved (model answers at once; example body; one caller; ${ROUNDS} rounds of ` +
+    `\n## Stores and peers, interleaved (model answers at once; ${what}; one caller; ${ROUNDS} rounds of ` +
       `${PER_ROUND[1]} requests at c=1 and ${PER_ROUND[16]} at c=16 per Worker)`,
   );
   const loadBefore = load();
@@ -192,16 +216,18 @@ async function stores() {
   try {
     for (const s of list) {
       console.error(`[bench] starting ${s.label}`);
-      Object.assign(s, await start(s.label, s.options, s.tokens));
+      Object.assign(s, await start(s.label, s.options, s.tokens, body));
       s.stats = {};
-      for (const c of [1, 16]) s.stats[c] = { times: [], wall: 0, cpu: 0, n: 0, fallbacks: 0, modelCalls: 0, roundP50: [] };
+      for (const c of [1, 16]) {
+        s.stats[c] = { times: [], wall: 0, cpu: 0, n: 0, fallbacks: 0, modelCalls: 0, roundP50: [], roundCpu: [], roundRps: [] };
+      }
     }
     for (let round = 0; round < ROUNDS; round++) {
       // Each round starts with a different Worker.
       const order = list.map((_, i) => list[(i + round) % list.length]);
       for (const c of [1, 16]) {
         for (const s of order.filter((x) => !x.only || x.only.includes(c))) {
-          const r = await block(s, PER_ROUND[c], c);
+          const r = await block(s, PER_ROUND[c], c, body);
           const st = s.stats[c];
           st.times.push(...r.times);
           st.wall += r.wall;
@@ -210,6 +236,8 @@ async function stores() {
           st.fallbacks += r.fallbacks;
           st.modelCalls += r.modelCalls;
           st.roundP50.push(percentile(r.times.sort((a, b) => a - b), 50));
+          st.roundCpu.push(r.cpu / r.n);
+          st.roundRps.push((r.n * 1000) / r.wall);
         }
       }
     }
@@ -237,8 +265,8 @@ async function stores() {
       const fb = s.stats[1].fallbacks + s.stats[16].fallbacks;
       console.log(`${s.label.padEnd(32)} ${ms(s.cold, 7)} |      ${cells[0]} |      ${cells[1]} | ${calls.toFixed(2)}, ${fb}`);
     }
-    console.log("\nRATE_LIMIT_STORE=do minus kv (the state objects' round trip and their work):");
-    for (const c of [1, 16]) {
+    if (fig.do && fig.kv) console.log("\nRATE_LIMIT_STORE=do minus kv (the state objects' round trip and their work):");
+    for (const c of fig.do && fig.kv ? [1, 16] : []) {
       const d = fig.do[c];
       const k = fig.kv[c];
       const perRound = d.roundP50.map((x, i) => x - k.roundP50[i]).sort((a, b) => a - b);
@@ -248,7 +276,7 @@ async function stores() {
           `req/s ${(d.rps / k.rps).toFixed(2)}x, CPU ${ms(d.cpu - k.cpu, 5)} ms/req`,
       );
     }
-    {
+    if (fig.do16?.[16] && fig.kv) {
       const d = fig.do16[16];
       const k = fig.kv[16];
       const perRound = d.roundP50.map((x, i) => x - k.roundP50[i]).sort((a, b) => a - b);
@@ -258,13 +286,25 @@ async function stores() {
           `req/s ${(d.rps / k.rps).toFixed(2)}x, CPU ${ms(d.cpu - k.cpu, 5)} ms/req`,
       );
     }
+    // Per round, then the median of the rounds: each round's Workers ran under the same load.
+    const ours = ["kv", "do"].filter((k) => fig[k]);
+    const js = list.find((s) => s.key === "js-same-job");
+    const floor = list.find((s) => s.key === "floor");
     for (const c of [1, 16]) {
-      const line = [`CPU above the floor Worker at c=${c}:`];
-      for (const key of ["kv", "do"]) line.push(`${key} ${(fig[key][c].cpu - fig.floor[c].cpu).toFixed(2)} ms/req`);
-      if (fig["js-same-job"]) {
-        line.push(`| CPU against the JS peer doing the same job: kv ${(fig.kv[c].cpu / fig["js-same-job"][c].cpu).toFixed(2)}x, do ${(fig.do[c].cpu / fig["js-same-job"][c].cpu).toFixed(2)}x`);
+      const line = [];
+      for (const key of ours) {
+        const st = list.find((s) => s.key === key).stats[c];
+        if (floor) {
+          const above = st.roundCpu.map((x, i) => x - floor.stats[c].roundCpu[i]);
+          line.push(`${key} CPU above the floor ${median(above).toFixed(2)} ms/req (rounds ${Math.min(...above).toFixed(2)} to ${Math.max(...above).toFixed(2)})`);
+        }
+        if (js) {
+          const cpu = st.roundCpu.map((x, i) => x / js.stats[c].roundCpu[i]);
+          const rps = st.roundRps.map((x, i) => x / js.stats[c].roundRps[i]);
+          line.push(`${key} against the JS peer doing the same job: CPU ${median(cpu).toFixed(2)}x, throughput ${median(rps).toFixed(2)}x`);
+        }
       }
-      console.log(line.join(" "));
+      console.log(`c=${c}, median of ${ROUNDS} rounds: ${line.join("; ")}`);
     }
   } finally {
     for (const s of list) await s.w?.dispose();

@@ -55,6 +55,15 @@ pub fn is_phone_token(w: &str) -> bool {
 
 /// Whether `text` carries a URL or a bare domain, written or read aloud.
 pub fn has_url(text: &str) -> bool {
+    // Every address has a dot, `://` or a spoken "dot": most text has none.
+    let b = text.as_bytes();
+    if !b.contains(&b'.')
+        && !b
+            .windows(3)
+            .any(|w| w == b"://" || w.eq_ignore_ascii_case(b"dot"))
+    {
+        return false;
+    }
     let lower = text.to_ascii_lowercase();
     let words: Vec<&str> = lower.split_whitespace().collect();
     let spoken = words.windows(2).any(|w| {

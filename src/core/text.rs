@@ -104,6 +104,16 @@ pub fn is_invisible(c: char) -> bool {
 /// Text without invisible characters, control characters as spaces, every
 /// run of whitespace one space.
 pub fn visible_text(s: &str) -> String {
+    // Printable ASCII with single spaces inside is already visible text (no
+    // invisible character is ASCII): most room text, copied as it is.
+    let b = s.as_bytes();
+    if b.iter().all(|c| (b' '..=b'~').contains(c))
+        && b.first() != Some(&b' ')
+        && b.last() != Some(&b' ')
+        && !s.contains("  ")
+    {
+        return s.to_string();
+    }
     let flat: String = s
         .chars()
         .filter(|c| !is_invisible(*c))

@@ -16,11 +16,15 @@ use crate::core::contact::{has_email, has_phone, has_url};
 use crate::core::llm::failure::{FailureKind, ModelFailure};
 use crate::core::order::sort;
 use crate::core::prompt::names::{spoken_name, NEUTRAL_NAME};
-use crate::core::prompt::{broadcaster_name, plain_event, scaffold_lines, steer_lines, MAX_SUGGESTION_WORDS};
+use crate::core::prompt::{
+    broadcaster_name, plain_event, plain_marker, scaffold_lines, steer_lines, MAX_SUGGESTION_WORDS,
+};
 use crate::core::request::CoachRequest;
 use crate::core::text::{FENCE_CLOSE, FENCE_OPEN};
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Words in a row shared with the system prompt that make an answer a leak.
 const PROMPT_RUN_WORDS: usize = 6;
@@ -297,9 +301,9 @@ pub fn may_open_a_non_answer(opening: &str) -> bool {
 pub struct Screen {
     avoided: Vec<Vec<String>>,
     viewer_grams: HashSet<String>,
-    prompt_grams: HashSet<String>,
+    prompt_grams: Arc<HashSet<String>>,
     /// The words of every line of the prompts that is ours, not a viewer's.
-    prompt_lines: Vec<Vec<String>>,
+    prompt_lines: Arc<Vec<Vec<String>>>,
     /// The words of the lines that say what to do now, which an answer may echo in part.
     steers: Vec<Vec<String>>,
     /// The room's people: who they are, as they could be named.
@@ -314,22 +318,10 @@ impl Screen {
                 .map(|p| avoided_terms(p.as_str()))
                 .unwrap_or_default(),
             viewer_grams: viewer_ngrams(req),
-            prompt_grams: ngrams(&words(system_prompt), PROMPT_RUN_WORDS),
-            prompt_lines: system_prompt
-                .lines()
-                .map(str::to_string)
-                .chain(scaffold_lines(req, MAX_SUGGESTION_WORDS))
-                .flat_map(|line| {
-                    // Each line whole, and each of its sentences alone.
-                    let parts: Vec<String> = line
-                        .split(['.', '!', '?', ';', ':'])
-                        .map(str::to_string)
-                        .collect();
-                    std::iter::once(line).chain(parts)
-                })
-                .map(|l| words(&l))
-                .filter(|w| w.len() >= 2)
-                .collect(),
+            prompt_grams: remembered(&PROMPT_GRAMS, vec![system_prompt.to_string()], |key| {
+                ngrams(&words(&key[0]), PROMPT_RUN_WORDS)
+            }),
+            prompt_lines: prompt_lines(system_prompt, req),
             steers: steer_lines(req).iter().map(|l| words(l)).collect(),
             people: People::of(req),
         }
@@ -378,7 +370,12 @@ impl Screen {
             let people = &self.people.name_words;
             people.contains(w) || w.strip_suffix("'s").is_some_and(|b| people.contains(b))
         };
-        let unnamed = |ws: &[String]| -> Vec<String> { ws.iter().filter(|w| !named(w)).cloned().collect() };
+        fn unnamed<'w>(
+            ws: &'w [String],
+            named: &'w impl Fn(&String) -> bool,
+        ) -> impl Iterator<Item = &'w String> {
+            ws.iter().filter(|w| !named(w))
+        }
         let said = words(content);
         let mut meant: Vec<&String> = said
             .iter()
@@ -386,16 +383,22 @@ impl Screen {
             .collect();
         sort(&mut meant);
         meant.dedup();
+        // What depends on the answer alone, worked out once for all the lines:
+        // its runs of three words with two telling ones, and its words but names.
+        let telling: Vec<&[String]> = said
+            .windows(3)
+            .filter(|win| win.iter().filter(|w| !is_function_word(w)).count() >= 2)
+            .collect();
+        let said_unnamed: Vec<&String> = unnamed(&said, &named).collect();
+        let may_be_copied = said.len() >= 2 && !said_unnamed.is_empty();
         self.prompt_lines.iter().any(|line| {
             // Three words in a row of ours, two of them telling; not of the line
             // saying what to do, whose words a good answer uses ("a fun question").
-            let run = !self.steers.contains(line)
-                && said.windows(3).any(|win| {
-                    win.iter().filter(|w| !is_function_word(w)).count() >= 2
-                        && line.windows(3).any(|l| l == win)
-                });
+            let run = !telling.is_empty()
+                && !self.steers.contains(line)
+                && telling.iter().any(|win| line.windows(3).any(|l| l == *win));
             // A line of ours word for word is ours, however short, whoever it names.
-            let copied = said.len() >= 2 && !unnamed(&said).is_empty() && unnamed(&said) == unnamed(line);
+            let copied = may_be_copied && unnamed(line, &named).eq(said_unnamed.iter().copied());
             let shared = meant.iter().filter(|w| line.contains(w)).count();
             let most = (shared >= 3 && shared * 4 >= meant.len() * 3)
                 || (shared >= 4 && shared * 5 >= meant.len() * 3);
@@ -431,6 +434,59 @@ impl Screen {
                 )
         })
     }
+}
+
+/// The words of every line of the prompts that is ours (`system_prompt`'s
+/// and [`scaffold_lines`]), each line whole and each of its sentences alone;
+/// a line or sentence said twice (the system message is among the scaffold
+/// lines too) is kept once.
+fn prompt_lines(system_prompt: &str, req: &CoachRequest) -> Arc<Vec<Vec<String>>> {
+    let scaffold = scaffold_lines(req, MAX_SUGGESTION_WORDS);
+    let mut lines: Vec<String> = system_prompt
+        .lines()
+        .chain(scaffold.iter().map(String::as_str))
+        .flat_map(|line| std::iter::once(line).chain(line.split(['.', '!', '?', ';', ':'])))
+        .map(str::to_string)
+        .collect();
+    lines.sort_unstable();
+    lines.dedup();
+    remembered(&PROMPT_LINES, lines, |lines| {
+        lines.iter().map(|l| words(l)).filter(|w| w.len() >= 2).collect()
+    })
+}
+
+/// What was worked out from a prompt's own lines lately, by the lines: the
+/// same broadcaster, preferences and reason give the same lines, request
+/// after request, so an isolate works their words out once.
+type Remembered<V> = RefCell<Vec<(Vec<String>, Arc<V>)>>;
+
+/// How many prompts an isolate remembers the words of.
+const REMEMBERED_PROMPTS: usize = 16;
+
+thread_local! {
+    static PROMPT_LINES: Remembered<Vec<Vec<String>>> = const { RefCell::new(Vec::new()) };
+    static PROMPT_GRAMS: Remembered<HashSet<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `make(key)`, or what it gave for the same key lately (the newest
+/// [`REMEMBERED_PROMPTS`] keys are kept).
+fn remembered<V>(
+    memory: &'static std::thread::LocalKey<Remembered<V>>,
+    key: Vec<String>,
+    make: impl FnOnce(&[String]) -> V,
+) -> Arc<V> {
+    memory.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some((_, v)) = m.iter().find(|(k, _)| *k == key) {
+            return Arc::clone(v);
+        }
+        let v = Arc::new(make(&key));
+        if m.len() == REMEMBERED_PROMPTS {
+            m.remove(0);
+        }
+        m.push((key, Arc::clone(&v)));
+        v
+    })
 }
 
 /// What the checks need to know about the request and its prompt: the
@@ -610,13 +666,18 @@ impl<'a> Judge<'a> {
         // The head of the line, where an event's tag and `user:` would be.
         let head: String = lower.chars().take(48).collect();
         let said = words(t);
+        let labelled = head.contains(':');
         self.req.context().recent(QUOTE_LOOKBACK).iter().any(|e| {
-            let user_prefix = e
-                .user()
-                .is_some_and(|u| head.contains(&format!("{}:", u.to_lowercase())));
-            // As the plain prompt wrote it: `Max tipped 50 tokens.`
-            let plain = || words(&plain_event(e, self.req)) == said;
-            user_prefix || (!said.is_empty() && (words(e.text()) == said || plain()))
+            let user_prefix = labelled
+                && e.user()
+                    .is_some_and(|u| head.contains(&format!("{}:", u.to_lowercase())));
+            // As the plain prompt wrote it: `Max tipped 50 tokens.` (only written
+            // out when the answer has the word every such sentence has).
+            let plain = || {
+                plain_marker(e.kind()).is_none_or(|m| said.iter().any(|w| w == m))
+                    && words(&plain_event(e, self.req)) == said
+            };
+            user_prefix || (!said.is_empty() && (same_words(e.text(), &said) || plain()))
         })
     }
 
@@ -726,7 +787,8 @@ fn token_core(tok: &str) -> Option<(usize, usize)> {
 
 /// `w` is one of the space-separated `words`.
 fn has_word(words: &str, w: &str) -> bool {
-    words.split_whitespace().any(|x| x == w)
+    // The lists are ASCII, so their bytes split as well as their characters.
+    words.split_ascii_whitespace().any(|x| x == w)
 }
 
 /// Function words, which say little about whose sentence it is.
@@ -1015,8 +1077,35 @@ fn words(s: &str) -> Vec<String> {
     s.split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .map(|w| w.trim_matches('\''))
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+        // ASCII lowercases the same either way, the ASCII way without Unicode's tables.
+        .map(|w| {
+            if w.is_ascii() {
+                w.to_ascii_lowercase()
+            } else {
+                w.to_lowercase()
+            }
+        })
         .collect()
+}
+
+/// Whether the [`words`] of `text` are `said`, compared as they come: no
+/// copy of a text that differs at its first word.
+fn same_words(text: &str, said: &[String]) -> bool {
+    let mut said = said.iter();
+    let all_same = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .map(|w| w.trim_matches('\''))
+        .filter(|w| !w.is_empty())
+        .all(|w| {
+            said.next().is_some_and(|s| {
+                if w.is_ascii() {
+                    w.len() == s.len() && w.eq_ignore_ascii_case(s)
+                } else {
+                    w.to_lowercase() == *s
+                }
+            })
+        });
+    all_same && said.next().is_none()
 }
 
 /// Words too common to make a shared run a quote ("thank you so much for").
@@ -1030,10 +1119,13 @@ const COMMON: &[&str] = &[
 /// Runs of `n` words with at least three uncommon ones: a shared greeting is
 /// not a quote, a shared sentence is.
 fn ngrams(words: &[String], n: usize) -> HashSet<String> {
+    // Each word looked up in the list once, not once per run it is in.
+    let uncommon: Vec<bool> = words.iter().map(|x| !COMMON.contains(&x.as_str())).collect();
     words
         .windows(n)
-        .filter(|w| w.iter().filter(|x| !COMMON.contains(&x.as_str())).count() >= 3)
-        .map(|w| w.join(" "))
+        .zip(uncommon.windows(n))
+        .filter(|(_, u)| u.iter().filter(|&&x| x).count() >= 3)
+        .map(|(w, _)| w.join(" "))
         .collect()
 }
 

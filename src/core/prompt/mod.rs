@@ -70,16 +70,13 @@ pub enum AnswerFormat {
     Plain,
 }
 
-/// One line of the digest: how urgent it is, when it last happened, and how it reads.
+/// One line of the digest: when it last happened, and how it reads.
 struct Line {
-    /// 0: a question to the broadcaster, 1: a tip, 2: anything else.
-    tier: u8,
     /// Index of its latest event: the newest win within a tier.
     last: usize,
-    /// As the JSON-format prompt shows it: `[tag age] user (say "name"): text`.
+    /// As the prompt's format shows it: for JSON, `[tag age] user (say
+    /// "name"): text`; plain, a sentence with the spoken name inline.
     text: String,
-    /// As the plain prompt shows it: a sentence with the spoken name inline.
-    plain: String,
 }
 
 /// The system and user messages, within `budget_chars` in all: filler and
@@ -93,8 +90,7 @@ pub fn build_messages(
     format: AnswerFormat,
 ) -> Vec<Message> {
     let mut system = system_message(req, max_words, format);
-    let mut lines = digest(req, now);
-    lines.truncate(PROMPT_EVENTS);
+    let mut lines = digest(req, now, format);
     let said = req.recent().lines();
     let mut recent: Vec<String> = said[said.len().saturating_sub(MAX_RECENT)..]
         .iter()
@@ -187,8 +183,9 @@ fn plain_system_message(req: &CoachRequest, max_words: usize) -> String {
     s
 }
 
-/// The room's latest events as prompt lines, most important first.
-fn digest(req: &CoachRequest, now: Option<EpochMillis>) -> Vec<Line> {
+/// The room's latest events as prompt lines, most important first: at most
+/// [`PROMPT_EVENTS`], and only those are written out.
+fn digest(req: &CoachRequest, now: Option<EpochMillis>, format: AnswerFormat) -> Vec<Line> {
     let events = req.context().recent(PROMPT_LOOKBACK);
     let broadcaster = req.broadcaster().as_str();
     // Tips per viewer: (total, count, latest index); other lines per text.
@@ -214,26 +211,28 @@ fn digest(req: &CoachRequest, now: Option<EpochMillis>) -> Vec<Line> {
             }
         }
     }
-    let mut lines: Vec<Line> = tips
+    // (tier, latest index, count, tokens for a viewer's tips), the most important first;
+    // tier 0: a question to the broadcaster, 1: a tip, 2: anything else.
+    let mut picked: Vec<(u8, usize, usize, Option<u64>)> = tips
         .values()
-        .map(|&(total, count, last)| Line {
-            tier: 1,
-            last,
-            text: event_line(&events[last], broadcaster, now, count, Some(total)),
-            plain: plain_line(&events[last], req, count, Some(total)),
-        })
+        .map(|&(total, count, last)| (1, last, count, Some(total)))
         .chain(repeats.values().map(|&(count, last)| {
-            let e = &events[last];
-            Line {
-                tier: if e.asks(broadcaster) { 0 } else { 2 },
-                last,
-                text: event_line(e, broadcaster, now, count, None),
-                plain: plain_line(e, req, count, None),
-            }
+            let tier = if events[last].asks(broadcaster) { 0 } else { 2 };
+            (tier, last, count, None)
         }))
         .collect();
-    sort_by_key(&mut lines, |l| (l.tier, Reverse(l.last)));
-    lines
+    sort_by_key(&mut picked, |&(tier, last, _, _)| (tier, Reverse(last)));
+    picked.truncate(PROMPT_EVENTS);
+    picked
+        .into_iter()
+        .map(|(_, last, count, total)| Line {
+            last,
+            text: match format {
+                AnswerFormat::Json => event_line(&events[last], broadcaster, now, count, total),
+                AnswerFormat::Plain => plain_line(&events[last], req, count, total),
+            },
+        })
+        .collect()
 }
 
 /// `count` events folded into one line; `total` tokens for a viewer's tips.
@@ -299,6 +298,26 @@ fn plain_name(user: &str) -> String {
 /// tokens.`): no tags, brackets or ages for a small model to copy.
 pub fn plain_event(e: &Event, req: &CoachRequest) -> String {
     plain_line(e, req, 1, None)
+}
+
+/// A word every plain sentence of an event of `kind` has, lowercase (`Max
+/// tipped 50 tokens.` has "tipped"), for a check that an answer is not one
+/// of them without writing them all out; `None` when the sentence is the
+/// event's own text.
+pub fn plain_marker(kind: EventKind) -> Option<&'static str> {
+    match kind {
+        EventKind::Tip => Some("tipped"),
+        EventKind::Chat => Some("wrote"),
+        EventKind::Join => Some("came"),
+        EventKind::Leave => Some("left"),
+        EventKind::Follow => Some("following"),
+        EventKind::Unfollow => Some("stopped"),
+        EventKind::FanClub => Some("fan"),
+        EventKind::Subject => Some("subject"),
+        EventKind::OwnWords => Some("said"),
+        EventKind::Private => Some("private"),
+        EventKind::Purchase | EventKind::Other => None,
+    }
 }
 
 /// `count` events folded into one plain line; `total` tokens for a viewer's tips.
@@ -422,7 +441,7 @@ fn plain_user_message(req: &CoachRequest, lines: &[Line], recent: &[String]) -> 
         s.push_str("Nobody has written yet.\n");
     }
     for line in order {
-        s.push_str(&line.plain);
+        s.push_str(&line.text);
         s.push('\n');
     }
     if !recent.is_empty() {
@@ -760,6 +779,33 @@ mod tests {
                 .filter(|c| !c.is_ascii())
                 .count();
             assert!(non_ascii * 4 / 3 < 3_072 - 96, "{non_ascii}");
+        }
+    }
+
+    #[test]
+    fn every_plain_sentence_of_a_kind_has_its_marker_word() {
+        let req = request(json!({"broadcaster": "Luna", "context": [
+            {"text": "Max tipped 50 tokens with message: for the song", "type": "tip"},
+            {"text": "Anonymous tipped 5 tokens", "type": "tip"},
+            {"text": "xXDarkAngelXx: love your hair", "type": "chat"},
+            {"text": "mr_south entered the room", "type": "event"},
+            {"text": "mr_south left the room", "type": "event"},
+            {"text": "Nico_92 has followed", "type": "event"},
+            {"text": "Nico_92 has unfollowed", "type": "event"},
+            {"text": "User456 joined the fan club", "type": "event"},
+            {"text": "Room Subject changed to Yoga night", "type": "event"},
+            {"text": "You: thanks everyone!", "type": "chat"},
+            {"text": "Max sent private message to Luna: hey", "type": "chat"},
+            {"text": "Join: 12345", "type": "join"}
+        ]}));
+        for e in req.context().events() {
+            let marker = plain_marker(e.kind()).unwrap();
+            let sentence = plain_event(e, &req).to_lowercase();
+            let words: Vec<&str> = sentence
+                .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+                .map(|w| w.trim_matches('\''))
+                .collect();
+            assert!(words.contains(&marker), "{sentence}: {marker}");
         }
     }
 

@@ -66,6 +66,32 @@ const GIVEN_NAMES: &[&str] = &[
 /// suffixes) go, honorifics are expanded, a given name stands alone, every
 /// word is title-cased. [`NEUTRAL_NAME`] when nothing speakable is left.
 pub fn spoken_name(user: &str) -> String {
+    // The same viewers come back request after request: an isolate works out
+    // each name once (and forgets them all past MAX_REMEMBERED_NAMES).
+    SPOKEN.with(|names| {
+        if let Some(spoken) = names.borrow().get(user) {
+            return spoken.clone();
+        }
+        let spoken = say(user);
+        let mut names = names.borrow_mut();
+        if names.len() >= MAX_REMEMBERED_NAMES {
+            names.clear();
+        }
+        names.insert(user.to_string(), spoken.clone());
+        spoken
+    })
+}
+
+/// Usernames an isolate remembers the spoken names of.
+const MAX_REMEMBERED_NAMES: usize = 1_024;
+
+thread_local! {
+    static SPOKEN: std::cell::RefCell<std::collections::HashMap<String, String>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// [`spoken_name`], worked out.
+fn say(user: &str) -> String {
     // A name that is a web address or an email is an advert, not a name.
     let as_address = user.replace('_', "-");
     if crate::core::contact::has_url(&as_address) || crate::core::contact::has_email(user) {

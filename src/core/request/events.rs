@@ -177,7 +177,8 @@ fn optional_string<'a>(
 ) -> Result<Option<&'a str>, ApiError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if char_len(s) <= max => Ok(Some(s.as_str())),
+        // No more bytes than `max` is no more characters either: most are not counted.
+        Some(Value::String(s)) if s.len() <= max || char_len(s) <= max => Ok(Some(s.as_str())),
         Some(Value::String(_)) => Err(ApiError::invalid(
             field(),
             format!("must be at most {max} characters"),
@@ -245,6 +246,19 @@ const APP_STATUS_PREFIXES: &[&str] = &[
 
 /// Whether `text` is one of the coach frontend's status lines.
 pub fn is_app_status(text: &str) -> bool {
+    let start = text.trim_start();
+    let end = start.char_indices().nth(48).map_or(start.len(), |(i, _)| i);
+    if start[..end].is_ascii() {
+        // ASCII lowercases as ASCII: compared in place, nothing copied.
+        let head = &start.as_bytes()[..end];
+        let first = head.first().map(u8::to_ascii_lowercase);
+        return APP_STATUS_PREFIXES.iter().any(|p| {
+            p.as_bytes().first() == first.as_ref()
+                && head
+                    .get(..p.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes()))
+        });
+    }
     let head: String = text
         .trim_start()
         .chars()
@@ -255,11 +269,16 @@ pub fn is_app_status(text: &str) -> bool {
 }
 
 fn kind_from_name(name: &str) -> EventKind {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "chat" | "message" | "chat_message" => EventKind::Chat,
-        "tip" | "tips" | "token_tip" => EventKind::Tip,
-        "join" | "enter" | "user_join" | "user_enter" | "user_entered" => EventKind::Join,
-        _ => EventKind::Other,
+    let name = name.trim();
+    let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+    if is(&["chat", "message", "chat_message"]) {
+        EventKind::Chat
+    } else if is(&["tip", "tips", "token_tip"]) {
+        EventKind::Tip
+    } else if is(&["join", "enter", "user_join", "user_enter", "user_entered"]) {
+        EventKind::Join
+    } else {
+        EventKind::Other
     }
 }
 
@@ -288,7 +307,7 @@ fn parse_line(line: &str) -> Event {
 /// tipped 50 tokens`, `Max left the room`); an explicit `user` field
 /// overrides the first. Links leave the text here.
 fn from_text(kind: EventKind, text: &str) -> Event {
-    let text = without_links(&visible_text(text));
+    let text = without_links(visible_text(text));
     let mut event = Event {
         kind,
         user: None,
@@ -395,9 +414,9 @@ fn is_named(s: &str) -> bool {
 /// domain, or a path of two or more segments. What a link carries (a host, a
 /// path, a token in it) is nobody's business past the door: not a model's,
 /// not a provider's, not a log's.
-pub fn without_links(text: &str) -> String {
-    if !text.split_whitespace().any(is_link) {
-        return text.to_string();
+pub fn without_links(text: String) -> String {
+    if !has_dot_or_slash(&text) || !text.split_whitespace().any(is_link) {
+        return text;
     }
     text.split_whitespace()
         .map(|w| if is_link(w) { "(link)" } else { w })
@@ -405,14 +424,23 @@ pub fn without_links(text: &str) -> String {
         .join(" ")
 }
 
+fn has_dot_or_slash(s: &str) -> bool {
+    s.bytes().any(|b| b == b'.' || b == b'/')
+}
+
 fn is_link(word: &str) -> bool {
+    // Every link, written or hidden (`x[.]com`, `www.`, `://`), has a dot or a
+    // slash: most words of a chat line are not looked at further.
+    if !has_dot_or_slash(word) {
+        return false;
+    }
     let slashes = word.matches('/').count();
     has_url(word) || word.contains("://") || (slashes >= 2 && word.chars().any(|c| c.is_ascii_alphanumeric()))
 }
 
 fn is_username(s: &str) -> bool {
     !s.is_empty()
-        && char_len(s) <= MAX_USER_CHARS
+        && (s.len() <= MAX_USER_CHARS || char_len(s) <= MAX_USER_CHARS)
         && !s.contains(char::is_whitespace)
         && s.chars().any(char::is_alphanumeric)
 }
