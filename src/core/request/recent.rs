@@ -73,18 +73,20 @@ impl Recent {
     /// oldest first) before them: a line already here, or nearly the same,
     /// is not added twice, and the newest [`MAX_REMEMBERED`] are kept.
     pub fn merged(&self, remembered: &[String]) -> Recent {
-        let mut lines: Vec<String> = Vec::with_capacity(remembered.len() + self.0.len());
+        // Each line's words are worked out once: compared pairwise, they
+        // were most of a request's CPU with a full memory (scripts/profile).
+        let mut lines: Vec<(String, Vec<String>)> = Vec::with_capacity(remembered.len() + self.0.len());
         for line in remembered.iter().chain(&self.0) {
             let line = visible_text(line);
             if line.is_empty() || char_len(&line) > MAX_RECENT_CHARS {
                 continue;
             }
-            lines.retain(|l| !nearly_equal(l, &line));
-            lines.push(line);
+            let set = word_set(&line);
+            lines.retain(|(_, l)| !near(l, &set));
+            lines.push((line, set));
         }
         let extra = lines.len().saturating_sub(MAX_REMEMBERED);
-        lines.drain(..extra);
-        Recent(lines)
+        Recent(lines.into_iter().skip(extra).map(|(line, _)| line).collect())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -93,7 +95,8 @@ impl Recent {
 
     /// Whether `line` is equal or nearly equal to a recent line.
     pub fn repeats(&self, line: &str) -> bool {
-        self.0.iter().any(|r| nearly_equal(r, line))
+        let line = word_set(line);
+        self.0.iter().any(|r| near(&word_set(r), &line))
     }
 
     /// Whether a recent line names `spoken_name` (and `amount`, when given):
@@ -121,11 +124,19 @@ fn words(s: &str) -> Vec<String> {
 
 /// Equal up to case, punctuation and word order, or sharing nearly all words.
 pub fn nearly_equal(a: &str, b: &str) -> bool {
-    let (mut a, mut b) = (words(a), words(b));
-    sort(&mut a);
-    a.dedup();
-    sort(&mut b);
-    b.dedup();
+    near(&word_set(a), &word_set(b))
+}
+
+/// A line's distinct words, sorted.
+fn word_set(s: &str) -> Vec<String> {
+    let mut w = words(s);
+    sort(&mut w);
+    w.dedup();
+    w
+}
+
+/// [`nearly_equal`] of two [`word_set`]s.
+fn near(a: &[String], b: &[String]) -> bool {
     if a.is_empty() || b.is_empty() {
         return a == b;
     }
