@@ -322,7 +322,7 @@ describe("request bodies", () => {
   beforeEach(async () => (w = await startWorker()));
   afterEach(() => w.dispose());
 
-  /** A 1 MB body in 16 KiB chunks, made only as it is pulled. */
+  /** A body of `total` bytes in 16 KiB chunks, made only as it is pulled. */
   function lazyBody(total) {
     const chunk = new Uint8Array(16 * 1024).fill(0x20);
     const stream = new ReadableStream({
@@ -360,7 +360,7 @@ describe("request bodies", () => {
       duplex: "half",
     });
     await expectError(resp, 413, "payload_too_large");
-    t.diagnostic(`sent before the answer: ${body.pulled} bytes`);
+    t.diagnostic(`sent by the time the answer was read: ${body.pulled} bytes`);
     await body.cancel().catch(() => {});
   });
 

@@ -448,7 +448,7 @@ fn prompt_lines(system_prompt: &str, req: &CoachRequest) -> Arc<Vec<Vec<String>>
         .flat_map(|line| std::iter::once(line).chain(line.split(['.', '!', '?', ';', ':'])))
         .map(str::to_string)
         .collect();
-    lines.sort_unstable();
+    sort(&mut lines);
     lines.dedup();
     remembered(&PROMPT_LINES, lines, |lines| {
         lines.iter().map(|l| words(l)).filter(|w| w.len() >= 2).collect()
@@ -456,8 +456,11 @@ fn prompt_lines(system_prompt: &str, req: &CoachRequest) -> Arc<Vec<Vec<String>>
 }
 
 /// What was worked out from a prompt's own lines lately, by the lines: the
-/// same broadcaster, preferences and reason give the same lines, request
-/// after request, so an isolate works their words out once.
+/// same broadcaster, preferences, reason and latest viewer named in the
+/// steer give the same lines, so an isolate works their words out once for
+/// the newest 16 such prompts (first in, first out). A value depends only on
+/// its key: one request cannot get another's. It holds the prompts' own text
+/// (broadcaster, preferences, a spoken name), never the room's chat.
 type Remembered<V> = RefCell<Vec<(Vec<String>, Arc<V>)>>;
 
 /// How many prompts an isolate remembers the words of.
