@@ -16,6 +16,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import WebSocket from "ws";
 import { STATE_VARS, startWorker, step } from "../tests/integration/harness.mjs";
+import { roomBody } from "./rooms.mjs";
 
 const EVENTS = (process.env.PROFILE_EVENTS ?? "20,500").split(",").map(Number);
 const REQUESTS = Number(process.env.PROFILE_REQUESTS ?? 1500);
@@ -29,33 +30,6 @@ const VARS = {
   RATE_LIMIT_PER_MINUTE: "100000000",
   RATE_LIMIT_PER_DAY: "100000000",
 };
-
-const NAMES = ["Max", "luna_star", "xXDarkAngelXx", "mr_south", "Kim", "Tommy_88", "Bella", "Nico", "sam", "JT"];
-const SAYS = [
-  "hey how is everyone doing tonight, love the music",
-  "where are you from? I am from Spain",
-  "you look amazing today, what is the goal for this show",
-  "lol that was so funny, do it again please",
-  "can you say hi to my friend who just came in",
-];
-
-/** A room of `n` events in the coach frontend's own words, the newest last: about 108 bytes of JSON each. */
-export function room(n, nowMs = Date.now()) {
-  const context = [];
-  for (let i = 0; i < n; i++) {
-    const who = NAMES[i % NAMES.length];
-    const at = new Date(nowMs - (n - i) * 4000).toISOString();
-    const k = i % 6;
-    const text =
-      k === 1
-        ? `${who} tipped ${10 * (1 + (i % 9))} tokens with message: ${SAYS[i % SAYS.length].slice(0, 24)}`
-        : k === 4
-          ? `${who} entered the room`
-          : `${who}: ${SAYS[i % SAYS.length]}`;
-    context.push({ type: k === 1 ? "tip" : k === 4 ? "event" : "chat", text, timestamp: at });
-  }
-  return { context, broadcaster: "Zoe", preferences: "Keep it friendly, no politics.", reason: "chatMessage" };
-}
 
 function freePort() {
   return new Promise((resolve) => {
@@ -144,15 +118,20 @@ const OURS = (name) => /^(core|edge)::|^<coach_worker::|^coach_worker/.test(name
 async function profileBody(events) {
   const port = await freePort();
   const w = await startWorker({ scriptPath: BUILD, state: true, vars: VARS, inspectorPort: port });
-  const line = "Thank you so much, Max, for the tip!";
+  // The bodies the other benchmarks use (bench/rooms.mjs), whose last event is User456's 50-token tip.
+  const line = "Thank you so much, User456, for the 50 tokens!";
   const answer = STREAM ? step.tokens(line.split(/(?= )/)) : step.answer(JSON.stringify({ action: "say", content: line }));
   w.sim.scripts = new Map([["*", [answer]]]);
-  const body = JSON.stringify({ ...room(events), ...(STREAM && { stream: true }) });
+  const body = JSON.stringify({ ...roomBody(events), ...(STREAM && { stream: true }) });
   const send = async () => {
     const resp = await w.post("/api/generate-prompt", body);
-    await resp.text();
+    const text = await resp.text();
     if (resp.status !== 200) throw new Error(`status ${resp.status}`);
+    return text;
   };
+  // A profile of the rules coach standing in would be a profile of the wrong path.
+  const first = await send();
+  if (/"model":"rules"|"fallback":true/.test(first)) throw new Error(`the model's answer was refused: ${first.slice(0, 200)}`);
   for (let i = 0; i < 50; i++) await send();
   const dt = await devtools(port);
   await dt.send("Profiler.enable");
@@ -174,5 +153,5 @@ async function profileBody(events) {
   console.log(rows(c.total, TOP, REQUESTS, OURS));
 }
 
-// Run only as a command, not when imported for `room()`.
+// Run only as a command, not when imported for `costs()`.
 if (import.meta.url === `file://${process.argv[1]}`) for (const n of EVENTS) await profileBody(n);

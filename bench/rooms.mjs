@@ -10,17 +10,7 @@
 // User456 for the 50 tokens, ...") names someone in the room.
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from "../tests/integration/real-rooms.mjs";
 
 const VIEWERS = [
   "Max", "xXDarkAngelXx", "BigSpender2000", "mr_south", "john_doe", "CoolGuy_88", "dr.feelgood", "Bob8812",

@@ -20,7 +20,7 @@
 // spoke before withdrawing them.
 
 /** A small seeded generator (mulberry32): the same seed, the same rooms. */
-function random(seed) {
+export function random(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
