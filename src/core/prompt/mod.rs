@@ -364,19 +364,21 @@ fn plain_line(e: &Event, req: &CoachRequest, count: usize, total: Option<u64>) -
     }
 }
 
+/// The username of the room's latest event of `kind`, the one a steer names.
+fn latest_user(req: &CoachRequest, kind: EventKind) -> Option<&str> {
+    req.context()
+        .events()
+        .iter()
+        .rev()
+        .find(|e| e.kind() == kind)
+        .and_then(Event::user)
+}
+
 /// What made the frontend ask, in the plain prompt: what to do, for whom,
 /// by spoken name, in words a good answer does not copy whole (an answer
 /// that copies a line of ours is refused).
 fn plain_steer(req: &CoachRequest) -> String {
-    let latest = |kind: EventKind| {
-        req.context()
-            .events()
-            .iter()
-            .rev()
-            .find(|e| e.kind() == kind)
-            .and_then(Event::user)
-            .map(plain_name)
-    };
+    let latest = |kind: EventKind| latest_user(req, kind).map(plain_name);
     let them = || "them".to_string();
     match req.reason() {
         Some(Reason::Tip) => format!(
@@ -393,15 +395,8 @@ fn plain_steer(req: &CoachRequest) -> String {
 /// What made the frontend ask, as an instruction naming whom to address:
 /// the latest tipper, newcomer or chatter of the room, by spoken name.
 fn steer(req: &CoachRequest) -> Option<String> {
-    let latest = |kind: EventKind| {
-        req.context()
-            .events()
-            .iter()
-            .rev()
-            .find(|e| e.kind() == kind)
-            .and_then(Event::user)
-            .map(|user| neutralize_untrusted(&spoken_name(user), 40))
-    };
+    let latest =
+        |kind: EventKind| latest_user(req, kind).map(|user| neutralize_untrusted(&spoken_name(user), 40));
     Some(match req.reason()? {
         Reason::Tip => match latest(EventKind::Tip) {
             Some(name) => format!("This is about the latest tip: thank {name} by name."),
