@@ -9,6 +9,7 @@ use coach_worker::core::answer::parse::{parse_draft, Action, Suggestion, HARD_MA
 use coach_worker::core::answer::speech::{clean, complete_sentences};
 use coach_worker::core::coach::rules;
 use coach_worker::core::contact::has_url;
+use coach_worker::core::error::ApiError;
 use coach_worker::core::llm::failure::classify_error;
 use coach_worker::core::llm::protocol::workers_ai::{reply_from_sse, reply_from_value};
 use coach_worker::core::prompt::names::spoken_name;
@@ -366,7 +367,8 @@ fn event_texts_never_panic_and_never_keep_a_link() {
         let text = random_text(&mut rng, 10);
         let kind = rng.pick(&["chat", "tip", "event", "join", "other"]);
         let value = json!([{ "type": kind, "text": text }]);
-        let Ok(ctx) = RoomContext::parse(&value) else {
+        let text_of = value.to_string();
+        let Ok(ctx) = RoomContext::parse(&serde_json::from_str(&text_of).unwrap()) else {
             continue;
         };
         for e in ctx.events() {
@@ -376,6 +378,96 @@ fn event_texts_never_panic_and_never_keep_a_link() {
             assert!(!seen.contains("eventsapi"), "{text:?} -> {seen:?}");
             assert!(!seen.contains(&format!("/{secret}/")), "{text:?} -> {seen:?}");
         }
-        let _ = RoomContext::parse(&json!(text));
+        let lines = json!(text).to_string();
+        let _ = RoomContext::parse(&serde_json::from_str(&lines).unwrap());
+    }
+}
+
+/// `text` (JSON) with every character of every string and key written as a
+/// `\u` escape: the same JSON, none of it borrowable.
+fn escape_strings(text: &str) -> String {
+    let (mut out, mut in_string, mut escaped, mut hex_left) = (String::new(), false, false, 0);
+    for c in text.chars() {
+        let literal = !in_string || escaped || hex_left > 0 || c == '\\' || c == '"';
+        if literal {
+            out.push(c);
+            if hex_left > 0 {
+                hex_left -= 1;
+            } else if escaped {
+                escaped = false;
+                hex_left = if c == 'u' { 4 } else { 0 };
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = !in_string;
+            }
+            continue;
+        }
+        let mut units = [0u16; 2];
+        for u in c.encode_utf16(&mut units) {
+            out.push_str(&format!("\\u{u:04x}"));
+        }
+    }
+    out
+}
+
+/// What `serde_json::Value` would have said of `bytes`: refused as JSON at
+/// the same place, or not refused as JSON at all.
+fn reads_json_as_value_does(bytes: &[u8]) {
+    let ours = CoachRequest::from_json(bytes);
+    match serde_json::from_slice::<Value>(bytes) {
+        Err(e) => assert_eq!(
+            ours,
+            Err(ApiError::from_json_error(&e)),
+            "{:?}",
+            String::from_utf8_lossy(bytes)
+        ),
+        Ok(_) => assert!(
+            !matches!(ours, Err(ApiError::InvalidJson(_))),
+            "{:?}",
+            String::from_utf8_lossy(bytes)
+        ),
+    }
+}
+
+/// The door reads a body in one pass, strings borrowed, never as a whole
+/// `serde_json::Value` (core/request/raw.rs). It reads what `Value` read: the
+/// same bodies refused as JSON at the same place (cut short, random bytes,
+/// fields it skips), and the same request whether strings are escaped or not.
+#[test]
+fn the_door_reads_json_as_serde_json_does() {
+    let mut rng = Rng(0xd00d_f00d);
+    for _ in 0..3_000 {
+        let mut body = random_request(&mut rng);
+        if rng.below(2) == 0 {
+            body[rng.pick(&["extra", "sessionKey", "reason", "stream"])] = random_json(&mut rng, 0);
+        }
+        let text = body.to_string();
+        let escaped = escape_strings(&text);
+        assert_eq!(
+            CoachRequest::from_json(text.as_bytes()),
+            CoachRequest::from_json(escaped.as_bytes()),
+            "{text}"
+        );
+        reads_json_as_value_does(text.as_bytes());
+        reads_json_as_value_does(&text.as_bytes()[..rng.below(text.len() + 1)]);
+        reads_json_as_value_does(&escaped.as_bytes()[..rng.below(escaped.len() + 1)]);
+        reads_json_as_value_does(&random_bytes(&mut rng));
+    }
+    for text in [
+        r#"{"broadcaster":"B","context":[],"extra":1e999}"#,
+        r#"{"broadcaster":"B","context":[{"text":"a","type":"chat","x":"\ud800"}]}"#,
+        r#"{"broadcaster":"B","context":[],"x":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#,
+        r#"{"broadcaster":"B","context":[],"extra":{"a":1,}}"#,
+        r#"{"broadcaster":"B","context":[]} x"#,
+    ] {
+        assert!(
+            matches!(
+                CoachRequest::from_json(text.as_bytes()),
+                Err(ApiError::InvalidJson(_))
+            ),
+            "{text}"
+        );
+        reads_json_as_value_does(text.as_bytes());
     }
 }

@@ -99,17 +99,18 @@ async fn caller_and_body(
             .await
             .map_err(|r| trace.rejected(r))?;
         let parsed = match http::json_body(req).await {
-            Ok(body) => parse_object(&body).and_then(|v| CoachRequest::from_value(&v)),
+            Ok(body) => parse_object(&body).and_then(|b| CoachRequest::from_body(&b)),
             Err(e) => Err(e),
         };
         return Ok((who, parsed));
     }
-    let body = parse_object(&http::json_body(req).await?)?;
+    let bytes = http::json_body(req).await?;
+    let body = parse_object(&bytes)?;
     let key = body.get("sessionKey").and_then(serde_json::Value::as_str);
     let who = guard::identify_caller(req, env, config, now_ms, key.ok_or(BearerProblem::Missing))
         .await
         .map_err(|r| trace.rejected(r))?;
-    Ok((who, CoachRequest::from_value(&body)))
+    Ok((who, CoachRequest::from_body(&body)))
 }
 
 /// Sets the request's estimate aside in the deployment's object, when the

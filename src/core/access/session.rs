@@ -16,7 +16,7 @@
 //! key. A key with less than half its life left is renewed in the answer.
 
 use crate::core::error::ApiError;
-use crate::core::request::{parse_object, Broadcaster};
+use crate::core::request::{json_object, Broadcaster};
 use crate::core::text::{char_len, collapse_whitespace, hex};
 use crate::core::time::format_rfc3339;
 use hmac::{Hmac, Mac};
@@ -131,7 +131,7 @@ pub struct KeyRequest {
 
 impl KeyRequest {
     pub fn from_json(body: &[u8]) -> Result<KeyRequest, ApiError> {
-        let value = parse_object(body)?;
+        let value = json_object(body)?;
         match value.get("username") {
             None | Some(Value::Null) => {}
             Some(Value::String(u)) if char_len(u) <= 64 => {}

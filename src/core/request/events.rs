@@ -13,9 +13,9 @@
 use crate::core::contact::has_url;
 use crate::core::error::ApiError;
 use crate::core::order::sort_by_key;
+use crate::core::request::raw::{Loose, RawContext, RawEvent};
 use crate::core::text::{char_len, visible_text};
 use crate::core::time::{parse_rfc3339, EpochMillis};
-use serde_json::Value;
 
 /// Longest text of one event, in characters.
 pub const MAX_EVENT_TEXT_CHARS: usize = 1_000;
@@ -124,16 +124,16 @@ impl RoomContext {
     }
 
     /// Parses the `context` field: an array of events or a string of lines.
-    pub fn parse(value: &Value) -> Result<Self, ApiError> {
+    pub fn parse(value: &RawContext) -> Result<Self, ApiError> {
         match value {
-            Value::Array(items) => {
+            RawContext::Events(items) => {
                 let mut events = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     events.extend(parse_event_object(i, item)?);
                 }
                 Ok(RoomContext::new(events))
             }
-            Value::String(s) => {
+            RawContext::Lines(s) => {
                 if char_len(s) > MAX_CONTEXT_STRING_CHARS {
                     return Err(ApiError::invalid(
                         "context",
@@ -160,8 +160,8 @@ impl RoomContext {
                     .collect();
                 Ok(RoomContext::new(events))
             }
-            Value::Null => Err(ApiError::invalid("context", "is required")),
-            _ => Err(ApiError::invalid(
+            RawContext::Missing => Err(ApiError::invalid("context", "is required")),
+            RawContext::Other => Err(ApiError::invalid(
                 "context",
                 "must be an array of events or a string of lines",
             )),
@@ -170,40 +170,45 @@ impl RoomContext {
 }
 
 fn optional_string<'a>(
-    obj: &'a serde_json::Map<String, Value>,
-    key: &str,
+    value: &'a Loose,
     field: impl Fn() -> String,
     max: usize,
 ) -> Result<Option<&'a str>, ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
+    match value {
+        Loose::Missing => Ok(None),
         // No more bytes than `max` is no more characters either: most are not counted.
-        Some(Value::String(s)) if s.len() <= max || char_len(s) <= max => Ok(Some(s.as_str())),
-        Some(Value::String(_)) => Err(ApiError::invalid(
+        Loose::Str(s) if s.len() <= max || char_len(s) <= max => Ok(Some(s.as_ref())),
+        Loose::Str(_) => Err(ApiError::invalid(
             field(),
             format!("must be at most {max} characters"),
         )),
-        Some(_) => Err(ApiError::invalid(field(), "must be a string")),
+        Loose::Other => Err(ApiError::invalid(field(), "must be a string")),
     }
 }
 
 /// One event object; `None` for one of the coach frontend's status lines.
-fn parse_event_object(i: usize, item: &Value) -> Result<Option<Event>, ApiError> {
+fn parse_event_object(i: usize, item: &RawEvent) -> Result<Option<Event>, ApiError> {
     let field = |name: &str| format!("context[{i}].{name}");
-    let obj = item.as_object().ok_or_else(|| {
-        ApiError::invalid(
+    let RawEvent::Object {
+        text,
+        kind,
+        user,
+        timestamp,
+    } = item
+    else {
+        return Err(ApiError::invalid(
             format!("context[{i}]"),
             "must be an object like {\"text\": \"...\", \"type\": \"chat\"}",
-        )
-    })?;
-    let text = optional_string(obj, "text", || field("text"), MAX_EVENT_TEXT_CHARS)?
+        ));
+    };
+    let text = optional_string(text, || field("text"), MAX_EVENT_TEXT_CHARS)?
         .ok_or_else(|| ApiError::invalid(field("text"), "is required"))?;
-    let kind_name = optional_string(obj, "type", || field("type"), MAX_TYPE_CHARS)?
+    let kind_name = optional_string(kind, || field("type"), MAX_TYPE_CHARS)?
         .ok_or_else(|| ApiError::invalid(field("type"), "is required (chat, tip or another event type)"))?;
-    let user = optional_string(obj, "user", || field("user"), MAX_USER_CHARS)?
+    let user = optional_string(user, || field("user"), MAX_USER_CHARS)?
         .map(visible_text)
         .filter(|u| !u.is_empty() && !u.split_whitespace().any(is_link));
-    let at = match optional_string(obj, "timestamp", || field("timestamp"), 64)? {
+    let at = match optional_string(timestamp, || field("timestamp"), 64)? {
         None => None,
         Some(ts) => Some(parse_rfc3339(ts).ok_or_else(|| {
             ApiError::invalid(
@@ -467,11 +472,17 @@ fn first_amount(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// The context `value` as the door reads it from a body.
+    fn parse(value: &Value) -> Result<RoomContext, ApiError> {
+        let text = value.to_string();
+        RoomContext::parse(&serde_json::from_str(&text).unwrap())
+    }
 
     /// One event of the coach frontend's, as `app.js` sends it.
     fn app(kind: &str, text: &str) -> Option<Event> {
-        RoomContext::parse(&json!([{"type": kind, "text": text, "timestamp": "2026-11-30T10:00:00.123Z"}]))
+        parse(&json!([{"type": kind, "text": text, "timestamp": "2026-11-30T10:00:00.123Z"}]))
             .unwrap()
             .events()
             .first()
@@ -611,7 +622,7 @@ mod tests {
         ] {
             assert_eq!(app("event", text), None, "{text}");
         }
-        let lines = RoomContext::parse(&json!(
+        let lines = parse(&json!(
             "Chat: a: hi\nConnecting to: https://x.example/events/zoe/tok/"
         ))
         .unwrap();
@@ -652,7 +663,7 @@ mod tests {
 
     #[test]
     fn array_events_take_user_and_amount_from_text() {
-        let ctx = RoomContext::parse(&json!([
+        let ctx = parse(&json!([
             {"text": "User123: Hello everyone!", "type": "chat", "timestamp": "2025-03-13T03:15:45.000Z"},
             {"text": "User456 tipped 50 tokens", "type": "tip", "timestamp": "2025-03-13T03:16:12.000Z"}
         ]))
@@ -668,7 +679,7 @@ mod tests {
 
     #[test]
     fn explicit_user_wins_and_unknown_types_are_generic() {
-        let ctx = RoomContext::parse(&json!([
+        let ctx = parse(&json!([
             {"text": "big tip!", "type": "tip", "user": "Alice"},
             {"text": "Bob followed", "type": "follow"}
         ]))
@@ -679,7 +690,7 @@ mod tests {
 
     #[test]
     fn string_context_lines() {
-        let ctx = RoomContext::parse(&json!(
+        let ctx = parse(&json!(
             "Chat: User123: Hello\nTip: User456 tipped 1,000 tokens\n\nJoin: Newbie7\nsomething else"
         ))
         .unwrap();
@@ -699,7 +710,7 @@ mod tests {
 
     #[test]
     fn timestamps_order_events() {
-        let ctx = RoomContext::parse(&json!([
+        let ctx = parse(&json!([
             {"text": "b: second", "type": "chat", "timestamp": "2025-03-13T03:16:00Z"},
             {"text": "a: first", "type": "chat", "timestamp": "2025-03-13T03:15:00Z"}
         ]))
@@ -725,7 +736,7 @@ mod tests {
             (json!(5), "context"),
         ];
         for (value, field) in cases {
-            match RoomContext::parse(&value) {
+            match parse(&value) {
                 Err(ApiError::InvalidRequest { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{value}: {other:?}"),
             }
@@ -737,19 +748,13 @@ mod tests {
         let many: Vec<Value> = (0..10_000)
             .map(|_| json!({"text": "x", "type": "chat"}))
             .collect();
-        assert_eq!(
-            RoomContext::parse(&Value::Array(many)).unwrap().events().len(),
-            10_000
-        );
+        assert_eq!(parse(&Value::Array(many)).unwrap().events().len(), 10_000);
         let long = json!([{"text": "x".repeat(MAX_EVENT_TEXT_CHARS + 1), "type": "chat"}]);
-        assert!(RoomContext::parse(&long).is_err());
+        assert!(parse(&long).is_err());
         let lines = "a\n".repeat(10_000);
-        assert_eq!(
-            RoomContext::parse(&Value::String(lines)).unwrap().events().len(),
-            10_000
-        );
+        assert_eq!(parse(&Value::String(lines)).unwrap().events().len(), 10_000);
         let huge = "a\n".repeat(MAX_CONTEXT_STRING_CHARS);
-        assert!(RoomContext::parse(&Value::String(huge)).is_err());
+        assert!(parse(&Value::String(huge)).is_err());
     }
 
     #[test]
@@ -758,7 +763,7 @@ mod tests {
             .chars()
             .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
             .collect();
-        let ctx = RoomContext::parse(&json!([
+        let ctx = parse(&json!([
             {"text": format!("Eve: hi{tags}\u{200B}!"), "type": "chat", "user": "E\u{200D}ve"}
         ]))
         .unwrap();

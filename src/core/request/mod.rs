@@ -8,11 +8,13 @@
 
 pub mod events;
 pub mod options;
+pub mod raw;
 pub mod recent;
 
 use crate::core::error::ApiError;
 use crate::core::request::events::RoomContext;
 use crate::core::request::options::GenerationOptions;
+use crate::core::request::raw::RawBody;
 use crate::core::request::recent::Recent;
 use crate::core::text::{char_len, collapse_whitespace};
 use serde_json::{Map, Value};
@@ -169,21 +171,14 @@ impl CoachRequest {
     }
 
     pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
-        Self::from_value(&parse_object(body)?)
+        Self::from_body(&parse_object(body)?)
     }
 
-    /// The request from a body already parsed by [`parse_object`] (the edge
+    /// The request from a body already read by [`parse_object`] (the edge
     /// reads the credential from it first).
-    pub fn from_value(value: &Value) -> Result<Self, ApiError> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| ApiError::invalid("body", "must be a JSON object"))?;
-        Self::from_object(obj)
-    }
-
-    fn from_object(obj: &Map<String, Value>) -> Result<Self, ApiError> {
+    pub fn from_body(obj: &RawBody) -> Result<Self, ApiError> {
         let broadcaster = Broadcaster::parse(obj.get("broadcaster"))?;
-        let context = RoomContext::parse(obj.get("context").unwrap_or(&Value::Null))?;
+        let context = RoomContext::parse(obj.context())?;
         let preferences = match obj.get("preferences") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if char_len(s) > MAX_PREFERENCES_CHARS => {
@@ -232,13 +227,24 @@ impl CoachRequest {
     }
 }
 
-/// A JSON body that must be an object.
-pub fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::from_json_error(&e))?;
-    if !value.is_object() {
-        return Err(ApiError::invalid("body", "must be a JSON object"));
+/// The body of `POST /api/generate-prompt`, which must be a JSON object,
+/// read once (see [`raw`]).
+pub fn parse_object(body: &[u8]) -> Result<RawBody<'_>, ApiError> {
+    RawBody::from_slice(body)
+        .map_err(|e| ApiError::from_json_error(&e))?
+        .ok_or_else(not_an_object)
+}
+
+/// A small body that must be a JSON object (a session key request), as its map.
+pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice(body).map_err(|e| ApiError::from_json_error(&e))? {
+        Value::Object(map) => Ok(map),
+        _ => Err(not_an_object()),
     }
-    Ok(value)
+}
+
+fn not_an_object() -> ApiError {
+    ApiError::invalid("body", "must be a JSON object")
 }
 
 #[cfg(test)]
