@@ -101,17 +101,20 @@ pub fn is_invisible(c: char) -> bool {
         | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3)
 }
 
-/// Text without invisible characters, control characters as spaces, every
-/// run of whitespace one space.
-pub fn visible_text(s: &str) -> String {
-    // Printable ASCII with single spaces inside is already visible text (no
-    // invisible character is ASCII): most room text, copied as it is.
+/// Printable ASCII with single spaces inside, none at either end: already
+/// visible text (no invisible character is ASCII). Most room text is.
+fn is_plain_ascii(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.iter().all(|c| (b' '..=b'~').contains(c))
+    b.iter().all(|c| (b' '..=b'~').contains(c))
         && b.first() != Some(&b' ')
         && b.last() != Some(&b' ')
         && !s.contains("  ")
-    {
+}
+
+/// Text without invisible characters, control characters as spaces, every
+/// run of whitespace one space.
+pub fn visible_text(s: &str) -> String {
+    if is_plain_ascii(s) {
         return s.to_string();
     }
     let flat: String = s
@@ -133,6 +136,15 @@ pub fn visible_text(s: &str) -> String {
 /// included), no chat-template tokens, nothing that
 /// looks like a fence marker, at most `max` characters.
 pub fn neutralize_untrusted(s: &str, max: usize) -> String {
+    // Plain ASCII without a bracket, a bar or an `[INST]` token is kept as
+    // it is (most room text): no copy per step.
+    if is_plain_ascii(s) && !s.contains(['<', '>', '|']) && !s.contains("[INST]") && !s.contains("[/INST]") {
+        return truncate_chars(s, max);
+    }
+    neutralize_fully(s, max)
+}
+
+fn neutralize_fully(s: &str, max: usize) -> String {
     // Control characters and line breaks become spaces so one event is one line.
     let flat = visible_text(s);
     // Angle-bracket runs could imitate the fence or template tokens such as
@@ -154,6 +166,44 @@ pub fn neutralize_untrusted(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plain_ascii_shortcut_neutralizes_as_the_full_way_does() {
+        let pieces = [
+            "a",
+            "Max",
+            " ",
+            "  ",
+            "<",
+            ">",
+            "|",
+            "[INST]",
+            "[/INST]",
+            "[",
+            "]",
+            "/",
+            "\t",
+            "\n",
+            "\u{e9}",
+            "\u{200b}",
+            "~",
+            "\u{7f}",
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let s: String = (0..next(9)).map(|_| pieces[next(pieces.len())]).collect();
+            for max in [2, 10, 40] {
+                assert_eq!(neutralize_untrusted(&s, max), neutralize_fully(&s, max), "{s:?}");
+            }
+        }
+    }
 
     #[test]
     fn decimals_as_json_writes_them() {

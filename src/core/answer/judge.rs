@@ -441,23 +441,28 @@ impl Screen {
 /// a line or sentence said twice (the system message is among the scaffold
 /// lines too) is kept once.
 fn prompt_lines(system_prompt: &str, req: &CoachRequest) -> Arc<Vec<Vec<String>>> {
-    let scaffold = scaffold_lines(req, MAX_SUGGESTION_WORDS);
-    let mut lines: Vec<String> = system_prompt
-        .lines()
-        .chain(scaffold.iter().map(String::as_str))
-        .flat_map(|line| std::iter::once(line).chain(line.split(['.', '!', '?', ';', ':'])))
-        .map(str::to_string)
-        .collect();
-    sort(&mut lines);
-    lines.dedup();
-    remembered(&PROMPT_LINES, lines, |lines| {
+    // The key is the two texts as they are: comparing them is cheaper than
+    // splitting and sorting their lines, which a remembered prompt skips.
+    // Scaffold lines hold no line break, so joined by one they split back.
+    let key = vec![
+        system_prompt.to_string(),
+        scaffold_lines(req, MAX_SUGGESTION_WORDS).join("\n"),
+    ];
+    remembered(&PROMPT_LINES, key, |key| {
+        let mut lines: Vec<&str> = key[0]
+            .lines()
+            .chain(key[1].split('\n'))
+            .flat_map(|line| std::iter::once(line).chain(line.split(['.', '!', '?', ';', ':'])))
+            .collect();
+        sort(&mut lines);
+        lines.dedup();
         lines.iter().map(|l| words(l)).filter(|w| w.len() >= 2).collect()
     })
 }
 
-/// What was worked out from a prompt's own lines lately, by the lines: the
-/// same broadcaster, preferences, reason and latest viewer named in the
-/// steer give the same lines, so an isolate works their words out once for
+/// What was worked out from a prompt's own lines lately, by the prompt's
+/// texts: the same broadcaster, preferences, reason and latest viewer named
+/// in the steer give the same texts, so an isolate works their words out once for
 /// the newest 16 such prompts (first in, first out). A value depends only on
 /// its key: one request cannot get another's. It holds the prompts' own text
 /// (broadcaster, preferences, a spoken name), never the room's chat.
