@@ -22,8 +22,10 @@ use crate::core::prompt::{
 use crate::core::request::CoachRequest;
 use crate::core::text::{FENCE_CLOSE, FENCE_OPEN};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// Words in a row shared with the system prompt that make an answer a leak.
@@ -300,8 +302,8 @@ pub fn may_open_a_non_answer(opening: &str) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct Screen {
     avoided: Vec<Vec<String>>,
-    viewer_grams: HashSet<String>,
-    prompt_grams: Arc<HashSet<String>>,
+    viewer_grams: Runs,
+    prompt_grams: Arc<Runs>,
     /// The words of every line of the prompts that is ours, not a viewer's.
     prompt_lines: Arc<Vec<Vec<String>>>,
     /// The words of the lines that say what to do now, which an answer may echo in part.
@@ -319,7 +321,9 @@ impl Screen {
                 .unwrap_or_default(),
             viewer_grams: viewer_ngrams(req),
             prompt_grams: remembered(&PROMPT_GRAMS, vec![system_prompt.to_string()], |key| {
-                ngrams(&words(&key[0]), PROMPT_RUN_WORDS)
+                let mut runs = Runs::new();
+                ngrams(word_iter(&key[0]), PROMPT_RUN_WORDS, &mut runs);
+                runs
             }),
             prompt_lines: prompt_lines(system_prompt, req),
             steers: steer_lines(req).iter().map(|l| words(l)).collect(),
@@ -473,7 +477,7 @@ const REMEMBERED_PROMPTS: usize = 16;
 
 thread_local! {
     static PROMPT_LINES: Remembered<Vec<Vec<String>>> = const { RefCell::new(Vec::new()) };
-    static PROMPT_GRAMS: Remembered<HashSet<String>> = const { RefCell::new(Vec::new()) };
+    static PROMPT_GRAMS: Remembered<Runs> = const { RefCell::new(Vec::new()) };
 }
 
 /// `make(key)`, or what it gave for the same key lately (the newest
@@ -1060,10 +1064,10 @@ impl People {
 
 /// Word runs of viewers' messages, for the quote check. Every event counts:
 /// a tip's note is a viewer's words as much as a chat line.
-fn viewer_ngrams(req: &CoachRequest) -> HashSet<String> {
-    let mut set = HashSet::new();
+fn viewer_ngrams(req: &CoachRequest) -> Runs {
+    let mut set = Runs::new();
     for e in req.context().recent(QUOTE_LOOKBACK) {
-        set.extend(ngrams(&words(e.text()), QUOTE_RUN_WORDS));
+        ngrams(word_iter(e.text()), QUOTE_RUN_WORDS, &mut set);
     }
     set
 }
@@ -1082,18 +1086,24 @@ fn against(avoided: &[Vec<String>], said: &[String]) -> bool {
 
 /// Lowercase words of letters, digits and apostrophes.
 fn words(s: &str) -> Vec<String> {
+    word_iter(s).map(Cow::into_owned).collect()
+}
+
+/// The [`words`] of `s` one by one, borrowed when already lowercase.
+fn word_iter(s: &str) -> impl Iterator<Item = Cow<'_, str>> {
     s.split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .map(|w| w.trim_matches('\''))
         .filter(|w| !w.is_empty())
         // ASCII lowercases the same either way, the ASCII way without Unicode's tables.
         .map(|w| {
-            if w.is_ascii() {
-                w.to_ascii_lowercase()
+            if !w.is_ascii() {
+                Cow::Owned(w.to_lowercase())
+            } else if w.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(w.to_ascii_lowercase())
             } else {
-                w.to_lowercase()
+                Cow::Borrowed(w)
             }
         })
-        .collect()
 }
 
 /// Whether the [`words`] of `text` are `said`, compared as they come: no
@@ -1124,21 +1134,43 @@ const COMMON: &[&str] = &[
     "really", "very", "here",
 ];
 
-/// Runs of `n` words with at least three uncommon ones: a shared greeting is
+/// Adds to `runs` the runs of `n` words with at least three uncommon ones: a shared greeting is
 /// not a quote, a shared sentence is.
-fn ngrams(words: &[String], n: usize) -> HashSet<String> {
-    // Each word looked up in the list once, not once per run it is in.
-    let uncommon: Vec<bool> = words.iter().map(|x| !COMMON.contains(&x.as_str())).collect();
-    words
-        .windows(n)
-        .zip(uncommon.windows(n))
-        .filter(|(_, u)| u.iter().filter(|&&x| x).count() >= 3)
-        .map(|(w, _)| w.join(" "))
-        .collect()
+fn ngrams<W: AsRef<str>>(words: impl Iterator<Item = W>, n: usize, runs: &mut Runs) {
+    let (mut keys, mut uncommon) = (Vec::new(), Vec::new());
+    for w in words {
+        keys.push(hash_of(w.as_ref()));
+        // Each word looked up in the list once, not once per run it is in.
+        uncommon.push(!COMMON.contains(&w.as_ref()));
+    }
+    runs.extend(
+        keys.windows(n)
+            .zip(uncommon.windows(n))
+            .filter(|(_, u)| u.iter().filter(|&&x| x).count() >= 3)
+            .map(|(run, _)| hash_of(run)),
+    );
 }
 
-fn shares_run(words: &[String], grams: &HashSet<String>, n: usize) -> bool {
-    !grams.is_empty() && words.windows(n).any(|w| grams.contains(&w.join(" ")))
+/// Runs of words, each kept as the hash of its words' hashes rather than as
+/// its text: no string is built per run. Two different runs share a 64-bit
+/// hash about once in 10^19 tries, so a run is taken for another's no more
+/// often than that.
+type Runs = HashSet<u64>;
+
+/// One fixed hash: every `DefaultHasher::new()` is the same hasher, so the
+/// same words give the same value in every isolate.
+fn hash_of<T: Hash + ?Sized>(t: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    t.hash(&mut h);
+    h.finish()
+}
+
+fn shares_run(words: &[String], runs: &Runs, n: usize) -> bool {
+    if runs.is_empty() || words.len() < n {
+        return false;
+    }
+    let keys: Vec<u64> = words.iter().map(|w| hash_of(w.as_str())).collect();
+    keys.windows(n).any(|run| runs.contains(&hash_of(run)))
 }
 
 /// What opens a restriction in a broadcaster's preferences.
