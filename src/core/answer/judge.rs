@@ -903,9 +903,11 @@ impl People {
     fn of(req: &CoachRequest) -> People {
         let b = req.broadcaster().as_str();
         let mut names: Vec<(String, String)> = vec![(b.to_string(), broadcaster_name(req))];
+        // Each name once, as ASCII case sees it: a set, not a search per event.
+        let mut seen: HashSet<String> = HashSet::from([b.to_ascii_lowercase()]);
         for e in req.context().events() {
             if let Some(u) = e.user() {
-                if !names.iter().any(|(n, _)| n.eq_ignore_ascii_case(u)) {
+                if seen.insert(u.to_ascii_lowercase()) {
                     names.push((u.to_string(), spoken_name(u)));
                 }
             }
@@ -1275,13 +1277,8 @@ pub fn avoided_terms(preferences: &str) -> Vec<Vec<String>> {
 /// (`Top10`, `mp3s`, `4K`) are not names.
 pub fn names_are_known(content: &str, req: &CoachRequest) -> bool {
     let events = req.context().events();
-    let known: HashSet<String> = events
-        .iter()
-        .filter_map(|e| e.user())
-        .chain(std::iter::once(req.broadcaster().as_str()))
-        .chain(req.broadcaster().as_str().split_whitespace())
-        .map(str::to_lowercase)
-        .collect();
+    // Worked out at the first word shaped like a name: most answers have none.
+    let mut known: Option<HashSet<String>> = None;
     let mut room_text: Option<String> = None;
     content.split_whitespace().all(|word| {
         let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '@' && c != '_');
@@ -1290,6 +1287,15 @@ pub fn names_are_known(content: &str, req: &CoachRequest) -> bool {
         if name.is_empty() || !(mention || name.contains('_') || username_shaped(&name)) {
             return true;
         }
+        let known = known.get_or_insert_with(|| {
+            events
+                .iter()
+                .filter_map(|e| e.user())
+                .chain(std::iter::once(req.broadcaster().as_str()))
+                .chain(req.broadcaster().as_str().split_whitespace())
+                .map(str::to_lowercase)
+                .collect()
+        });
         if known.contains(&name) {
             return true;
         }

@@ -252,10 +252,10 @@ const APP_STATUS_PREFIXES: &[&str] = &[
 /// Whether `text` is one of the coach frontend's status lines.
 pub fn is_app_status(text: &str) -> bool {
     let start = text.trim_start();
-    let end = start.char_indices().nth(48).map_or(start.len(), |(i, _)| i);
-    if start[..end].is_ascii() {
+    // The first 48 bytes, when ASCII, are the first 48 characters.
+    let head = &start.as_bytes()[..start.len().min(48)];
+    if head.is_ascii() {
         // ASCII lowercases as ASCII: compared in place, nothing copied.
-        let head = &start.as_bytes()[..end];
         let first = head.first().map(u8::to_ascii_lowercase);
         return APP_STATUS_PREFIXES.iter().any(|p| {
             p.as_bytes().first() == first.as_ref()
