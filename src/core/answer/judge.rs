@@ -24,7 +24,7 @@ use crate::core::text::{FENCE_CLOSE, FENCE_OPEN};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
@@ -305,7 +305,7 @@ pub struct Screen {
     viewer_grams: Runs,
     prompt_grams: Arc<Runs>,
     /// The words of every line of the prompts that is ours, not a viewer's.
-    prompt_lines: Arc<Vec<Vec<String>>>,
+    prompt_lines: Arc<PromptLines>,
     /// The words of the lines that say what to do now, which an answer may echo in part.
     steers: Vec<Vec<String>>,
     /// The room's people: who they are, as they could be named.
@@ -364,10 +364,12 @@ impl Screen {
         // The whole answer, and each of its sentences alone.
         std::iter::once(content)
             .chain(content.split_inclusive(['.', '!', '?']))
-            .any(|part| self.paraphrases_a_line(part))
+            .any(|part| self.paraphrases_a_line(part, false))
     }
 
-    fn paraphrases_a_line(&self, content: &str) -> bool {
+    /// `every_line`: look at every line, not only those the words index
+    /// finds (the tests check both agree).
+    fn paraphrases_a_line(&self, content: &str, every_line: bool) -> bool {
         // Names are the room's, not the prompt's: "Thank you, Tommy!" echoes no
         // instruction to thank Tommy; "Max's" is a name too.
         let named = |w: &String| {
@@ -395,7 +397,19 @@ impl Screen {
             .collect();
         let said_unnamed: Vec<&String> = unnamed(&said, &named).collect();
         let may_be_copied = said.len() >= 2 && !said_unnamed.is_empty();
-        self.prompt_lines.iter().any(|line| {
+        // A line can match only if it holds a telling word of the answer (a run
+        // or most of it), or its first word but names (word for word): the
+        // other lines are not looked at.
+        let keys = said
+            .iter()
+            .filter(|w| !is_function_word(w))
+            .chain(said_unnamed.first().copied());
+        let lines: Box<dyn Iterator<Item = &Vec<String>>> = if every_line {
+            Box::new(self.prompt_lines.lines.iter())
+        } else {
+            Box::new(self.prompt_lines.holding(keys))
+        };
+        let paraphrased = lines.into_iter().any(|line| {
             // Three words in a row of ours, two of them telling; not of the line
             // saying what to do, whose words a good answer uses ("a fun question").
             let run = !telling.is_empty()
@@ -407,7 +421,8 @@ impl Screen {
             let most = (shared >= 3 && shared * 4 >= meant.len() * 3)
                 || (shared >= 4 && shared * 5 >= meant.len() * 3);
             copied || run || most
-        })
+        });
+        paraphrased
     }
 
     /// "Zoe should say something": the task talked about, not done.
@@ -444,7 +459,7 @@ impl Screen {
 /// and [`scaffold_lines`]), each line whole and each of its sentences alone;
 /// a line or sentence said twice (the system message is among the scaffold
 /// lines too) is kept once.
-fn prompt_lines(system_prompt: &str, req: &CoachRequest) -> Arc<Vec<Vec<String>>> {
+fn prompt_lines(system_prompt: &str, req: &CoachRequest) -> Arc<PromptLines> {
     // The key is the two texts as they are: comparing them is cheaper than
     // splitting and sorting their lines, which a remembered prompt skips.
     // Scaffold lines hold no line break, so joined by one they split back.
@@ -460,8 +475,42 @@ fn prompt_lines(system_prompt: &str, req: &CoachRequest) -> Arc<Vec<Vec<String>>
             .collect();
         sort(&mut lines);
         lines.dedup();
-        lines.iter().map(|l| words(l)).filter(|w| w.len() >= 2).collect()
+        PromptLines::new(lines.iter().map(|l| words(l)).filter(|w| w.len() >= 2).collect())
     })
+}
+
+/// Our prompt's lines as words, and which lines each word is in.
+#[derive(Debug, Default)]
+struct PromptLines {
+    lines: Vec<Vec<String>>,
+    lines_with: HashMap<String, Vec<usize>>,
+}
+
+impl PromptLines {
+    fn new(lines: Vec<Vec<String>>) -> PromptLines {
+        let mut lines_with: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, line) in lines.iter().enumerate() {
+            for w in line {
+                let with = lines_with.entry(w.clone()).or_default();
+                if with.last() != Some(&i) {
+                    with.push(i);
+                }
+            }
+        }
+        PromptLines { lines, lines_with }
+    }
+
+    /// The lines that hold one of `words`, each once.
+    fn holding<'w>(&self, words: impl Iterator<Item = &'w String>) -> impl Iterator<Item = &Vec<String>> {
+        let mut found: Vec<usize> = words
+            .filter_map(|w| self.lines_with.get(w))
+            .flatten()
+            .copied()
+            .collect();
+        sort(&mut found);
+        found.dedup();
+        found.into_iter().map(|i| &self.lines[i])
+    }
 }
 
 /// What was worked out from a prompt's own lines lately, by the prompt's
@@ -476,7 +525,7 @@ type Remembered<V> = RefCell<Vec<(Vec<String>, Arc<V>)>>;
 const REMEMBERED_PROMPTS: usize = 16;
 
 thread_local! {
-    static PROMPT_LINES: Remembered<Vec<Vec<String>>> = const { RefCell::new(Vec::new()) };
+    static PROMPT_LINES: Remembered<PromptLines> = const { RefCell::new(Vec::new()) };
     static PROMPT_GRAMS: Remembered<Runs> = const { RefCell::new(Vec::new()) };
 }
 
@@ -1583,6 +1632,43 @@ mod tests {
             let judge = Judge::new(&req, &system, 15);
             assert_eq!(judge.answer(&json!(answer), None), Err(*quality), "{answer}");
         }
+    }
+
+    #[test]
+    fn the_words_index_finds_every_line_a_paraphrase_is_of() {
+        use crate::core::prompt::{system_message, AnswerFormat};
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut found = 0;
+        for (format, reason) in [(AnswerFormat::Json, "tip"), (AnswerFormat::Plain, "chatMessage")] {
+            let req = smollm_room("Zoe", reason);
+            let system = system_message(&req, 15, format);
+            let judge = Judge::new(&req, &system, 15);
+            let screen = judge.screen();
+            // Answers cut from our own lines and the room's names, so many match.
+            let pool: Vec<&String> = screen.prompt_lines.lines.iter().flatten().collect();
+            let extra = [
+                "tommy", "max", "thanks", "for", "the", "spin", "you", "'s", "nico_92", ".",
+            ];
+            for _ in 0..3_000 {
+                let answer: Vec<&str> = (0..1 + next(12))
+                    .map(|_| match next(3) {
+                        0 => extra[next(extra.len())],
+                        _ => pool[next(pool.len())].as_str(),
+                    })
+                    .collect();
+                let answer = answer.join(" ");
+                let indexed = screen.paraphrases_a_line(&answer, false);
+                assert_eq!(indexed, screen.paraphrases_a_line(&answer, true), "{answer}");
+                found += usize::from(indexed);
+            }
+        }
+        assert!(found > 200, "{found}");
     }
 
     #[test]
