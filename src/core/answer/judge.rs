@@ -677,7 +677,9 @@ impl<'a> Judge<'a> {
         if REFUSALS.iter().any(|p| lower.contains(p)) || self.screen.talks_about_the_task(content) {
             return Err(Quality::Refusal);
         }
-        if self.echoes_event(raw) || self.echoes_event(content) {
+        // The check trims what it is given: cleaning that changed nothing
+        // needs no second look.
+        if self.echoes_event(raw) || (content.trim() != raw.trim() && self.echoes_event(content)) {
             return Err(Quality::EchoedEvent);
         }
         if speaker_label(content) {
@@ -1365,8 +1367,23 @@ pub fn avoided_terms(preferences: &str) -> Vec<Vec<String>> {
 /// (`Top10`, `mp3s`, `4K`) are not names.
 pub fn names_are_known(content: &str, req: &CoachRequest) -> bool {
     let events = req.context().events();
-    // Worked out at the first word shaped like a name: most answers have none.
-    let mut known: Option<HashSet<String>> = None;
+    let b = req.broadcaster().as_str();
+    // Whether someone in the room is called `name` (lowercase), compared in
+    // place: most answers name nobody shaped like a username, and a set of
+    // every event's user, lowercased, was most of a judged answer's time.
+    let known = |name: &str| {
+        std::iter::once(b)
+            .chain(b.split_whitespace())
+            .chain(events.iter().filter_map(|e| e.user()))
+            .any(|u| {
+                if u.is_ascii() {
+                    // `name` is lowercase: ASCII case aside, the same bytes.
+                    u.eq_ignore_ascii_case(name)
+                } else {
+                    u.to_lowercase() == name
+                }
+            })
+    };
     let mut room_text: Option<String> = None;
     content.split_whitespace().all(|word| {
         let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '@' && c != '_');
@@ -1375,16 +1392,7 @@ pub fn names_are_known(content: &str, req: &CoachRequest) -> bool {
         if name.is_empty() || !(mention || name.contains('_') || username_shaped(&name)) {
             return true;
         }
-        let known = known.get_or_insert_with(|| {
-            events
-                .iter()
-                .filter_map(|e| e.user())
-                .chain(std::iter::once(req.broadcaster().as_str()))
-                .chain(req.broadcaster().as_str().split_whitespace())
-                .map(str::to_lowercase)
-                .collect()
-        });
-        if known.contains(&name) {
+        if known(&name) {
             return true;
         }
         let text = room_text.get_or_insert_with(|| {
@@ -1816,6 +1824,14 @@ mod tests {
         assert!(names_are_known("Max99, say hi to chat!", &req));
         assert!(!names_are_known("Thanks User789 for the tip!", &req));
         assert!(!names_are_known("Thanks cool_guy for the tip!", &req));
+        // Usernames of the room in any case, ASCII or not, and the broadcaster's words.
+        let room = request(json!({"broadcaster": "DJ Max99", "context": [
+            {"text": "hi", "type": "chat", "user": "\u{c4}nna_K22"},
+            {"text": "hey", "type": "chat", "user": "COOL_guy"}
+        ]}));
+        assert!(names_are_known("Thanks \u{e4}NNA_k22 and cool_GUY!", &room));
+        assert!(names_are_known("Go dj, @max99!", &room));
+        assert!(!names_are_known("Thanks anna_k22!", &room));
     }
 
     #[test]

@@ -515,7 +515,8 @@ pub fn scaffold_lines(req: &CoachRequest, max_words: usize) -> Vec<String> {
             [system, user]
         })
         .flat_map(|m| m.lines().map(str::to_string).collect::<Vec<_>>())
-        .filter(|l| l.split_whitespace().count() >= 2)
+        // Two words or more (counted no further than the second).
+        .filter(|l| l.split_whitespace().nth(1).is_some())
         .collect()
 }
 
