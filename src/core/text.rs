@@ -104,11 +104,16 @@ pub fn is_invisible(c: char) -> bool {
 /// Printable ASCII with single spaces inside, none at either end: already
 /// visible text (no invisible character is ASCII). Most room text is.
 fn is_plain_ascii(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.iter().all(|c| (b' '..=b'~').contains(c))
-        && b.first() != Some(&b' ')
-        && b.last() != Some(&b' ')
-        && !s.contains("  ")
+    // One pass over the bytes (it runs on every event and line).
+    s.as_bytes().last() != Some(&b' ')
+        && s.bytes()
+            .try_fold(true, |after_space, c| match c {
+                // A space first, or after another.
+                b' ' if after_space => None,
+                b' '..=b'~' => Some(c == b' '),
+                _ => None,
+            })
+            .is_some()
 }
 
 /// Text without invisible characters, control characters as spaces, every
@@ -166,6 +171,25 @@ fn neutralize_fully(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_ascii_is_printable_with_single_spaces_inside() {
+        for s in ["", "a", "Max: hi there!", "~ ~", "a b c"] {
+            assert!(is_plain_ascii(s), "{s:?}");
+        }
+        for s in [
+            " a",
+            "a ",
+            "a  b",
+            " ",
+            "a\tb",
+            "caf\u{e9}",
+            "a\u{7f}",
+            "\u{200b}",
+        ] {
+            assert!(!is_plain_ascii(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn the_plain_ascii_shortcut_neutralizes_as_the_full_way_does() {
