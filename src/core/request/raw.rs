@@ -28,7 +28,10 @@ const VALUE_FIELDS: &[&str] = &[
 ];
 
 /// A JSON value where a string is wanted: absent or `null`, a string, or
-/// anything else (read through, then forgotten).
+/// anything else (read through, then forgotten). A field the door does not
+/// read is read as one too: through `deserialize_any`, as `Value` read it, so
+/// a number out of range or an invalid escape is still refused there (serde's
+/// `IgnoredAny` would skip them unchecked).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Loose<'a> {
     #[default]
@@ -99,11 +102,11 @@ trait Read<'de>: Sized {
         self.other()
     }
     fn seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Out, A::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
+        while seq.next_element::<Loose>()?.is_some() {}
         Ok(self.other())
     }
     fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
-        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        while map.next_entry::<Loose, Loose>()?.is_some() {}
         Ok(self.other())
     }
 }
@@ -146,28 +149,6 @@ impl<'de, R: Read<'de>> Visitor<'de> for Any<R> {
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<R::Out, A::Error> {
         self.0.map(map)
-    }
-}
-
-/// A value read through and forgotten, the way `Value` would have read it:
-/// through `deserialize_any`, so a number is parsed (and refused out of
-/// range) and a string unescaped (and refused when an escape is invalid).
-/// serde's `IgnoredAny` would skip them unchecked.
-struct Skip;
-
-impl<'de> Read<'de> for Skip {
-    type Out = Skip;
-    fn null(self) -> Skip {
-        Skip
-    }
-    fn other(self) -> Skip {
-        Skip
-    }
-}
-
-impl<'de> Deserialize<'de> for Skip {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(Any(Skip))
     }
 }
 
@@ -220,7 +201,7 @@ impl<'de> Read<'de> for EventRead {
                 "user" => &mut user,
                 "timestamp" => &mut timestamp,
                 _ => {
-                    map.next_value::<Skip>()?;
+                    map.next_value::<Loose>()?;
                     continue;
                 }
             };
@@ -287,7 +268,7 @@ impl<'de> Read<'de> for BodyRead {
             } else if VALUE_FIELDS.contains(&key.as_ref()) {
                 body.fields.insert(key.into_owned(), map.next_value::<Value>()?);
             } else {
-                map.next_value::<Skip>()?;
+                map.next_value::<Loose>()?;
             }
         }
         Ok(Some(body))
