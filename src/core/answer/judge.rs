@@ -304,6 +304,8 @@ pub struct Screen {
     avoided: Vec<Vec<String>>,
     viewer_grams: Runs,
     prompt_grams: Arc<Runs>,
+    /// The system prompt, where a run `prompt_grams` holds is confirmed.
+    system_prompt: String,
     /// The words of every line of the prompts that is ours, not a viewer's.
     prompt_lines: Arc<PromptLines>,
     /// The words of the lines that say what to do now, which an answer may echo in part.
@@ -325,6 +327,7 @@ impl Screen {
                 ngrams(word_iter(&key[0]), PROMPT_RUN_WORDS, &mut runs);
                 runs
             }),
+            system_prompt: system_prompt.to_string(),
             prompt_lines: prompt_lines(system_prompt, req),
             steers: steer_lines(req).iter().map(|l| words(l)).collect(),
             people: People::of(req),
@@ -346,9 +349,9 @@ impl Screen {
             && !REFUSALS.iter().any(|p| lower.contains(p))
             && !has_markup(opening)
             && !against(&self.avoided, &said)
-            && !shares_run(&said, &self.prompt_grams, PROMPT_RUN_WORDS)
+            && !self.shares_prompt_run(&said)
             && !self.paraphrases_prompt(&cleaned)
-            && !shares_run(&said, &self.viewer_grams, QUOTE_RUN_WORDS)
+            && !self.shares_viewer_run(&said, req)
             && names_are_known(opening, req)
             // A username the answer will say by its spoken name is held until
             // the whole answer is known, so what was streamed stays its start.
@@ -356,6 +359,23 @@ impl Screen {
             && !speaker_label(&cleaned)
             && !self.people.narrates(&cleaned)
             && !self.talks_about_the_task(&cleaned)
+    }
+
+    /// A run of [`PROMPT_RUN_WORDS`] words of the system prompt in `said`.
+    fn shares_prompt_run(&self, said: &[String]) -> bool {
+        shares_run(said, &self.prompt_grams, PROMPT_RUN_WORDS, |run| {
+            has_run(&self.system_prompt, run)
+        })
+    }
+
+    /// A run of [`QUOTE_RUN_WORDS`] words of a recent viewer event in `said`.
+    fn shares_viewer_run(&self, said: &[String], req: &CoachRequest) -> bool {
+        shares_run(said, &self.viewer_grams, QUOTE_RUN_WORDS, |run| {
+            req.context()
+                .recent(QUOTE_LOOKBACK)
+                .iter()
+                .any(|e| has_run(e.text(), run))
+        })
     }
 
     /// A line of our prompt played back or paraphrased: a run of three words
@@ -404,12 +424,12 @@ impl Screen {
             .iter()
             .filter(|w| !is_function_word(w))
             .chain(said_unnamed.first().copied());
-        let lines: Box<dyn Iterator<Item = &Vec<String>>> = if every_line {
+        let mut lines: Box<dyn Iterator<Item = &Vec<String>>> = if every_line {
             Box::new(self.prompt_lines.lines.iter())
         } else {
             Box::new(self.prompt_lines.holding(keys))
         };
-        let paraphrased = lines.into_iter().any(|line| {
+        let paraphrased = lines.any(|line| {
             // Three words in a row of ours, two of them telling; not of the line
             // saying what to do, whose words a good answer uses ("a fun question").
             let run = !telling.is_empty()
@@ -686,12 +706,10 @@ impl<'a> Judge<'a> {
             return Err(Quality::SpeakerLabel);
         }
         let said = words(content);
-        if shares_run(&said, &self.screen.prompt_grams, PROMPT_RUN_WORDS)
-            || self.screen.paraphrases_prompt(content)
-        {
+        if self.screen.shares_prompt_run(&said) || self.screen.paraphrases_prompt(content) {
             return Err(Quality::EchoesPrompt);
         }
-        if shares_run(&said, &self.screen.viewer_grams, QUOTE_RUN_WORDS) {
+        if self.screen.shares_viewer_run(&said, self.req) {
             return Err(Quality::QuotesViewer);
         }
         if self.screen.people.narrates(content) {
@@ -1244,9 +1262,8 @@ fn ngrams<W: AsRef<str>>(words: impl Iterator<Item = W>, n: usize, runs: &mut Ru
 }
 
 /// Runs of words, each kept as the hash of its words' hashes rather than as
-/// its text: no string is built per run. Two different runs share a 64-bit
-/// hash about once in 10^19 tries, so a run is taken for another's no more
-/// often than that.
+/// its text: no string is built per run. Two runs can share a hash, so a
+/// hash found is confirmed on the words themselves ([`shares_run`]).
 type Runs = HashSet<u64>;
 
 /// One fixed hash: every `DefaultHasher::new()` is the same hasher, so the
@@ -1257,12 +1274,29 @@ fn hash_of<T: Hash + ?Sized>(t: &T) -> u64 {
     h.finish()
 }
 
-fn shares_run(words: &[String], runs: &Runs, n: usize) -> bool {
-    if runs.is_empty() || words.len() < n {
+/// Whether `said` has a run of `n` words, three of them uncommon, that
+/// `runs` holds. Its hash only finds candidates: `in_source` confirms the run
+/// on the words of the text the runs came from, so a run that shares another's
+/// hash is never taken for it (found only when the answer repeats a run, so
+/// the text is read again only then).
+fn shares_run(said: &[String], runs: &Runs, n: usize, in_source: impl Fn(&[String]) -> bool) -> bool {
+    if runs.is_empty() || said.len() < n {
         return false;
     }
-    let keys: Vec<u64> = words.iter().map(|w| hash_of(w.as_str())).collect();
-    keys.windows(n).any(|run| runs.contains(&hash_of(run)))
+    let keys: Vec<u64> = said.iter().map(|w| hash_of(w.as_str())).collect();
+    keys.windows(n).zip(said.windows(n)).any(|(key, run)| {
+        runs.contains(&hash_of(key))
+            && run.iter().filter(|w| !COMMON.contains(&w.as_str())).count() >= 3
+            && in_source(run)
+    })
+}
+
+/// `run` is a run of the [`words`] of `text`.
+fn has_run(text: &str, run: &[String]) -> bool {
+    let words: Vec<Cow<str>> = word_iter(text).collect();
+    words
+        .windows(run.len())
+        .any(|w| w.iter().zip(run).all(|(a, b)| a == b))
 }
 
 /// What opens a restriction in a broadcaster's preferences.
@@ -1716,6 +1750,29 @@ mod tests {
             }
         }
         assert!(found > 200, "{found}");
+    }
+
+    #[test]
+    fn a_line_of_function_words_copied_is_found_through_its_first_word() {
+        // No telling word to look it up by: only the answer's first word but names finds it.
+        let req = smollm_room("Zoe", "tip");
+        let mut screen = Screen::new(&req, "");
+        screen.prompt_lines = Arc::new(PromptLines::new(vec![words("you are so here")]));
+        assert!(screen.paraphrases_a_line("You are so here!", true));
+        assert!(screen.paraphrases_a_line("You are so here!", false));
+    }
+
+    #[test]
+    fn a_run_whose_hash_is_held_counts_only_when_its_words_are_found() {
+        let said = words("spin the big wheel for chat tonight");
+        let mut runs = Runs::new();
+        let keys: Vec<u64> = said.iter().map(|w| hash_of(w.as_str())).collect();
+        runs.insert(hash_of(&keys[0..5]));
+        assert!(shares_run(&said, &runs, 5, |_| true));
+        // The same hash, from a run the text does not have (two runs that share a hash).
+        assert!(!shares_run(&said, &runs, 5, |_| false));
+        assert!(has_run("Spin the BIG wheel, for chat!", &said[0..5]));
+        assert!(!has_run("spin the big wheel", &said[0..5]));
     }
 
     #[test]

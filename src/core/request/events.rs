@@ -734,6 +734,22 @@ mod tests {
             ),
             (json!(["hello"]), "context[0]"),
             (json!(5), "context"),
+            // `null` is what absent is, and an event that is `null` or an array is no object.
+            (json!([null]), "context[0]"),
+            (json!([{"text": "x", "type": "chat"}, []]), "context[1]"),
+            (json!([{"text": null, "type": "chat"}]), "context[0].text"),
+            (json!([{"text": "x", "type": null}]), "context[0].type"),
+            (json!([{"text": "x", "type": 7}]), "context[0].type"),
+            (
+                json!([{"text": "x", "type": "chat", "user": false}]),
+                "context[0].user",
+            ),
+            (
+                json!([{"text": "x", "type": "chat", "timestamp": {}}]),
+                "context[0].timestamp",
+            ),
+            (json!(null), "context"),
+            (json!({"text": "x"}), "context"),
         ];
         for (value, field) in cases {
             match parse(&value) {
@@ -741,6 +757,9 @@ mod tests {
                 other => panic!("{value}: {other:?}"),
             }
         }
+        let fine =
+            parse(&json!([{"text": "x", "type": "chat", "user": null, "timestamp": null, "extra": [1]}]));
+        assert_eq!(fine.map(|c| c.events().len()), Ok(1));
     }
 
     #[test]

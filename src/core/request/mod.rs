@@ -324,6 +324,8 @@ mod tests {
             "broadcaster"
         );
         assert_eq!(field_of(r#"{"broadcaster":"B"}"#), "context");
+        assert_eq!(field_of(r#"{"broadcaster":"B","context":null}"#), "context");
+        assert_eq!(field_of(r#"{"broadcaster":null,"context":[]}"#), "broadcaster");
         let prefs = "p".repeat(1001);
         assert_eq!(
             field_of(&format!(
