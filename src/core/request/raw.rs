@@ -7,7 +7,8 @@
 //!
 //! What is read is what `serde_json::from_slice::<Value>` read before: the same
 //! syntax, the same numbers (an out-of-range one is refused, even where the
-//! field is ignored), the same depth limit, and the last of two equal keys.
+//! field is ignored; serde_json as Cargo.toml has it, without
+//! `arbitrary_precision`), the same depth limit, and the last of two equal keys.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
