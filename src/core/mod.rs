@@ -23,5 +23,7 @@ pub mod ops;
 pub mod order;
 pub mod prompt;
 pub mod request;
+#[cfg(test)]
+pub mod testing;
 pub mod text;
 pub mod time;

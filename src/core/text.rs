@@ -214,13 +214,7 @@ mod tests {
             "\u{7f}",
             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::core::testing::draws(0x2545_f491_4f6c_dd1d_u64);
         for _ in 0..20_000 {
             let s: String = (0..next(9)).map(|_| pieces[next(pieces.len())]).collect();
             for max in [2, 10, 40] {
