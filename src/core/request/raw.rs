@@ -97,8 +97,10 @@ struct Top<'a>(Option<RawBody<'a>>);
 /// arrays and objects item by item; by default, read through and forgotten.
 trait Read<'de>: Sized {
     type Out;
-    fn null(self) -> Self::Out;
     fn other(self) -> Self::Out;
+    fn null(self) -> Self::Out {
+        self.other()
+    }
     fn string(self, _: Cow<'de, str>) -> Self::Out {
         self.other()
     }
@@ -187,9 +189,6 @@ struct EventRead;
 
 impl<'de> Read<'de> for EventRead {
     type Out = RawEvent<'de>;
-    fn null(self) -> RawEvent<'de> {
-        RawEvent::NotObject
-    }
     fn other(self) -> RawEvent<'de> {
         RawEvent::NotObject
     }
@@ -255,9 +254,6 @@ struct BodyRead;
 
 impl<'de> Read<'de> for BodyRead {
     type Out = Option<RawBody<'de>>;
-    fn null(self) -> Option<RawBody<'de>> {
-        None
-    }
     fn other(self) -> Option<RawBody<'de>> {
         None
     }
