@@ -303,9 +303,7 @@ pub fn may_open_a_non_answer(opening: &str) -> bool {
 pub struct Screen {
     avoided: Vec<Vec<String>>,
     viewer_grams: Runs,
-    prompt_grams: Arc<Runs>,
-    /// The system prompt, where a run `prompt_grams` holds is confirmed.
-    system_prompt: String,
+    prompt_grams: Arc<PromptRuns>,
     /// The words of every line of the prompts that is ours, not a viewer's.
     prompt_lines: Arc<PromptLines>,
     /// The words of the lines that say what to do now, which an answer may echo in part.
@@ -325,9 +323,11 @@ impl Screen {
             prompt_grams: remembered(&PROMPT_GRAMS, vec![system_prompt.to_string()], |key| {
                 let mut runs = Runs::new();
                 ngrams(word_iter(&key[0]), PROMPT_RUN_WORDS, &mut runs);
-                runs
+                PromptRuns {
+                    runs,
+                    text: key[0].clone(),
+                }
             }),
-            system_prompt: system_prompt.to_string(),
             prompt_lines: prompt_lines(system_prompt, req),
             steers: steer_lines(req).iter().map(|l| words(l)).collect(),
             people: People::of(req),
@@ -363,8 +363,9 @@ impl Screen {
 
     /// A run of [`PROMPT_RUN_WORDS`] words of the system prompt in `said`.
     fn shares_prompt_run(&self, said: &[String]) -> bool {
-        shares_run(said, &self.prompt_grams, PROMPT_RUN_WORDS, |run| {
-            has_run(&self.system_prompt, run)
+        let prompt = &self.prompt_grams;
+        shares_run(said, &prompt.runs, PROMPT_RUN_WORDS, |run| {
+            has_run(&prompt.text, run)
         })
     }
 
@@ -424,12 +425,13 @@ impl Screen {
             .iter()
             .filter(|w| !is_function_word(w))
             .chain(said_unnamed.first().copied());
-        let mut lines: Box<dyn Iterator<Item = &Vec<String>>> = if every_line {
-            Box::new(self.prompt_lines.lines.iter())
+        let lines = &self.prompt_lines.lines;
+        let looked_at = if every_line {
+            (0..lines.len()).collect()
         } else {
-            Box::new(self.prompt_lines.holding(keys))
+            self.prompt_lines.holding(keys)
         };
-        let paraphrased = lines.any(|line| {
+        looked_at.into_iter().map(|i| &lines[i]).any(|line| {
             // Three words in a row of ours, two of them telling; not of the line
             // saying what to do, whose words a good answer uses ("a fun question").
             let run = !telling.is_empty()
@@ -441,8 +443,7 @@ impl Screen {
             let most = (shared >= 3 && shared * 4 >= meant.len() * 3)
                 || (shared >= 4 && shared * 5 >= meant.len() * 3);
             copied || run || most
-        });
-        paraphrased
+        })
     }
 
     /// "Zoe should say something": the task talked about, not done.
@@ -520,8 +521,8 @@ impl PromptLines {
         PromptLines { lines, lines_with }
     }
 
-    /// The lines that hold one of `words`, each once.
-    fn holding<'w>(&self, words: impl Iterator<Item = &'w String>) -> impl Iterator<Item = &Vec<String>> {
+    /// The indices of the lines that hold one of `words`, each once, in order.
+    fn holding<'w>(&self, words: impl Iterator<Item = &'w String>) -> Vec<usize> {
         let mut found: Vec<usize> = words
             .filter_map(|w| self.lines_with.get(w))
             .flatten()
@@ -529,7 +530,7 @@ impl PromptLines {
             .collect();
         sort(&mut found);
         found.dedup();
-        found.into_iter().map(|i| &self.lines[i])
+        found
     }
 }
 
@@ -546,7 +547,7 @@ const REMEMBERED_PROMPTS: usize = 16;
 
 thread_local! {
     static PROMPT_LINES: Remembered<PromptLines> = const { RefCell::new(Vec::new()) };
-    static PROMPT_GRAMS: Remembered<Runs> = const { RefCell::new(Vec::new()) };
+    static PROMPT_GRAMS: Remembered<PromptRuns> = const { RefCell::new(Vec::new()) };
 }
 
 /// `make(key)`, or what it gave for the same key lately (the newest
@@ -1266,6 +1267,13 @@ fn ngrams<W: AsRef<str>>(words: impl Iterator<Item = W>, n: usize, runs: &mut Ru
 /// hash found is confirmed on the words themselves ([`shares_run`]).
 type Runs = HashSet<u64>;
 
+/// The system prompt's runs, and its text, where a run found is confirmed.
+#[derive(Debug, Default)]
+struct PromptRuns {
+    runs: Runs,
+    text: String,
+}
+
 /// One fixed hash: every `DefaultHasher::new()` is the same hasher, so the
 /// same words give the same value in every isolate.
 fn hash_of<T: Hash + ?Sized>(t: &T) -> u64 {
@@ -1718,13 +1726,7 @@ mod tests {
     #[test]
     fn the_words_index_finds_every_line_a_paraphrase_is_of() {
         use crate::core::prompt::{system_message, AnswerFormat};
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
-        };
+        let mut next = crate::core::testing::draws(0x9e37_79b9_7f4a_7c15_u64);
         let mut found = 0;
         for (format, reason) in [(AnswerFormat::Json, "tip"), (AnswerFormat::Plain, "chatMessage")] {
             let req = smollm_room("Zoe", reason);
