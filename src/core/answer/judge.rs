@@ -20,7 +20,7 @@ use crate::core::prompt::{
     broadcaster_name, plain_event, plain_marker, scaffold_lines, steer_lines, MAX_SUGGESTION_WORDS,
 };
 use crate::core::request::CoachRequest;
-use crate::core::text::{FENCE_CLOSE, FENCE_OPEN};
+use crate::core::text::{Phrases, FENCE_CLOSE, FENCE_OPEN};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -127,7 +127,7 @@ impl From<Quality> for ModelFailure {
 }
 
 /// Phrases that make an answer a refusal, an apology or meta-talk.
-const REFUSALS: &[&str] = &[
+static REFUSALS: Phrases = Phrases::new(&[
     "i'm sorry, but",
     "i am sorry, but",
     "sorry, but i",
@@ -252,7 +252,7 @@ const REFUSALS: &[&str] = &[
     "room lines",
     "response",
     "same meaning",
-];
+]);
 
 /// Openings of reasoning text.
 const REASONING: &[&str] = &[
@@ -290,6 +290,7 @@ pub fn may_open_a_non_answer(opening: &str) -> bool {
     let bare = lower.trim_matches(|c: char| !c.is_alphanumeric());
     NULLS.contains(&bare)
         || REFUSALS
+            .list()
             .iter()
             .chain(REASONING)
             .any(|p| p.starts_with(lower.as_str()) || lower.contains(p))
@@ -346,7 +347,7 @@ impl Screen {
         let said = words(opening);
         let cleaned = clean(opening, HARD_MAX_WORDS);
         self.people.opens_a_suggestion(&cleaned)
-            && !REFUSALS.iter().any(|p| lower.contains(p))
+            && !REFUSALS.in_text(&lower)
             && !has_markup(opening)
             && !against(&self.avoided, &said)
             && !self.shares_prompt_run(&said)
@@ -695,7 +696,7 @@ impl<'a> Judge<'a> {
         if REASONING.iter().any(|p| lower.starts_with(p)) || lower.contains("</think>") {
             return Err(Quality::Reasoning);
         }
-        if REFUSALS.iter().any(|p| lower.contains(p)) || self.screen.talks_about_the_task(content) {
+        if REFUSALS.in_text(&lower) || self.screen.talks_about_the_task(content) {
             return Err(Quality::Refusal);
         }
         // The check trims what it is given: cleaning that changed nothing
@@ -771,7 +772,7 @@ impl<'a> Judge<'a> {
 /// Markup of our prompt or of a chat template, in the answer as written
 /// (or what cleaning left of it: `im_end`, `INST`).
 fn has_markup(raw: &str) -> bool {
-    const MARKS: &[&str] = &[
+    static MARKS: Phrases = Phrases::new(&[
         "<<<",
         ">>>",
         "room_events",
@@ -811,9 +812,8 @@ fn has_markup(raw: &str) -> bool {
         "{",
         "}",
         "`",
-    ];
-    let lower = raw.to_lowercase();
-    MARKS.iter().any(|m| lower.contains(m))
+    ]);
+    MARKS.in_text(&raw.to_lowercase())
         || raw
             .split(|c: char| !c.is_alphanumeric() && c != '_')
             .any(|w| matches!(w, "INST" | "SYS" | "EOS" | "BOS"))
@@ -841,20 +841,17 @@ fn speaker_label(content: &str) -> bool {
             );
         named || says
     });
-    let lower = content.to_lowercase();
-    labelled
-        || [
-            "assistant:",
-            "user:",
-            "system:",
-            "coach:",
-            "viewer:",
-            "broadcaster:",
-            "model:",
-            "bot:",
-        ]
-        .iter()
-        .any(|l| lower.contains(l))
+    static ROLES: Phrases = Phrases::new(&[
+        "assistant:",
+        "user:",
+        "system:",
+        "coach:",
+        "viewer:",
+        "broadcaster:",
+        "model:",
+        "bot:",
+    ]);
+    labelled || ROLES.in_text(&content.to_lowercase())
 }
 
 /// The name-like core of a token (`@Max,` is `Max`, `dr.feelgood!` is
@@ -1145,8 +1142,7 @@ impl People {
         if spoken_to || coaching {
             return false;
         }
-        let lower = content.to_lowercase();
-        let tells_an_event = [
+        static EVENTS: Phrases = Phrases::new(&[
             "tipped",
             "came in",
             "entered the room",
@@ -1156,9 +1152,8 @@ impl People {
             "joined the fan club",
             "private message",
             " wrote",
-        ]
-        .iter()
-        .any(|p| lower.contains(p));
+        ]);
+        let tells_an_event = EVENTS.in_text(&content.to_lowercase());
         // The actor may be a name of several words: skip to the word after it.
         let after_actor = self
             .names
