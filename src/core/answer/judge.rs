@@ -383,9 +383,14 @@ impl Screen {
     /// A line of our prompt played back or paraphrased: a run of three words
     /// with two that matter, or most of what it says found in one line.
     fn paraphrases_prompt(&self, content: &str) -> bool {
-        // The whole answer, and each of its sentences alone.
+        // The whole answer, and each of its sentences alone: a sentence that
+        // is the whole answer is looked at once.
         std::iter::once(content)
-            .chain(content.split_inclusive(['.', '!', '?']))
+            .chain(
+                content
+                    .split_inclusive(['.', '!', '?'])
+                    .filter(|part| *part != content),
+            )
             .any(|part| self.paraphrases_a_line(part, false))
     }
 

@@ -45,8 +45,15 @@ pub const NON_ASCII_WEIGHT: usize = 4;
 
 /// A text's weight against a character budget (see [`NON_ASCII_WEIGHT`]).
 pub fn budget_weight(s: &str) -> usize {
-    s.chars()
-        .map(|c| if c.is_ascii() { 1 } else { NON_ASCII_WEIGHT })
+    // Counted on bytes, not decoded characters (it runs over the whole
+    // prompt on every try to fit it): an ASCII byte is a character, and
+    // every other character has exactly one lead byte (0xC0 and up).
+    s.bytes()
+        .map(|b| match b {
+            0..=0x7f => 1,
+            0xc0.. => NON_ASCII_WEIGHT,
+            _ => 0,
+        })
         .sum()
 }
 /// Tokens kept for the chat template's own markup around the messages.
@@ -752,6 +759,30 @@ mod tests {
         assert!(!m[0].content.contains("JSON"), "{}", m[0].content);
         assert!(m[0].content.contains("starting with SAY:"));
         assert!(m[1].content.contains("Max tipped 40 tokens."), "{}", m[1].content);
+    }
+
+    #[test]
+    fn a_text_weighs_one_per_ascii_character_and_four_per_other() {
+        let pieces = [
+            "a",
+            " ",
+            "~",
+            "\u{7f}",
+            "\u{e9}",
+            "\u{80}",
+            "\u{4F60}",
+            "\u{1F600}",
+            "\u{10FFFF}",
+        ];
+        let mut next = crate::core::testing::draws(0x51_7cc1_b727_220a_u64);
+        for _ in 0..5_000 {
+            let s: String = (0..next(12)).map(|_| pieces[next(pieces.len())]).collect();
+            let by_chars: usize = s
+                .chars()
+                .map(|c| if c.is_ascii() { 1 } else { NON_ASCII_WEIGHT })
+                .sum();
+            assert_eq!(budget_weight(&s), by_chars, "{s:?}");
+        }
     }
 
     #[test]
