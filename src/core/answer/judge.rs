@@ -1238,12 +1238,10 @@ fn same_words(text: &str, said: &[String]) -> bool {
 }
 
 /// Words too common to make a shared run a quote ("thank you so much for").
-const COMMON: &[&str] = &[
-    "a", "an", "the", "and", "or", "but", "to", "of", "in", "on", "at", "for", "with", "from", "by", "is",
-    "are", "was", "be", "it", "this", "that", "i", "you", "we", "me", "my", "your", "our", "so", "much",
-    "thank", "thanks", "what", "how", "do", "can", "have", "all", "everyone", "chat", "please", "just",
-    "really", "very", "here",
-];
+static COMMON: WordList = WordList::new(
+    "a an the and or but to of in on at for with from by is are was be it this that i you we me my your our \
+     so much thank thanks what how do can have all everyone chat please just really very here",
+);
 
 /// Adds to `runs` the runs of `n` words with at least three uncommon ones: a shared greeting is
 /// not a quote, a shared sentence is.
@@ -1252,13 +1250,13 @@ fn ngrams<W: AsRef<str>>(words: impl Iterator<Item = W>, n: usize, runs: &mut Ru
     for w in words {
         keys.push(hash_of(w.as_ref()));
         // Each word looked up in the list once, not once per run it is in.
-        uncommon.push(!COMMON.contains(&w.as_ref()));
+        uncommon.push(!COMMON.has(w.as_ref()));
     }
     runs.extend(
         keys.windows(n)
             .zip(uncommon.windows(n))
             .filter(|(_, u)| u.iter().filter(|&&x| x).count() >= 3)
-            .map(|(run, _)| hash_of(run)),
+            .map(|(run, _)| run_hash(run)),
     );
 }
 
@@ -1282,6 +1280,16 @@ fn hash_of<T: Hash + ?Sized>(t: &T) -> u64 {
     h.finish()
 }
 
+/// A run's hash from its words' [`hash_of`]s: they are well mixed already,
+/// so a multiply and rotate per word combines them (a second keyed hash per
+/// run cost as much as the words' own). Equal runs give equal values; a
+/// shared value between different runs only costs a look at the words.
+fn run_hash(keys: &[u64]) -> u64 {
+    keys.iter().fold(0, |h: u64, &k| {
+        (h ^ k).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
+    })
+}
+
 /// Whether `said` has a run of `n` words, three of them uncommon, that
 /// `runs` holds. Its hash only finds candidates: `in_source` confirms the run
 /// on the words of the text the runs came from, so a run that shares another's
@@ -1293,9 +1301,7 @@ fn shares_run(said: &[String], runs: &Runs, n: usize, in_source: impl Fn(&[Strin
     }
     let keys: Vec<u64> = said.iter().map(|w| hash_of(w.as_str())).collect();
     keys.windows(n).zip(said.windows(n)).any(|(key, run)| {
-        runs.contains(&hash_of(key))
-            && run.iter().filter(|w| !COMMON.contains(&w.as_str())).count() >= 3
-            && in_source(run)
+        runs.contains(&run_hash(key)) && run.iter().filter(|w| !COMMON.has(w)).count() >= 3 && in_source(run)
     })
 }
 
@@ -1769,7 +1775,7 @@ mod tests {
         let said = words("spin the big wheel for chat tonight");
         let mut runs = Runs::new();
         let keys: Vec<u64> = said.iter().map(|w| hash_of(w.as_str())).collect();
-        runs.insert(hash_of(&keys[0..5]));
+        runs.insert(run_hash(&keys[0..5]));
         assert!(shares_run(&said, &runs, 5, |_| true));
         // The same hash, from a run the text does not have (two runs that share a hash).
         assert!(!shares_run(&said, &runs, 5, |_| false));
