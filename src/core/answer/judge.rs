@@ -23,7 +23,7 @@ use crate::core::request::CoachRequest;
 use crate::core::text::{Phrases, FENCE_CLOSE, FENCE_OPEN};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, OnceLock};
@@ -303,7 +303,9 @@ pub fn may_open_a_non_answer(opening: &str) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct Screen {
     avoided: Vec<Vec<String>>,
-    viewer_grams: Runs,
+    /// The recent viewer events' runs, built at a stream's first look (see
+    /// [`Screen::shares_viewer_run`]); a whole answer reads the events instead.
+    viewer_grams: OnceCell<Runs>,
     prompt_grams: Arc<PromptRuns>,
     /// The words of every line of the prompts that is ours, not a viewer's.
     prompt_lines: Arc<PromptLines>,
@@ -320,7 +322,7 @@ impl Screen {
                 .preferences()
                 .map(|p| avoided_terms(p.as_str()))
                 .unwrap_or_default(),
-            viewer_grams: viewer_ngrams(req),
+            viewer_grams: OnceCell::new(),
             prompt_grams: remembered(&PROMPT_GRAMS, vec![system_prompt.to_string()], |key| {
                 let mut runs = Runs::new();
                 ngrams(word_iter(&key[0]), PROMPT_RUN_WORDS, &mut runs);
@@ -370,9 +372,12 @@ impl Screen {
         })
     }
 
-    /// A run of [`QUOTE_RUN_WORDS`] words of a recent viewer event in `said`.
+    /// A run of [`QUOTE_RUN_WORDS`] words of a recent viewer event in `said`,
+    /// through a set of every such run of the events: a stream asks at each
+    /// new word, so the events are read once per stream, not once per word.
     fn shares_viewer_run(&self, said: &[String], req: &CoachRequest) -> bool {
-        shares_run(said, &self.viewer_grams, QUOTE_RUN_WORDS, |run| {
+        let grams = self.viewer_grams.get_or_init(|| viewer_ngrams(req));
+        shares_run(said, grams, QUOTE_RUN_WORDS, |run| {
             req.context()
                 .recent(QUOTE_LOOKBACK)
                 .iter()
@@ -716,7 +721,7 @@ impl<'a> Judge<'a> {
         if self.screen.shares_prompt_run(&said) || self.screen.paraphrases_prompt(content) {
             return Err(Quality::EchoesPrompt);
         }
-        if self.screen.shares_viewer_run(&said, self.req) {
+        if quotes_a_viewer(&said, self.req) {
             return Err(Quality::QuotesViewer);
         }
         if self.screen.people.narrates(content) {
@@ -1181,6 +1186,43 @@ fn viewer_ngrams(req: &CoachRequest) -> Runs {
         ngrams(word_iter(e.text()), QUOTE_RUN_WORDS, &mut set);
     }
     set
+}
+
+/// What [`Screen::shares_viewer_run`] finds, for an answer judged once: the
+/// events are read for the answer's own runs instead of into a set of all of
+/// theirs (at 500 events that set was half of building the judge). An event
+/// word that is not a word of the answer cannot be in a shared run, so only
+/// a streak of the answer's words is compared with its runs.
+fn quotes_a_viewer(said: &[String], req: &CoachRequest) -> bool {
+    let n = QUOTE_RUN_WORDS;
+    // The runs that would make a quote: three uncommon words or more.
+    let runs: Vec<&[String]> = said
+        .windows(n)
+        .filter(|run| run.iter().filter(|w| !COMMON.has(w)).count() >= 3)
+        .collect();
+    if runs.is_empty() {
+        return false;
+    }
+    let mut vocabulary: Vec<&str> = said.iter().map(String::as_str).collect();
+    sort(&mut vocabulary);
+    vocabulary.dedup();
+    req.context().recent(QUOTE_LOOKBACK).iter().any(|e| {
+        let mut streak: Vec<Cow<str>> = Vec::with_capacity(n);
+        word_iter(e.text()).any(|w| {
+            if vocabulary.binary_search(&w.as_ref()).is_err() {
+                streak.clear();
+                return false;
+            }
+            if streak.len() == n {
+                streak.remove(0);
+            }
+            streak.push(w);
+            streak.len() == n
+                && runs
+                    .iter()
+                    .any(|run| run.iter().zip(&streak).all(|(a, b)| a == b))
+        })
+    })
 }
 
 /// `said` mentions one of the `avoided` terms (a word of four letters or more
@@ -1727,6 +1769,65 @@ mod tests {
             let judge = Judge::new(&req, &system, 15);
             assert_eq!(judge.answer(&json!(answer), None), Err(*quality), "{answer}");
         }
+    }
+
+    #[test]
+    fn a_whole_answer_finds_the_quotes_a_streams_set_finds() {
+        let pool = "cat Lamp storm the you so knocked over it's 'tis \u{c9}t\u{e9} MAX's \
+                    dog rain song wheel spin dance blue red green fast slow moon";
+        let pool: Vec<&str> = pool.split_whitespace().collect();
+        let gaps = [" ", ", ", "! ", " - "];
+        let mut next = crate::core::testing::draws(0x2b99_2ddf_a232_49d6_u64);
+        let mut quotes = 0;
+        for case in 0..2_000 {
+            // Past the quote check's lookback now and then.
+            let count = if case % 20 == 0 {
+                QUOTE_LOOKBACK + next(4)
+            } else {
+                next(10)
+            };
+            let texts: Vec<String> = (0..count)
+                .map(|_| {
+                    let words: Vec<&str> = (0..next(12)).map(|_| pool[next(pool.len())]).collect();
+                    words
+                        .iter()
+                        .fold(String::new(), |t, w| t + w + gaps[next(gaps.len())])
+                })
+                .collect();
+            let context: Vec<Value> = texts
+                .iter()
+                .map(|t| json!({"text": format!("u{}: {t}", next(3)), "type": "chat"}))
+                .collect();
+            let req = request(json!({"broadcaster": "Luna", "context": context}));
+            // Two answers in three are cut from an event, in another case; in
+            // a long room, half of those from one just past the lookback.
+            let pick = match count.checked_sub(QUOTE_LOOKBACK) {
+                Some(past) if next(2) == 0 => next(past + 2),
+                _ => next(count.max(1)),
+            };
+            let answer = match texts.get(pick) {
+                Some(t) if next(3) > 0 => {
+                    let mut from: Vec<&str> = t.split(' ').collect();
+                    let start = next(from.len());
+                    // Now and then with a word left out: a run with a gap is no quote.
+                    if next(3) == 0 && start + 3 < from.len() {
+                        from.remove(start + 2);
+                    }
+                    from[start..(start + 3 + next(6)).min(from.len())]
+                        .join(" ")
+                        .to_uppercase()
+                }
+                _ => (0..next(14))
+                    .map(|_| pool[next(pool.len())])
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            let said = words(&answer);
+            let by_set = Screen::new(&req, SYSTEM).shares_viewer_run(&said, &req);
+            assert_eq!(quotes_a_viewer(&said, &req), by_set, "{answer:?} in {texts:?}");
+            quotes += usize::from(by_set);
+        }
+        assert!(quotes > 100, "{quotes}");
     }
 
     #[test]
