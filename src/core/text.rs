@@ -168,6 +168,33 @@ fn neutralize_fully(s: &str, max: usize) -> String {
     truncate_chars(&out, max)
 }
 
+/// `s.find(pat)` for the short fixed patterns the door reads events by
+/// (`": "`, `" purchased "`): each try starts at the pattern's first byte,
+/// with no substring searcher set up per call, which was a sixth of reading
+/// a 500-event room in the wasm profile. Patterns are short, and the texts
+/// are capped, so the worst case stays small.
+pub fn find_str(s: &str, pat: &str) -> Option<usize> {
+    let (s, pat) = (s.as_bytes(), pat.as_bytes());
+    let Some(&first) = pat.first() else {
+        return Some(0);
+    };
+    let mut from = 0;
+    while let Some(i) = s.get(from..)?.iter().position(|&b| b == first) {
+        let at = from + i;
+        if s[at..].starts_with(pat) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// `s.split_once(pat)`, found by [`find_str`].
+pub fn split_once_str<'a>(s: &'a str, pat: &str) -> Option<(&'a str, &'a str)> {
+    // A match of whole UTF-8 starts and ends at character boundaries.
+    find_str(s, pat).map(|at| (&s[..at], &s[at + pat.len()..]))
+}
+
 /// A fixed list of phrases, looked for in a text in one pass: `in_text(t)`
 /// is `list.iter().any(|p| t.contains(p))`. The judge asks lists of up to 120
 /// phrases of every answer; `str::contains` prepares a substring searcher
@@ -265,6 +292,32 @@ mod tests {
             for max in [2, 10, 40] {
                 assert_eq!(neutralize_untrusted(&s, max), neutralize_fully(&s, max), "{s:?}");
             }
+        }
+    }
+
+    #[test]
+    fn short_patterns_split_where_split_once_splits() {
+        let pieces = [
+            ": ",
+            ":",
+            " ",
+            "a",
+            "ab",
+            "\u{e9}",
+            "\u{c3}",
+            " purchased ",
+            "pur",
+            "",
+        ];
+        let mut next = crate::core::testing::draws(0x3c6e_f372_fe94_f82b_u64);
+        for _ in 0..20_000 {
+            let s: String = (0..next(8)).map(|_| pieces[next(pieces.len())]).collect();
+            let pat: String = (0..next(3)).map(|_| pieces[next(pieces.len())]).collect();
+            assert_eq!(
+                split_once_str(&s, &pat),
+                s.split_once(pat.as_str()),
+                "{s:?} by {pat:?}"
+            );
         }
     }
 

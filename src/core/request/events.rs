@@ -14,7 +14,7 @@ use crate::core::contact::has_url;
 use crate::core::error::ApiError;
 use crate::core::order::sort_by_key;
 use crate::core::request::raw::{Loose, RawContext, RawEvent};
-use crate::core::text::{char_len, visible_text};
+use crate::core::text::{char_len, find_str, split_once_str, visible_text};
 use crate::core::time::{parse_rfc3339, EpochMillis};
 
 /// Longest text of one event, in characters.
@@ -298,10 +298,13 @@ fn parse_line(line: &str) -> Event {
         }
     }
     let lower = line.to_ascii_lowercase();
-    if lower.contains(" tipped ") {
+    if find_str(&lower, " tipped ").is_some() {
         return from_text(EventKind::Tip, line);
     }
-    if lower.ends_with(" joined") || lower.contains(" has joined") || lower.contains(" entered the room") {
+    if lower.ends_with(" joined")
+        || find_str(&lower, " has joined").is_some()
+        || find_str(&lower, " entered the room").is_some()
+    {
         return from_text(EventKind::Join, line);
     }
     from_text(EventKind::Other, line)
@@ -324,7 +327,7 @@ fn from_text(kind: EventKind, text: &str) -> Event {
         EventKind::Chat => read_chat(&mut event),
         EventKind::Tip => {
             let first = event.text.split_whitespace().next().unwrap_or("");
-            if is_named(first) && event.text.to_ascii_lowercase().contains(" tipped") {
+            if is_named(first) && find_str(&event.text.to_ascii_lowercase(), " tipped").is_some() {
                 event.user = Some(first.to_string());
             }
             event.amount = first_amount(&event.text);
@@ -338,14 +341,14 @@ fn from_text(kind: EventKind, text: &str) -> Event {
 /// `You: ...` (the broadcaster), `A sent private message to B: ...`, or
 /// `user: message`.
 fn read_chat(event: &mut Event) {
-    let Some((head, message)) = event.text.split_once(": ") else {
+    let Some((head, message)) = split_once_str(&event.text, ": ") else {
         return;
     };
     let message = message.trim().to_string();
     if head == "You" {
         event.kind = EventKind::OwnWords;
         event.text = message;
-    } else if let Some((from, to)) = head.split_once(" sent private message to ") {
+    } else if let Some((from, to)) = split_once_str(head, " sent private message to ") {
         if is_username(from) {
             event.kind = EventKind::Private;
             event.user = is_named(from).then(|| from.to_string());
@@ -376,7 +379,7 @@ fn read_sentence(event: &mut Event) {
         event.text = subject.trim().to_string();
         return;
     }
-    if let Some((name, rest)) = text.split_once(" purchased ") {
+    if let Some((name, rest)) = split_once_str(text, " purchased ") {
         if is_username(name) {
             event.kind = EventKind::Purchase;
             event.user = is_named(name).then(|| name.to_string());
@@ -444,6 +447,15 @@ fn is_link(word: &str) -> bool {
 }
 
 fn is_username(s: &str) -> bool {
+    if s.is_ascii() {
+        // The same tests on bytes (most names are ASCII): `char::is_whitespace`
+        // of ASCII is tab to carriage return and space.
+        let b = s.as_bytes();
+        return !b.is_empty()
+            && b.len() <= MAX_USER_CHARS
+            && !b.iter().any(|c| matches!(c, b'\t'..=b'\r' | b' '))
+            && b.iter().any(u8::is_ascii_alphanumeric);
+    }
     !s.is_empty()
         && (s.len() <= MAX_USER_CHARS || char_len(s) <= MAX_USER_CHARS)
         && !s.contains(char::is_whitespace)
@@ -487,6 +499,27 @@ mod tests {
             .events()
             .first()
             .cloned()
+    }
+
+    #[test]
+    fn a_username_is_told_on_bytes_as_on_characters() {
+        let by_chars = |s: &str| {
+            !s.is_empty()
+                && char_len(s) <= MAX_USER_CHARS
+                && !s.contains(char::is_whitespace)
+                && s.chars().any(char::is_alphanumeric)
+        };
+        let pieces = [
+            "a", "Z", "7", "_", ".", " ", "\t", "\u{b}", "\u{c}", "\r", "\u{1f}", "\u{e9}", "\u{a0}",
+            "\u{85}", "-",
+        ];
+        let mut next = crate::core::testing::draws(0xdead_beef_cafe_f00d_u64);
+        for _ in 0..20_000 {
+            let s: String = (0..next(5)).map(|_| pieces[next(pieces.len())]).collect();
+            assert_eq!(is_username(&s), by_chars(&s), "{s:?}");
+        }
+        let long = "a".repeat(MAX_USER_CHARS + 1);
+        assert!(is_username(&long[1..]) && !is_username(&long));
     }
 
     #[test]
