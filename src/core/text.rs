@@ -143,7 +143,11 @@ pub fn visible_text(s: &str) -> String {
 pub fn neutralize_untrusted(s: &str, max: usize) -> String {
     // Plain ASCII without a bracket, a bar or an `[INST]` token is kept as
     // it is (most room text): no copy per step.
-    if is_plain_ascii(s) && !s.contains(['<', '>', '|']) && !s.contains("[INST]") && !s.contains("[/INST]") {
+    if is_plain_ascii(s)
+        && !s.contains(['<', '>', '|'])
+        && find_str(s, "[INST]").is_none()
+        && find_str(s, "[/INST]").is_none()
+    {
         return truncate_chars(s, max);
     }
     neutralize_fully(s, max)

@@ -20,7 +20,7 @@ use crate::core::prompt::{
     broadcaster_name, plain_event, plain_marker, scaffold_lines, steer_lines, MAX_SUGGESTION_WORDS,
 };
 use crate::core::request::CoachRequest;
-use crate::core::text::{Phrases, FENCE_CLOSE, FENCE_OPEN};
+use crate::core::text::{find_str, Phrases, FENCE_CLOSE, FENCE_OPEN};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
@@ -1428,8 +1428,7 @@ pub fn avoided_terms(preferences: &str) -> Vec<Vec<String>> {
             let rest = if *lead == "no" {
                 clause.strip_prefix("no ")
             } else {
-                clause
-                    .find(lead)
+                find_str(clause, lead)
                     .filter(|&at| at == 0 || clause.as_bytes()[at - 1] == b' ')
                     .map(|at| &clause[at + lead.len()..])
             };
