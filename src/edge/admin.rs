@@ -26,7 +26,7 @@ fn storage(e: impl std::fmt::Display) -> ApiError {
 
 /// Writes a token record as the value and as the key's list metadata.
 async fn save(kv: &KvStore, key: &str, record: &TokenRecord) -> Result<(), ApiError> {
-    kv.put(key, record)
+    store::put_json(kv, key, record)
         .and_then(|put| put.metadata(record))
         .map_err(storage)?
         .execute()

@@ -502,7 +502,7 @@ fn write_counter(
     ctx: &Context,
     config: &Config,
 ) -> Counting {
-    let put = kv.put(key, counter).map(|put| put.expiration_ttl(ttl_secs));
+    let put = store::put_json(&kv, key, &counter).map(|put| put.expiration_ttl(ttl_secs));
     let policy = config.kv_failure;
     let write = async move {
         let written = match put {

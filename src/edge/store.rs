@@ -2,13 +2,24 @@
 //! its failures, which says what the failure did to the request.
 
 use crate::core::config::KvFailurePolicy;
+use serde::Serialize;
 use serde_json::json;
+use worker::kv::{KvError, PutOptionsBuilder};
 use worker::{console_warn, Env, KvStore};
 
 const BINDING: &str = "COACH_KV";
 
 pub fn open(env: &Env) -> worker::Result<KvStore> {
     env.kv(BINDING)
+}
+
+/// A put of `value` as JSON text, written by serde_json. workers-rs' own
+/// `put` turns a value into a JavaScript object and has `JSON.stringify`
+/// write it: calls into JavaScript per field, on every counted request. KV
+/// keeps bytes, so what `get().json()` reads back is the same.
+pub fn put_json(kv: &KvStore, key: &str, value: &impl Serialize) -> Result<PutOptionsBuilder, KvError> {
+    let bytes = serde_json::to_vec(value).map_err(KvError::Serialization)?;
+    kv.put_bytes(key, &bytes)
 }
 
 /// What a KV failure did to the request, for the log line.
