@@ -173,6 +173,11 @@ function subjects() {
     },
     { key: "floor", label: "floor Worker (Rust, same I/O)", options: { scriptPath: "bench/floor/build/index.js" } },
   ];
+  // BENCH_BASE=<a build's index.js>: another build of ours beside the work
+  // tree's, for a before and after in one interleaved run.
+  if (process.env.BENCH_BASE) {
+    list.push({ key: "base", label: "coach at BENCH_BASE, kv", options: { scriptPath: process.env.BENCH_BASE, vars: STORES.kv } });
+  }
   // Loaded from their folder through a link below the working directory
   // (Miniflare takes modules only from below it); not copied.
   const link = "target/bench/peers";
@@ -287,7 +292,7 @@ async function storesWith(what, body) {
       );
     }
     // Per round, then the median of the rounds: each round's Workers ran under the same load.
-    const ours = ["kv", "do"].filter((k) => fig[k]);
+    const ours = ["kv", "do", "base"].filter((k) => fig[k]);
     const js = list.find((s) => s.key === "js-same-job");
     const floor = list.find((s) => s.key === "floor");
     for (const c of [1, 16]) {
