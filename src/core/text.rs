@@ -1,10 +1,12 @@
 //! Small text tools shared by the core: character-safe truncation, stripping
-//! invisible characters, and neutralising untrusted room text before it
-//! enters a prompt. Speech cleaning lives in [`crate::core::answer::speech`], spoken names
-//! in [`crate::core::prompt::names`].
+//! invisible characters, neutralising untrusted room text before it enters
+//! a prompt, and searching for fixed phrases and patterns. Speech cleaning
+//! lives in [`crate::core::answer::speech`], spoken names in
+//! [`crate::core::prompt::names`].
 //!
-//! Everything here works on `char`s, never byte offsets, so no input can
-//! make it slice inside a UTF-8 sequence.
+//! Nothing here slices inside a UTF-8 sequence: truncation counts `char`s,
+//! and the searches compare whole UTF-8 patterns byte for byte, which can
+//! only match at a character's start.
 
 /// Marker lines that fence the untrusted room events inside the user message.
 pub const FENCE_OPEN: &str = "<<<ROOM_EVENTS>>>";

@@ -1,5 +1,6 @@
-//! The `COACH_KV` namespace: the binding's name, and the one log line for
-//! its failures, which says what the failure did to the request.
+//! The `COACH_KV` namespace: the binding's name, how a record is written,
+//! and the one log line for its failures, which says what the failure did
+//! to the request.
 
 use crate::core::config::KvFailurePolicy;
 use serde::Serialize;
