@@ -202,7 +202,7 @@ pub fn split_once_str<'a>(s: &'a str, pat: &str) -> Option<(&'a str, &'a str)> {
 }
 
 /// A fixed list of phrases, looked for in a text in one pass: `in_text(t)`
-/// is `list.iter().any(|p| t.contains(p))`. The judge asks lists of up to 120
+/// is `list.iter().any(|p| t.contains(p))`. The judge asks lists of about 120
 /// phrases of every answer; `str::contains` prepares a substring searcher
 /// per phrase per call, which the wasm profile put first among the Worker's
 /// own functions (docs/benchmark.md, "Stop 25"). Here each position of the

@@ -385,6 +385,16 @@ impl Screen {
         })
     }
 
+    /// Whether `said` quotes a recent viewer event, by whichever way is at
+    /// hand: a stream's set of the events' runs once it is built, else a
+    /// read of the events for the answer's own runs (the two agree).
+    fn has_viewer_quote(&self, said: &[String], req: &CoachRequest) -> bool {
+        match self.viewer_grams.get() {
+            Some(_) => self.shares_viewer_run(said, req),
+            None => quotes_a_viewer(said, req),
+        }
+    }
+
     /// A line of our prompt played back or paraphrased: a run of three words
     /// with two that matter, or most of what it says found in one line.
     fn paraphrases_prompt(&self, content: &str) -> bool {
@@ -721,7 +731,7 @@ impl<'a> Judge<'a> {
         if self.screen.shares_prompt_run(&said) || self.screen.paraphrases_prompt(content) {
             return Err(Quality::EchoesPrompt);
         }
-        if quotes_a_viewer(&said, self.req) {
+        if self.screen.has_viewer_quote(&said, self.req) {
             return Err(Quality::QuotesViewer);
         }
         if self.screen.people.narrates(content) {
@@ -1190,7 +1200,7 @@ fn viewer_ngrams(req: &CoachRequest) -> Runs {
 
 /// What [`Screen::shares_viewer_run`] finds, for an answer judged once: the
 /// events are read for the answer's own runs instead of into a set of all of
-/// theirs (at 500 events that set was half of building the judge). An event
+/// theirs (at 500 events that set was most of building the judge). An event
 /// word that is not a word of the answer cannot be in a shared run, so only
 /// a streak of the answer's words is compared with its runs.
 fn quotes_a_viewer(said: &[String], req: &CoachRequest) -> bool {
