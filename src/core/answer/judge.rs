@@ -1198,9 +1198,9 @@ fn viewer_ngrams(req: &CoachRequest) -> Runs {
     set
 }
 
-/// What [`Screen::shares_viewer_run`] finds, for an answer judged once: the
-/// events are read for the answer's own runs instead of into a set of all of
-/// theirs (at 500 events that set was most of building the judge). An event
+/// What [`Screen::shares_viewer_run`] finds, without its set: the events are
+/// read for the answer's own runs instead of into a set of all of theirs (at
+/// 500 events that set was most of building the judge). An event
 /// word that is not a word of the answer cannot be in a shared run, so only
 /// a streak of the answer's words is compared with its runs.
 fn quotes_a_viewer(said: &[String], req: &CoachRequest) -> bool {
