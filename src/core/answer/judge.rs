@@ -288,12 +288,16 @@ const ORDINARY_PREFIXES: &[&str] = &[
 pub fn may_open_a_non_answer(opening: &str) -> bool {
     let lower = opening.trim().to_lowercase().replace('\u{2019}', "'");
     let bare = lower.trim_matches(|c: char| !c.is_alphanumeric());
+    // Said already (found in the opening), or maybe still to come (the
+    // opening is a phrase's start).
     NULLS.contains(&bare)
+        || REFUSALS.in_text(&lower)
+        || REASONING.iter().any(|p| lower.contains(p))
         || REFUSALS
             .list()
             .iter()
             .chain(REASONING)
-            .any(|p| p.starts_with(lower.as_str()) || lower.contains(p))
+            .any(|p| p.starts_with(lower.as_str()))
 }
 
 /// The checks that can judge an answer still being written, word by word:
@@ -884,12 +888,6 @@ fn token_core(tok: &str) -> Option<(usize, usize)> {
     Some((start, end))
 }
 
-/// `w` is one of the space-separated `words`.
-fn has_word(words: &str, w: &str) -> bool {
-    // The lists are ASCII, so their bytes split as well as their characters.
-    words.split_ascii_whitespace().any(|x| x == w)
-}
-
 /// A list of space-separated words, split and sorted once per isolate at its
 /// first use, then searched by halves: the judge asks these lists for nearly
 /// every word of every answer (a scan of the text was a twelfth of the
@@ -959,13 +957,13 @@ fn is_verb(w: &str) -> bool {
         || w.ends_with("n't")
         || ["'re", "'ll", "'m", "'ve", "'d"].iter().any(|e| w.ends_with(e))
         // "'s" is "is" or "has" after these; after a name it is a possessive (`Santa's limit`).
-        || w.strip_suffix("'s").is_some_and(|b| {
-            has_word(
-                "it that he she what there here who where how let everyone everybody this one today tonight",
-                b,
-            )
-        })
+        || w.strip_suffix("'s").is_some_and(|b| BEFORE_APOSTROPHE_S.has(b))
 }
+
+/// Words after which `'s` is "is" or "has".
+static BEFORE_APOSTROPHE_S: WordList = WordList::new(
+    "it that he she what there here who where how let everyone everybody this one today tonight",
+);
 
 /// Not a sentence a person would say: a lone word, an unclosed quote or
 /// bracket, a stop mid-way (a dangling word or comma at the end), or bare
@@ -1206,10 +1204,7 @@ fn viewer_ngrams(req: &CoachRequest) -> Runs {
 fn quotes_a_viewer(said: &[String], req: &CoachRequest) -> bool {
     let n = QUOTE_RUN_WORDS;
     // The runs that would make a quote: three uncommon words or more.
-    let runs: Vec<&[String]> = said
-        .windows(n)
-        .filter(|run| run.iter().filter(|w| !COMMON.has(w)).count() >= 3)
-        .collect();
+    let runs: Vec<&[String]> = said.windows(n).filter(|run| quotable(run)).collect();
     if runs.is_empty() {
         return false;
     }
@@ -1295,6 +1290,12 @@ static COMMON: WordList = WordList::new(
      so much thank thanks what how do can have all everyone chat please just really very here",
 );
 
+/// A run with three uncommon words or more: shared, it is a quote or a leak,
+/// not a greeting everyone says.
+fn quotable(run: &[String]) -> bool {
+    run.iter().filter(|w| !COMMON.has(w)).count() >= 3
+}
+
 /// Adds to `runs` the runs of `n` words with at least three uncommon ones: a shared greeting is
 /// not a quote, a shared sentence is.
 fn ngrams<W: AsRef<str>>(words: impl Iterator<Item = W>, n: usize, runs: &mut Runs) {
@@ -1352,9 +1353,9 @@ fn shares_run(said: &[String], runs: &Runs, n: usize, in_source: impl Fn(&[Strin
         return false;
     }
     let keys: Vec<u64> = said.iter().map(|w| hash_of(w.as_str())).collect();
-    keys.windows(n).zip(said.windows(n)).any(|(key, run)| {
-        runs.contains(&run_hash(key)) && run.iter().filter(|w| !COMMON.has(w)).count() >= 3 && in_source(run)
-    })
+    keys.windows(n)
+        .zip(said.windows(n))
+        .any(|(key, run)| runs.contains(&run_hash(key)) && quotable(run) && in_source(run))
 }
 
 /// `run` is a run of the [`words`] of `text`.
