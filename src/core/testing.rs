@@ -9,3 +9,9 @@ pub fn draws(mut seed: u64) -> impl FnMut(usize) -> usize {
         (seed % n as u64) as usize
     }
 }
+
+/// A text of fewer than `most` pieces, each drawn from `pieces`.
+pub fn text_of(next: &mut impl FnMut(usize) -> usize, pieces: &[&str], most: usize) -> String {
+    let count = next(most);
+    (0..count).map(|_| pieces[next(pieces.len())]).collect()
+}

@@ -295,7 +295,7 @@ mod tests {
         ];
         let mut next = crate::core::testing::draws(0x2545_f491_4f6c_dd1d_u64);
         for _ in 0..20_000 {
-            let s: String = (0..next(9)).map(|_| pieces[next(pieces.len())]).collect();
+            let s: String = crate::core::testing::text_of(&mut next, &pieces, 9);
             for max in [2, 10, 40] {
                 assert_eq!(neutralize_untrusted(&s, max), neutralize_fully(&s, max), "{s:?}");
             }
@@ -318,8 +318,8 @@ mod tests {
         ];
         let mut next = crate::core::testing::draws(0x3c6e_f372_fe94_f82b_u64);
         for _ in 0..20_000 {
-            let s: String = (0..next(8)).map(|_| pieces[next(pieces.len())]).collect();
-            let pat: String = (0..next(3)).map(|_| pieces[next(pieces.len())]).collect();
+            let s: String = crate::core::testing::text_of(&mut next, &pieces, 8);
+            let pat: String = crate::core::testing::text_of(&mut next, &pieces, 3);
             assert_eq!(
                 split_once_str(&s, &pat),
                 s.split_once(pat.as_str()),
@@ -359,7 +359,7 @@ mod tests {
                 .collect();
             let phrases = Phrases::new(Box::leak(list.into_boxed_slice()));
             for _ in 0..8 {
-                let text: String = (0..next(8)).map(|_| pieces[next(pieces.len())]).collect();
+                let text: String = crate::core::testing::text_of(&mut next, &pieces, 8);
                 let contains = phrases.list().iter().any(|p| text.contains(p));
                 assert_eq!(
                     phrases.in_text(&text),

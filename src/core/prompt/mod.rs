@@ -776,7 +776,7 @@ mod tests {
         ];
         let mut next = crate::core::testing::draws(0x51_7cc1_b727_220a_u64);
         for _ in 0..5_000 {
-            let s: String = (0..next(12)).map(|_| pieces[next(pieces.len())]).collect();
+            let s: String = crate::core::testing::text_of(&mut next, &pieces, 12);
             let by_chars: usize = s
                 .chars()
                 .map(|c| if c.is_ascii() { 1 } else { NON_ASCII_WEIGHT })

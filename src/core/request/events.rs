@@ -515,7 +515,7 @@ mod tests {
         ];
         let mut next = crate::core::testing::draws(0xdead_beef_cafe_f00d_u64);
         for _ in 0..20_000 {
-            let s: String = (0..next(5)).map(|_| pieces[next(pieces.len())]).collect();
+            let s: String = crate::core::testing::text_of(&mut next, &pieces, 5);
             assert_eq!(is_username(&s), by_chars(&s), "{s:?}");
         }
         let long = "a".repeat(MAX_USER_CHARS + 1);
