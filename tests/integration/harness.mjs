@@ -344,6 +344,17 @@ export const RUN_WORKER_FIRST = ["/api/*", "/admin/*", "/healthz", "/openapi.jso
  * listens on (for a browser). `inspectorPort` opens the Worker to the Chrome
  * DevTools protocol on that port (bench/profile.mjs).
  */
+/**
+ * Waits, when fewer than `ms` are left of the current minute, for the next
+ * one: a test that counts requests against a per-minute limit must not see
+ * the window turn over (the Worker's windows are epoch minutes), or its
+ * requests would be counted in two.
+ */
+export async function clearOfMinuteEdge(ms = 5_000) {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < ms) await new Promise((r) => setTimeout(r, left + 50));
+}
+
 export async function startWorker({
   vars = {},
   ai = true,

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
-import { CATALOG, EXAMPLE, STATE_VARS, expectError, startWorker, step, TOKEN } from "./harness.mjs";
+import { CATALOG, EXAMPLE, STATE_VARS, clearOfMinuteEdge, expectError, startWorker, step, TOKEN } from "./harness.mjs";
 
 const ADMIN = "admin-token-0123456789";
 const PRICED = "@cf/meta/llama-3.3-70b-instruct-fp8-fast";
@@ -103,6 +103,7 @@ describe("exact windows in the caller's object", () => {
   after(() => w.dispose());
 
   test("of 51 concurrent requests against a limit of 50, exactly one is refused, and none writes KV", async () => {
+    await clearOfMinuteEdge();
     const before = w.probe.count("put");
     const responses = await Promise.all(Array.from({ length: 51 }, () => post(w, EXAMPLE)));
     const statuses = responses.map((r) => r.status);
