@@ -8,7 +8,7 @@
 // installs none of them and needs none.
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -213,14 +213,17 @@ describe("./scripts/deploy --dry-run", () => {
     assert.equal(stale, "", `build/ is older than ${stale}: run ./scripts/build first (./scripts/test does)`);
     const dir = mkdtempSync(join(tmpdir(), "coach-deploy-"));
     made.push(dir);
-    // The repository's own files with their times (so the build is found up to date), the
-    // npm packages linked; no .venv, no test model, no .dev.vars.
+    // The repository's own files (git's list, new ones included) and its build, the npm
+    // packages linked; no .venv, no test model, no .dev.vars.
     const repo = join(dir, "repo");
     const files = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" })
       .split("\0")
       .filter(Boolean);
     for (const f of files) if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(repo, f), { preserveTimestamps: true });
     cpSync(join(ROOT, "build"), join(repo, "build"), { recursive: true, preserveTimestamps: true });
+    // The copy's folders are new, and scripts/build counts them as changes: the build is this checkout's, up to date.
+    const now = new Date();
+    utimesSync(join(repo, "build/.built"), now, now);
     symlinkSync(join(ROOT, "node_modules"), join(repo, "node_modules"));
     writeFileSync(join(repo, "wrangler.toml"), configured());
     mkdirSync(join(dir, "coach-frontend/static"), { recursive: true });
@@ -252,6 +255,7 @@ describe("./scripts/deploy --dry-run", () => {
     const said = `${run.stdout}\n${run.stderr}`;
     assert.equal(run.status, 0, said);
     assert.match(said, /\[preflight\] wrangler\.toml checks out/);
+    assert.match(said, /build\/ is up to date/, "the build is this checkout's");
     assert.match(said, /Total Upload: [\d.]+ KiB \/ gzip: [\d.]+ KiB/);
     assert.ok(readdirSync(out).some((f) => f.endsWith(".wasm")), "the bundle has its wasm");
     assert.ok(!existsSync(called), `a test tool's installer was called: ${existsSync(called) ? readFileSync(called, "utf8") : ""}`);
