@@ -307,7 +307,7 @@ function sessionSecretProblem({ environ, dryRun, listSecrets }) {
     return `SESSION_KEYS is "open" but the preflight sees no SESSION_SECRET: it is not in the environment, the Worker's secrets could not be listed (${listed.error}), and .dev.vars does not count (it is local only; wrangler never uploads it). Log in with npx wrangler login and run ${put}, ${off}.`;
   }
   if (fromEnv) return null;
-  return `SESSION_KEYS is "open" but the preflight sees no SESSION_SECRET. A dry run has no login, so it sees only the environment variable SESSION_SECRET: not the Worker's secrets (npx wrangler secret list, once logged in), and not .dev.vars (local only; wrangler never uploads it). Put the secret (${put}) and run with the same value in SESSION_SECRET, ${off}.`;
+  return `SESSION_KEYS is "open" but the preflight sees no SESSION_SECRET. A dry run has no login, so it sees only the environment variable SESSION_SECRET: not the Worker's secrets (npx wrangler secret list, once logged in), and not .dev.vars (local only; wrangler never uploads it). Make and put one with export SESSION_SECRET=$(openssl rand -hex 32) and printf %s "$SESSION_SECRET" | npx wrangler secret put SESSION_SECRET, then run again in that shell; ${off}.`;
 }
 
 /** The Worker's secret names, from `wrangler secret list` (needs a login). */

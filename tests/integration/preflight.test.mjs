@@ -131,7 +131,7 @@ describe("the preflight refuses, with the sentence that names the fix", () => {
     const found = refusals(configured(), { environ: {} });
     refusedOnce(found, /SESSION_KEYS is "open" but the preflight sees no SESSION_SECRET\. A dry run has no login, so it sees only the environment variable SESSION_SECRET/);
     assert.match(found[0], /not \.dev\.vars \(local only; wrangler never uploads it\)/);
-    assert.match(found[0], /openssl rand -hex 32 \| npx wrangler secret put SESSION_SECRET/);
+    assert.match(found[0], /export SESSION_SECRET=\$\(openssl rand -hex 32\) and printf %s "\$SESSION_SECRET" \| npx wrangler secret put SESSION_SECRET, then run again in that shell/);
     assert.match(found[0], /or set SESSION_KEYS = "off"/);
   });
 
