@@ -12,6 +12,7 @@
 //! The loop over the chain ([`run_chain`]) is shared with the streaming coach
 //! ([`crate::core::coach::streaming`]): only what one attempt at a model does differs.
 
+pub mod pacing;
 pub mod relay;
 pub mod rules;
 pub mod streaming;
@@ -38,6 +39,9 @@ const BACKOFF_BASE_MS: u64 = 250;
 const BACKOFF_MAX_MS: u64 = 2_000;
 /// Retries of an error the published table does not list.
 const UNKNOWN_ERROR_RETRIES: u32 = 1;
+/// Answers judged unfit that one request takes before the rules coach
+/// answers: the model is asked again once, then no more (each ask is paid for).
+pub const MAX_REFUSED_ANSWERS: usize = 2;
 
 /// What the coach loop may spend and must respect: the operator's settings
 /// for it (read by [`crate::core::config`]), and nothing else.
@@ -185,6 +189,9 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
             let json_mode_refusable = json_mode && candidate.entry().json_mode;
             let step = next_step(failure.kind, retries, policy.max_retries, json_mode_refusable);
             failures.push(FailedCall::of(candidate, failure));
+            if failures.iter().filter(|f| f.failure.is_refusal()).count() >= MAX_REFUSED_ANSWERS {
+                break 'models;
+            }
             match step {
                 Step::Backoff => {
                     let wait = backoff_ms(retries, BACKOFF_BASE_MS, BACKOFF_MAX_MS, clock.jitter());
@@ -365,7 +372,7 @@ pub async fn coach<B: ModelBackend, C: Clock>(
     };
     match run_chain(chain, policy, clock, deadline, failures, &mut attempt).await {
         Some((index, (suggestion, reply))) => Ok(Answer {
-            suggestion: suggestion.unrepeated(call.req.recent()),
+            suggestion,
             model: chain[index].id().to_string(),
             fallback: index > 0,
             retired_model: None,
@@ -384,8 +391,7 @@ pub async fn coach<B: ModelBackend, C: Clock>(
 pub(crate) fn rules_answer<C: Clock>(judge: &Judge, clock: &C, fallback: bool) -> Answer {
     let now = Some(clock.now_ms() as EpochMillis);
     Answer {
-        suggestion: rules::suggest(judge.request(), now, |s| judge.rules_line(s))
-            .unrepeated(judge.request().recent()),
+        suggestion: rules::suggest(judge.request(), now, |s| judge.rules_line(s)),
         model: "rules".to_string(),
         fallback,
         retired_model: None,
@@ -678,7 +684,7 @@ mod tests {
         let format = &models.inputs_to(BACKUP)[0]["response_format"];
         assert_eq!(
             format["json_schema"]["properties"]["action"]["enum"],
-            json!(["say", "do", "wait"])
+            json!(["say", "do"])
         );
     }
 
@@ -875,8 +881,10 @@ mod tests {
             ],
             &[],
         );
-        assert_eq!(answer.unwrap().model, BACKUP);
+        // Two refused answers are all a request takes: the rules coach answers.
+        assert_eq!(answer.unwrap().model, "rules");
         assert_eq!(models.calls_to(PRIMARY), 2, "once more, not more");
+        assert_eq!(models.calls_to(BACKUP), 0);
     }
 
     #[test]
