@@ -21,6 +21,7 @@ use crate::core::access::session::Issued;
 use crate::core::answer::judge::Judge;
 use crate::core::answer::moderation::{self, Blocked};
 use crate::core::answer::parse::Suggestion;
+use crate::core::coach::pacing::WaitWhy;
 use crate::core::error::ApiError;
 use crate::core::llm::failure::{backoff_ms, FailureKind, ModelFailure};
 use crate::core::llm::providers::Provider;
@@ -83,6 +84,10 @@ pub struct Answer {
     /// why the rules coach answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub over_budget: Option<&'static str>,
+    /// Why a paced request waits (`speaking`: the last line is still being
+    /// said; `gap`: the quiet after it is not over); the content is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paced: Option<WaitWhy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -378,11 +383,27 @@ pub async fn coach<B: ModelBackend, C: Clock>(
             retired_model: None,
             session_key: None,
             over_budget: None,
+            paced: None,
             usage: reply.usage,
             finish_reason: reply.finish_reason,
         }),
         None if policy.rules_fallback => Ok(rules_answer(&judge, clock, true)),
         None => Err(ApiError::ModelUnavailable),
+    }
+}
+
+/// The silent answer of a paced request that waits; no model was asked.
+pub fn paced_wait(why: WaitWhy) -> Answer {
+    Answer {
+        suggestion: Suggestion::wait(),
+        model: "none".to_string(),
+        fallback: false,
+        retired_model: None,
+        session_key: None,
+        over_budget: None,
+        paced: Some(why),
+        usage: None,
+        finish_reason: None,
     }
 }
 
@@ -397,6 +418,7 @@ pub(crate) fn rules_answer<C: Clock>(judge: &Judge, clock: &C, fallback: bool) -
         retired_model: None,
         session_key: None,
         over_budget: None,
+        paced: None,
         usage: None,
         finish_reason: None,
     }

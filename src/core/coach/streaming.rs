@@ -70,7 +70,7 @@ pub struct Opened<S> {
 impl<S> Opened<S> {
     /// A whole answer (the rules coach's, or a model's that ended before its
     /// first delta) as a stream: its content in one delta, then `done`.
-    fn whole(answer: Answer) -> Opened<S> {
+    pub fn whole(answer: Answer) -> Opened<S> {
         let mut first = Vec::new();
         if !answer.suggestion.content().is_empty() {
             first.push(StreamEvent::Delta(answer.suggestion.content().to_string()));
@@ -198,6 +198,7 @@ fn answer_from(suggestion: Suggestion, reply: ModelReply) -> Answer {
         retired_model: None,
         session_key: None,
         over_budget: None,
+        paced: None,
         usage: reply.usage,
         finish_reason: reply.finish_reason,
     }
