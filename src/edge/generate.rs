@@ -18,7 +18,6 @@ use crate::core::config::{CallerStore, KvFailurePolicy};
 use crate::core::error::ApiError;
 use crate::core::llm::registry::Model;
 use crate::core::llm::Clock;
-use crate::core::request::moments::Focus;
 use crate::core::request::{parse_object, CoachRequest};
 use serde_json::json;
 use worker::{console_log, wasm_bindgen_futures, Context, Env, Request, Response};
@@ -283,12 +282,9 @@ async fn suggest(
     }
     let arrived_ms = trace.started_ms as u64 + plan.hold_ms;
     trace.requested_model = Some(plan.model.id().to_string());
-    // A thank-you to the tippers of a gap is the rules coach's: it names
-    // every one of them exactly, and costs no model call.
-    let thanks = matches!(plan.request.focus(), Some(Focus::Thanks(_)));
-    let backends = match (plan.over_budget, thanks) {
-        (None, false) => Backends::from_env(env, config),
-        _ => None,
+    let backends = match plan.over_budget {
+        Some(_) => None,
+        None => Backends::from_env(env, config),
     }
     .map(|inner| Timed {
         inner,

@@ -111,11 +111,18 @@ describe("generate-prompt with a model", () => {
   });
 
   test("a suggestion about someone not in the room is refused", async () => {
-    w.sim.script(DEFAULT, step.answer("Thank User999 for the big tip!"));
-    w.sim.script("@cf/meta/llama-3.3-70b-instruct-fp8-fast", step.answer("Thank User456 for the 50 tokens!"));
+    w.sim.script(DEFAULT, step.answer("Thank User999 for the big tip!"), step.answer("Thank User456 for the 50 tokens!"));
     const body = await ok(await w.post("/api/generate-prompt", { ...EXAMPLE, aimodel: undefined }));
-    assert.deepEqual([body.content, body.fallback], ["Thank User456 for the 50 tokens!", true]);
+    assert.deepEqual([body.content, body.model], ["Thank User456 for the 50 tokens!", DEFAULT]);
     assert.equal(w.sim.callsTo(DEFAULT).length, 2, "the name guard lets the same model try once more");
+  });
+
+  test("two refused answers are all a request pays for: then the rules coach answers", async () => {
+    w.sim.script("*", step.answer("Thanks for the tip, Mary! What song should I play next?"));
+    const body = await ok(await w.post("/api/generate-prompt", { ...EXAMPLE, aimodel: undefined }));
+    assert.deepEqual([body.model, body.fallback], ["rules", true]);
+    assert.doesNotMatch(body.content, /Mary/);
+    assert.equal(w.sim.calls.length, 2);
   });
 
   test("a slow answer inside the timeout is used", async () => {

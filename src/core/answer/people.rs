@@ -142,15 +142,17 @@ fn room_words(req: &CoachRequest) -> Vec<String> {
     out
 }
 
-/// Whether a line for `focus` names at least one of its people (an open
-/// focus asks nothing).
+/// Whether a line for `focus` names its people: every tipper of a thank-you
+/// (one left out would not be thanked at all), at least one of the others (an
+/// open focus asks nothing).
 pub fn addresses_focus(line: &str, focus: &Focus) -> bool {
     let people = focus.people();
-    if people.is_empty() {
-        return true;
-    }
     let said = words(line);
-    people.iter().any(|u| names(&said, u))
+    match focus {
+        Focus::Open => true,
+        Focus::Thanks(_) => people.iter().all(|u| names(&said, u)),
+        _ => people.iter().any(|u| names(&said, u)),
+    }
 }
 
 /// Whether `line` repeats a recent act of `req` towards someone the focus
@@ -223,6 +225,18 @@ mod tests {
         assert!(addresses_focus("Tell Max Power what you are drinking.", &focus));
         assert!(!addresses_focus("Smile and keep the music going.", &focus));
         assert!(addresses_focus("Anything at all.", &Focus::Open));
+        let tip = |u: &str| Moment {
+            kind: MomentKind::Tip,
+            user: u.to_string(),
+            amount: None,
+            key: u.to_string(),
+        };
+        let thanks = Focus::of(vec![tip("sara_k"), tip("tom")]);
+        assert!(addresses_focus("Thank you Sara and Tom!", &thanks));
+        assert!(
+            !addresses_focus("Thank you Sara!", &thanks),
+            "Tom would never be thanked"
+        );
     }
 
     #[test]

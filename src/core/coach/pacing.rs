@@ -22,7 +22,7 @@
 //! the given time, tested on a fake clock.
 
 use crate::core::order::sort_by_key;
-use crate::core::request::moments::{Act, Focus, Moment, MomentKind, MAX_FOCUS_PEOPLE};
+use crate::core::request::moments::{Act, ActKind, Focus, Moment, MomentKind, MAX_FOCUS_PEOPLE};
 use serde::{Deserialize, Serialize};
 
 /// Speech at 150 words a minute.
@@ -163,6 +163,15 @@ pub fn decide(mut session: Session, ask: &PaceAsk) -> (Paced, Session) {
         }
     };
     let verdict = match verdict {
+        // Asked on purpose: a line about whatever fits; its acts, once
+        // recorded, settle the moments it spoke to.
+        Verdict::Speak { hold_ms, .. } if !ask.paced => {
+            session.speaking_until_ms = now + hold_ms + CLAIM_MS;
+            Verdict::Speak {
+                focus: Focus::Open,
+                hold_ms,
+            }
+        }
         Verdict::Speak { hold_ms, .. } => {
             let focus = choose(&mut session, top);
             session.speaking_until_ms = now + hold_ms + CLAIM_MS;
@@ -174,7 +183,9 @@ pub fn decide(mut session: Session, ask: &PaceAsk) -> (Paced, Session) {
     (Paced { verdict, acts }, session)
 }
 
-/// Adds the moments not yet tracked, and forgets stale and old ones.
+/// Adds the moments not yet tracked, settles those a line already spoke to
+/// (a tip whose tipper was thanked since it was seen; anything else whose
+/// person was named since), and forgets stale and old ones.
 fn track(session: &mut Session, moments: &[Moment], now: u64) {
     for m in moments {
         if !session.moments.iter().any(|t| t.moment.key == m.key) {
@@ -186,7 +197,13 @@ fn track(session: &mut Session, moments: &[Moment], now: u64) {
         }
     }
     for t in &mut session.moments {
-        if now.saturating_sub(t.seen_ms) > stale_after_ms(t.moment.kind) {
+        let person = t.moment.user.to_lowercase();
+        let spoken_to = session.acts.iter().any(|a| {
+            a.person == person
+                && a.at_ms >= t.seen_ms
+                && (t.moment.kind != MomentKind::Tip || a.kind == ActKind::Thank)
+        });
+        if spoken_to || now.saturating_sub(t.seen_ms) > stale_after_ms(t.moment.kind) {
             t.done = true;
         }
     }
@@ -248,7 +265,6 @@ pub fn record(mut session: Session, now_ms: u64, words: u64, acts: Vec<Act>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::request::moments::ActKind;
 
     const T0: u64 = 1_800_000_000_000;
     const SETTINGS: PaceSettings = PaceSettings {
@@ -426,12 +442,31 @@ mod tests {
     }
 
     #[test]
-    fn a_request_asked_on_purpose_always_speaks() {
+    fn a_request_asked_on_purpose_always_speaks_and_its_acts_settle_moments() {
         let s = record(Session::default(), T0, 15, vec![]);
-        let mut a = ask(T0 + 10, vec![moment(MomentKind::Entrance, "kim", "j1")]);
+        let tip = vec![
+            moment(MomentKind::Tip, "kim", "t1"),
+            moment(MomentKind::Question, "bo", "q1"),
+        ];
+        let mut a = ask(T0 + 10, tip.clone());
         a.paced = false;
-        let (p, _) = decide(s, &a);
-        assert_eq!(people(&p), ["kim"]);
+        let (p, s) = decide(s, &a);
+        assert_eq!(
+            p.verdict,
+            Verdict::Speak {
+                focus: Focus::Open,
+                hold_ms: 0
+            }
+        );
+        // Its line thanked Kim: her tip is not brought up again; Bo's question is.
+        let thanked = Act {
+            at_ms: T0 + 500,
+            kind: ActKind::Thank,
+            person: "kim".to_string(),
+        };
+        let s = record(s, T0 + 500, 5, vec![thanked]);
+        let (p, _) = decide(s, &ask(T0 + 30_000, tip));
+        assert_eq!(people(&p), ["bo"]);
     }
 
     #[test]
