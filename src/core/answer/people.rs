@@ -49,7 +49,7 @@ pub fn repeats_act(line: &str, people: &[String], done: &[Act]) -> bool {
 pub fn names(line_words: &[String], user: &str) -> bool {
     let spoken = words(&spoken_name(user));
     let raw = user.to_lowercase();
-    line_words.iter().any(|w| *w == raw)
+    line_words.contains(&raw)
         || (!spoken.is_empty()
             && line_words
                 .windows(spoken.len())
@@ -117,7 +117,7 @@ pub fn names_a_stranger(line: &str, req: &CoachRequest) -> bool {
             continue;
         }
         let known = known.get_or_insert_with(|| room_words(req));
-        if !known.iter().any(|k| *k == lower) {
+        if !known.contains(&lower) {
             return true;
         }
     }
