@@ -12,10 +12,12 @@ use crate::core::access::session::SessionSecret;
 use crate::core::access::usage::FREE_NEURONS_PER_DAY;
 use crate::core::answer::moderation::Blocked;
 use crate::core::answer::parse::HARD_MAX_WORDS;
+use crate::core::coach::pacing::PaceSettings;
 use crate::core::coach::CoachPolicy;
 use crate::core::llm::providers::Endpoints;
 use crate::core::llm::registry::{ModelSettings, Registry};
 use crate::core::prompt::MAX_SUGGESTION_WORDS;
+use crate::core::request::MAX_PACE_GAP_SECONDS;
 use crate::core::text::comma_list;
 use crate::core::time::EpochMillis;
 use std::fmt;
@@ -212,7 +214,15 @@ pub struct Config {
     pub spending: Spending,
     /// `AI_GATEWAY_ID`: Workers AI calls go through this AI Gateway.
     pub ai_gateway: Option<String>,
+    /// `PACE_GAP_SECONDS`, `PACE_WORDS_PER_MINUTE`: how paced requests are paced.
+    pub pace: PaceSettings,
 }
+
+/// The gap after a line before an ordinary one, in seconds: measured with the
+/// coach frontend over a busy and a quiet room (docs/suggestions.md, "Pacing").
+pub const DEFAULT_PACE_GAP_SECONDS: u64 = 20;
+/// The most the earpiece carries on average, in words a minute.
+pub const DEFAULT_PACE_WORDS_PER_MINUTE: u64 = 40;
 
 /// The variables, as the edge reads them; each reader names the variable
 /// in its error.
@@ -343,6 +353,19 @@ impl Config {
             session_keys,
             spending: Spending::read(&vars)?,
             ai_gateway: vars.get("AI_GATEWAY_ID"),
+            pace: PaceSettings {
+                gap_ms: 1_000
+                    * vars.number_in(
+                        "PACE_GAP_SECONDS",
+                        DEFAULT_PACE_GAP_SECONDS,
+                        0..=u64::from(MAX_PACE_GAP_SECONDS),
+                    )?,
+                words_per_minute: vars.number_in(
+                    "PACE_WORDS_PER_MINUTE",
+                    DEFAULT_PACE_WORDS_PER_MINUTE,
+                    10..=140,
+                )?,
+            },
         })
     }
 }
