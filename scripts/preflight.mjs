@@ -267,20 +267,27 @@ function builtIns(root) {
 }
 
 /**
- * Why the budget cannot count `name`'s calls, or null when it can: the
- * catalog entry it names (by id or built-in alias, as the Worker resolves it)
- * carries a price.
+ * Where the price the budget counts `name`'s calls at comes from: the
+ * catalog entry it names (by id or built-in alias, as the Worker resolves
+ * it), else `MODEL_PRICES`, else the assumed price (never free: the budget
+ * binds whichever it is). A `MODEL_PRICES` that does not read is refused.
  */
-function unpriced(name, root) {
+function priceOf(name, modelPrices, root) {
   const catalog = JSON.parse(readFileSync(resolve(root, "src/core/llm/catalog.json"), "utf8"));
   const { offered } = builtIns(root);
   const id = offered.find((m) => m.alias.toLowerCase() === name.toLowerCase())?.id ?? name;
   const entry = catalog.models.find((m) => m.id.toLowerCase() === id.toLowerCase());
-  const priced = offered.filter(({ id }) => catalog.models.find((m) => m.id === id)?.price).map(({ id }) => id);
-  const choose = `choose a priced one (offered by default: ${priced.join(", ")}) or set DAILY_NEURON_BUDGET = "off"`;
-  if (!entry) return `DEFAULT_MODEL ${name} is not in src/core/llm/catalog.json, so it has no price and the daily budget cannot stop its calls: ${choose}.`;
-  if (entry.price) return null;
-  return `DEFAULT_MODEL ${entry.id} has no price in src/core/llm/catalog.json, so its calls are counted but the daily budget cannot stop them: ${choose}.`;
+  const set = {};
+  for (const item of (modelPrices ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
+    const m = item.match(/^(.+)=\s*([0-9.]+)\s*\/\s*([0-9.]+)\s*$/);
+    if (!m || !(Number(m[2]) > 0 && Number(m[3]) > 0)) {
+      return { refusal: `MODEL_PRICES has "${item}", which is not model=input/output in dollars per million tokens (both above 0): fix it as docs/models.md "Prices" shows.` };
+    }
+    set[m[1].trim().toLowerCase()] = true;
+  }
+  if (entry?.price) return { source: "published" };
+  if (set[id.toLowerCase()]) return { source: "MODEL_PRICES" };
+  return { source: "the assumed price (ASSUMED_MODEL_PRICE; set its price in MODEL_PRICES)" };
 }
 
 /**
@@ -369,9 +376,9 @@ export function review({ configPath, env, dryRun, environ = process.env, root = 
   }
 
   if ((vars.DAILY_NEURON_BUDGET || "10000") !== "off") {
-    checked.push("the default model's price");
-    const problem = unpriced(vars.DEFAULT_MODEL || builtIns(root).fallback, root);
-    if (problem) refusals.push(problem);
+    const price = priceOf(vars.DEFAULT_MODEL || builtIns(root).fallback, vars.MODEL_PRICES, root);
+    if (price.refusal) refusals.push(price.refusal);
+    else checked.push(`the default model's price (${price.source})`);
   }
 
   const bound = toml.durable_objects?.bindings ?? [];

@@ -9,7 +9,7 @@
 use crate::core::access::auth::TokenDigest;
 use crate::core::access::cors::Origins;
 use crate::core::access::session::SessionSecret;
-use crate::core::access::usage::FREE_NEURONS_PER_DAY;
+use crate::core::access::usage::{PriceBook, FREE_NEURONS_PER_DAY};
 use crate::core::answer::moderation::Blocked;
 use crate::core::answer::parse::HARD_MAX_WORDS;
 use crate::core::coach::pacing::PaceSettings;
@@ -140,7 +140,18 @@ pub struct Spending {
     pub caller_allowance: Option<f64>,
     /// `STATE_FAILURE_MODE`: serve uncounted (`open`) or refuse (`closed`).
     pub failure: KvFailurePolicy,
+    /// Every model's price (`MODEL_PRICES`, `ASSUMED_MODEL_PRICE`).
+    pub prices: PriceBook,
+    /// The most `max_tokens` a session key's request may ask for
+    /// (`SESSION_MAX_TOKENS`): anonymous callers are capped.
+    pub session_max_tokens: u32,
+    /// The models a session key's request may name (`SESSION_MODELS`);
+    /// empty: only the default. Any other is served by the default.
+    pub session_models: Vec<String>,
 }
+
+/// `SESSION_MAX_TOKENS` by default: room for a 15-word line and its JSON.
+pub const DEFAULT_SESSION_MAX_TOKENS: u32 = 96;
 
 /// A number of neurons, or `off`.
 fn neurons(value: Option<&str>, default: Option<f64>) -> Result<Option<f64>, String> {
@@ -164,6 +175,23 @@ impl Spending {
                 .parsed("DAILY_NEURON_BUDGET", |v| neurons(v, Some(FREE_NEURONS_PER_DAY)))?,
             caller_allowance: vars.parsed("CALLER_DAILY_NEURONS", |v| neurons(v, None))?,
             failure: vars.parsed("STATE_FAILURE_MODE", KvFailurePolicy::parse)?,
+            prices: PriceBook::parse(
+                vars.get("MODEL_PRICES").as_deref(),
+                vars.get("ASSUMED_MODEL_PRICE").as_deref(),
+            )
+            .map_err(|problem| ConfigError {
+                var: "MODEL_PRICES or ASSUMED_MODEL_PRICE",
+                problem,
+            })?,
+            session_max_tokens: vars.number_in(
+                "SESSION_MAX_TOKENS",
+                DEFAULT_SESSION_MAX_TOKENS,
+                1..=crate::core::request::options::MAX_MAX_TOKENS,
+            )?,
+            session_models: vars
+                .get("SESSION_MODELS")
+                .map(|v| comma_list(&v).map(str::to_string).collect())
+                .unwrap_or_default(),
         })
     }
 }

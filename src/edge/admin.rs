@@ -11,6 +11,7 @@ use super::store::{self, Consequence};
 use crate::core::access::auth::{
     hash_of_key, issued_token, token_key, NewToken, TokenDigest, TokenId, TokenRecord, TOKEN_KEY_PREFIX,
 };
+use crate::core::access::usage::price_list;
 use crate::core::access::usage::{period, report, DaySpend, UsageRow};
 use crate::core::config::{CallerStore, Config};
 use crate::core::error::ApiError;
@@ -180,11 +181,20 @@ pub async fn usage(req: &Request, env: &Env, config: &Config, now_ms: u64) -> Re
     })?;
     let rows: Vec<UsageRow> = serde_json::from_value(found["rows"].clone()).unwrap_or_default();
     let days: Vec<DaySpend> = serde_json::from_value(found["days"].clone()).unwrap_or_default();
+    let offered: Vec<_> = config
+        .registry
+        .models()
+        .iter()
+        .map(|m| (m.id(), m.entry().price.as_ref()))
+        .collect();
     let mut body = report(
         &rows,
         &days,
-        config.spending.deployment_budget,
-        config.spending.caller_allowance,
+        (
+            config.spending.deployment_budget,
+            config.spending.caller_allowance,
+        ),
+        price_list(&config.spending.prices, &offered),
         &today,
     );
     body["from"] = json!(from);

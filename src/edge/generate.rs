@@ -11,7 +11,7 @@ use crate::core::access::auth::{parse_bearer, BearerProblem};
 use crate::core::access::session;
 use crate::core::access::usage;
 use crate::core::coach::pacing::{PaceAsk, PaceSettings, Paced, Verdict, WaitWhy};
-use crate::core::coach::streaming::{open_stream, Opened, StreamEvent};
+use crate::core::coach::streaming::{open_stream, LiveStream, Opened, StreamEvent};
 use crate::core::coach::{coach, paced_wait, Answer, CoachCall};
 use crate::core::config::Config;
 use crate::core::config::{CallerStore, KvFailurePolicy};
@@ -38,7 +38,8 @@ pub async fn generate_prompt(
     let now_ms = trace.started_ms as u64;
     let (who, parsed) = caller_and_body(req, env, config, trace).await?;
     // A request that will be refused for its body is still counted.
-    let plan = parsed.and_then(|request| Plan::new(config, request));
+    let anonymous = who.session.is_some();
+    let plan = parsed.and_then(|request| Plan::new(config, request, anonymous));
     let estimate = plan.as_ref().map_or(0.0, |p| p.estimate);
     let pace = plan.as_ref().ok().map(|p| pace_ask(config, &p.request, now_ms));
     let reserving = reserve(plan.is_ok(), env, config, now_ms, estimate);
@@ -76,7 +77,7 @@ pub async fn generate_prompt(
         config,
         &admitted.caller,
         &plan.chain,
-        plan.estimate,
+        (plan.estimate, plan.call_estimate),
         reserved_here,
     );
     match admitted.paced {
@@ -112,7 +113,7 @@ pub async fn generate_prompt(
     let answering = suggest(req, env, ctx, config, &plan, renewal, ledger.clone(), trace);
     let (counted, response) = futures_util::future::join(admitted.counting.confirmed(), answering).await;
     if response.is_err() {
-        ctx.wait_until(ledger.after(trace.failures.len()).record(None));
+        ctx.wait_until(ledger.after(&trace.failures).record(None));
     }
     counted.and(response)
 }
@@ -236,25 +237,40 @@ struct Plan<'a> {
     chain: Vec<&'a Model>,
     /// Neurons set aside before the model call (see [`usage::estimate`]).
     estimate: f64,
+    /// What one call is charged when it reports no usage.
+    call_estimate: f64,
     over_budget: Option<&'static str>,
     /// How long the pacing holds the answer before the line is made.
     hold_ms: u64,
 }
 
 impl<'a> Plan<'a> {
-    fn new(config: &'a Config, request: CoachRequest) -> Result<Plan<'a>, ApiError> {
+    /// `anonymous`: a session key's request, held to the operator's caps.
+    fn new(config: &'a Config, mut request: CoachRequest, anonymous: bool) -> Result<Plan<'a>, ApiError> {
+        let spending = &config.spending;
+        if anonymous {
+            request.cap_for_session(spending.session_max_tokens, &spending.session_models);
+        }
         let resolved = config.registry.resolve(request.model())?;
         resolved.model.check_options(request.options())?;
         let chain = config.registry.chain(resolved.model);
-        let prices: Vec<_> = chain.iter().map(|m| m.entry().price.as_ref()).collect();
+        let prices: Vec<_> = chain
+            .iter()
+            .map(|m| Some(spending.prices.price(m.id(), m.entry().price.as_ref()).0))
+            .collect();
         let chars = usage::prompt_chars_bound(&request);
-        let estimate = usage::estimate(&prices, chars, request.options().max_tokens(), 1);
+        let max_tokens = request.options().max_tokens();
+        // The worst case is set aside: every call the chain may make.
+        let calls = usage::max_calls(chain.len(), config.coach.max_retries);
+        let estimate = usage::estimate(&prices, chars, max_tokens, calls);
+        let call_estimate = usage::estimate(&prices, chars, max_tokens, 1);
         Ok(Plan {
             request,
             model: resolved.model,
             retired: resolved.retired,
             chain,
             estimate,
+            call_estimate,
             over_budget: None,
             hold_ms: 0,
         })
@@ -308,7 +324,7 @@ async fn suggest(
             trace.fallback = fallback;
         }
         trace.streamed = true;
-        let ledger = ledger.after(trace.failures.len());
+        let ledger = ledger.after(&trace.failures);
         return http::event_stream(stream_body(opened, arrived_ms, trace.id.clone(), ledger));
     }
     let mut answer = coach(&call, &mut trace.failures).await?;
@@ -318,7 +334,7 @@ async fn suggest(
     trace.model = Some(answer.model.clone());
     trace.fallback = answer.fallback;
     trace.usage = answer.usage.clone();
-    let recording = ledger.after(trace.failures.len()).record(Some(answer.clone()));
+    let recording = ledger.after(&trace.failures).record(Some(answer.clone()));
     ctx.wait_until(recording);
     http::json(200, &answer)
 }
@@ -329,6 +345,28 @@ fn accepts_event_stream(req: &Request) -> bool {
         .ok()
         .flatten()
         .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/event-stream"))
+}
+
+/// What a streamed body holds between chunks. A stream the client drops
+/// before its end is still recorded (its spend settled, what was set aside
+/// released) when this state is dropped.
+struct StreamState {
+    first: Option<String>,
+    rest: Option<LiveStream<AnyStream>>,
+    request_id: String,
+    ledger: Option<Ledger>,
+}
+
+impl Drop for StreamState {
+    fn drop(&mut self) {
+        if let Some(ledger) = self.ledger.take() {
+            let ledger = match &self.rest {
+                Some(live) => ledger.dropped(live.model(), live.usage().cloned()),
+                None => ledger,
+            };
+            wasm_bindgen_futures::spawn_local(ledger.record(None));
+        }
+    }
 }
 
 /// The body of a streamed answer: the events known at once, then the live
@@ -349,44 +387,47 @@ fn stream_body(
             wasm_bindgen_futures::spawn_local(ledger.record(done));
         }
     }
-    // The request id rides in the state: the closure runs once per chunk.
-    let state = (Some(first), opened.rest, request_id, ledger);
-    futures_util::stream::unfold(
-        state,
-        move |(first, mut rest, request_id, mut ledger)| async move {
-            if let Some(first) = first {
-                return Some((Ok(first.into_bytes()), (None, rest, request_id, ledger)));
-            }
-            let live = rest.as_mut()?;
-            match live.next(&WorkersClock).await {
-                Some(events) => {
-                    if let Some(done) = events.iter().find_map(StreamEvent::answer) {
-                        if let Some(ledger) = ledger.take() {
-                            ledger.record(Some(done.clone())).await;
-                        }
+    let state = StreamState {
+        first: Some(first),
+        rest: opened.rest,
+        request_id,
+        ledger,
+    };
+    futures_util::stream::unfold(state, move |mut state| async move {
+        if let Some(first) = state.first.take() {
+            return Some((Ok(first.into_bytes()), state));
+        }
+        let live = state.rest.as_mut()?;
+        match live.next(&WorkersClock).await {
+            Some(events) => {
+                if let Some(done) = events.iter().find_map(StreamEvent::answer) {
+                    if let Some(ledger) = state.ledger.take() {
+                        ledger.record(Some(done.clone())).await;
                     }
-                    let bytes: String = events.iter().map(StreamEvent::to_sse).collect();
-                    Some((Ok(bytes.into_bytes()), (None, rest, request_id, ledger)))
                 }
-                None => {
-                    // Ended without `done`: what was set aside is released.
-                    if let Some(ledger) = ledger {
-                        ledger.record(None).await;
-                    }
-                    console_log!(
-                        "{}",
-                        json!({
-                            "event": "stream_end",
-                            "request_id": request_id,
-                            "failure": live.failure().map(failure_json),
-                            "ms": (worker::js_sys::Date::now() as u64).saturating_sub(arrived_ms),
-                            "prompt_tokens": live.usage().map(|u| u.prompt_tokens),
-                            "completion_tokens": live.usage().map(|u| u.completion_tokens),
-                        })
-                    );
-                    None
-                }
+                let bytes: String = events.iter().map(StreamEvent::to_sse).collect();
+                Some((Ok(bytes.into_bytes()), state))
             }
-        },
-    )
+            None => {
+                // Ended without `done`: the failed call is paid for, and
+                // what was set aside is released.
+                if let Some(ledger) = state.ledger.take() {
+                    let failed: Vec<_> = live.failure().cloned().into_iter().collect();
+                    ledger.after_more(&failed).record(None).await;
+                }
+                console_log!(
+                    "{}",
+                    json!({
+                        "event": "stream_end",
+                        "request_id": state.request_id,
+                        "failure": live.failure().map(failure_json),
+                        "ms": (worker::js_sys::Date::now() as u64).saturating_sub(arrived_ms),
+                        "prompt_tokens": live.usage().map(|u| u.prompt_tokens),
+                        "completion_tokens": live.usage().map(|u| u.completion_tokens),
+                    })
+                );
+                None
+            }
+        }
+    })
 }

@@ -18,9 +18,10 @@ use crate::core::access::auth::Caller;
 use crate::core::access::ratelimit::Counter;
 use crate::core::access::state::{admit, keep_said, Admission, Admit, Windows};
 use crate::core::access::usage::{Budget, Cost, DaySpend, Spent, UsageRow};
+use crate::core::access::usage::{PriceSource, USD_PER_NEURON};
 use crate::core::answer::people::acts_of;
 use crate::core::coach::pacing::{self, PaceAsk, Paced, Session};
-use crate::core::coach::Answer;
+use crate::core::coach::{Answer, FailedCall};
 use crate::core::config::{CallerStore, Config};
 use crate::core::llm::catalog::Price;
 use crate::core::llm::registry::Model;
@@ -308,10 +309,9 @@ impl CallerState {
         if s.model.is_empty() {
             return Ok(());
         }
-        let (neurons, usd, unpriced) = match s.cost {
-            Some(c) => (c.neurons, c.usd, 0),
-            None => (0.0, 0.0, u64::from(s.model != "rules")),
-        };
+        let (neurons, usd) = s.cost.map_or((0.0, 0.0), |c| (c.neurons, c.usd));
+        // Calls counted at the assumed price (`unpriced` in the table).
+        let unpriced = u64::from(s.assumed);
         self.sql().exec(
             "INSERT INTO usage (day, caller, model, requests, model_calls, fallbacks, prompt_tokens,
                completion_tokens, neurons, usd, unpriced) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
@@ -460,13 +460,17 @@ pub async fn release(env: Env, now_ms: u64, estimate: f64) {
 pub struct Ledger {
     env: Env,
     caller: String,
-    /// Prices of the chain's models, by id (`None`: unpriced).
-    prices: Vec<(String, Option<Price>)>,
+    /// Prices of the chain's models, by id, and whether each is assumed.
+    prices: Vec<(String, Price, bool)>,
+    /// What a call that reports no usage is charged.
+    call_estimate: f64,
     /// What was set aside in the caller's object (when it has an allowance)
     /// and in the deployment's (when it has a budget).
     caller_estimate: f64,
     deployment_estimate: f64,
-    failed_calls: usize,
+    /// The calls that did not give the answer: their model and what they
+    /// reported using (an answer judged unfit is paid for all the same).
+    failed_calls: Vec<(String, Option<Usage>)>,
     counted: bool,
     /// Set when the request was let speak by its pacing: the room's people,
     /// whose acts the line is read for.
@@ -479,7 +483,7 @@ impl Ledger {
         config: &Config,
         caller: &Caller,
         plan_chain: &[&Model],
-        estimate: f64,
+        (estimate, call_estimate): (f64, f64),
         reserved: bool,
     ) -> Ledger {
         Ledger {
@@ -487,15 +491,19 @@ impl Ledger {
             caller: caller.id.as_str().to_string(),
             prices: plan_chain
                 .iter()
-                .map(|m| (m.id().to_string(), m.entry().price.clone()))
+                .map(|m| {
+                    let (price, source) = config.spending.prices.price(m.id(), m.entry().price.as_ref());
+                    (m.id().to_string(), price.clone(), source == PriceSource::Assumed)
+                })
                 .collect(),
+            call_estimate,
             caller_estimate: if config.spending.caller_allowance.is_some() {
                 estimate
             } else {
                 0.0
             },
             deployment_estimate: if reserved { estimate } else { 0.0 },
-            failed_calls: 0,
+            failed_calls: Vec::new(),
             counted: config.spending.store == CallerStore::DurableObject,
             paced: None,
         }
@@ -507,37 +515,80 @@ impl Ledger {
         self
     }
 
-    /// The ledger once the model calls are done: `failed_calls` did not answer.
-    pub fn after(mut self, failed_calls: usize) -> Ledger {
-        self.failed_calls = failed_calls;
+    /// The ledger once the model calls are done: `failures` did not give the answer.
+    pub fn after(mut self, failures: &[FailedCall]) -> Ledger {
+        self.failed_calls = failures
+            .iter()
+            .map(|f| (f.model.clone(), f.usage.clone()))
+            .collect();
         self
     }
 
-    /// What `answer` cost, and its words to remember.
+    /// The ledger with `more` failed calls (a live stream's, after it opened).
+    pub fn after_more(mut self, more: &[FailedCall]) -> Ledger {
+        self.failed_calls
+            .extend(more.iter().map(|f| (f.model.clone(), f.usage.clone())));
+        self
+    }
+
+    /// The ledger of a stream the client dropped while `model` was answering:
+    /// that call is paid for too (what it reported, else its estimate).
+    pub fn dropped(mut self, model: &str, usage: Option<Usage>) -> Ledger {
+        self.failed_calls.push((model.to_string(), usage));
+        self
+    }
+
+    /// The cost of one call of `model`: what it reported at the model's
+    /// price, else the estimate of a call; and whether the price was assumed.
+    fn call_cost(&self, model: &str, usage: Option<&Usage>) -> (Cost, bool) {
+        let priced = self.prices.iter().find(|(id, _, _)| id == model);
+        match (priced, usage) {
+            (Some((_, price, assumed)), Some(u)) => (
+                Cost::of(Some(price), u.prompt_tokens, u.completion_tokens).unwrap_or_default(),
+                *assumed,
+            ),
+            (priced, _) => (
+                Cost {
+                    neurons: self.call_estimate,
+                    usd: self.call_estimate * USD_PER_NEURON,
+                },
+                priced.is_none_or(|(_, _, assumed)| *assumed),
+            ),
+        }
+    }
+
+    /// What the request cost (every call it made, the answering one and the
+    /// failed ones), and the answer's words to remember.
     fn spent(&self, answer: Option<&Answer>, now_ms: u64) -> (Spent, Option<String>) {
-        let usage = answer.and_then(|a| a.usage.clone()).unwrap_or(Usage {
-            prompt_tokens: 0,
-            completion_tokens: 0,
-        });
         let model = answer.map_or("none", |a| a.model.as_str());
         let by_model = model != "rules" && model != "none";
-        let price = self
-            .prices
+        let answering = answer
+            .filter(|_| by_model)
+            .map(|a| (a.model.as_str(), a.usage.as_ref()));
+        let calls = self
+            .failed_calls
             .iter()
-            .find(|(id, _)| id == model)
-            .and_then(|(_, p)| p.as_ref());
+            .map(|(m, u)| (m.as_str(), u.as_ref()))
+            .chain(answering);
+        let (mut cost, mut assumed, mut prompt, mut completion) = (Cost::default(), 0, 0, 0);
+        for (m, u) in calls {
+            let (c, by_assumption) = self.call_cost(m, u);
+            cost.neurons += c.neurons;
+            cost.usd += c.usd;
+            assumed += u32::from(by_assumption);
+            prompt += u.map_or(0, |u| u.prompt_tokens);
+            completion += u.map_or(0, |u| u.completion_tokens);
+        }
         let spent = Spent {
             day: day_name(now_ms),
             caller: self.caller.clone(),
             model: model.to_string(),
-            model_calls: (self.failed_calls + usize::from(by_model)) as u32,
+            model_calls: (self.failed_calls.len() + usize::from(by_model)) as u32,
             fallback: answer.is_some_and(|a| a.fallback),
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            cost: match by_model {
-                true => Cost::of(price, usage.prompt_tokens, usage.completion_tokens),
-                false => Some(Cost::default()),
-            },
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cost: Some(cost),
+            assumed,
         };
         // A wait is spoken too (the coach frontend says every answer).
         let said = answer.map(|a| a.suggestion.content().to_string());

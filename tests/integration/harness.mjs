@@ -46,6 +46,8 @@ export const ORIGIN = "https://coach.example.com";
 
 export const BASE_VARS = {
   DEFAULT_MODEL: "@cf/meta/llama-3.1-8b-instruct-fast",
+  // As wrangler.toml ships them: the prices the catalog lacks.
+  MODEL_PRICES: "@cf/meta/llama-3.1-8b-instruct-fast=0.045/0.384,@cf/meta/llama-3.2-3b-instruct=0.051/0.335",
   FALLBACK_MODELS: "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
   MODEL_TIMEOUT_MS: "1500",
   REQUEST_DEADLINE_MS: "4000",

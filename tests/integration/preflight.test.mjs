@@ -106,12 +106,11 @@ describe("the preflight reads wrangler.toml as wrangler does", () => {
 });
 
 describe("the preflight refuses, with the sentence that names the fix", () => {
-  test("the shipped configuration as it is: the KV placeholder, no visible secret, an unpriced default", () => {
+  test("the shipped configuration as it is: the KV placeholder, no visible secret", () => {
     const found = refusals(SHIPPED, { environ: {} });
-    assert.equal(found.length, 3, found.join("\n"));
+    assert.equal(found.length, 2, found.join("\n"));
     assert.match(found[0], /COACH_KV's id in .* is the placeholder 0{32}: create the namespace with npx wrangler kv namespace create COACH_KV and put the id it prints/);
     assert.match(found[1], /SESSION_SECRET/);
-    assert.match(found[2], /DEFAULT_MODEL @cf\/meta\/llama-3\.1-8b-instruct-fast has no price/);
   });
 
   test("the KV id: the placeholder, an id that is not one, no COACH_KV at all", () => {
@@ -148,16 +147,13 @@ describe("the preflight refuses, with the sentence that names the fix", () => {
     refusedOnce(deploy({ names: [] }, { SESSION_SECRET: SECRET }), /have no SESSION_SECRET/, "the list, when it can be had");
   });
 
-  test("a daily budget on a default model the budget cannot count", () => {
+  test("every default model is counted by the budget (published, MODEL_PRICES or assumed); a MODEL_PRICES that does not read is refused", () => {
     const withModel = (model) => configured().replace(`DEFAULT_MODEL = "${PRICED}"`, model === undefined ? "" : `DEFAULT_MODEL = "${model}"`);
-    const unpriced = /has no price in src\/core\/llm\/catalog\.json, so its calls are counted but the daily budget cannot stop them: choose a priced one \(offered by default: .*@cf\/qwen\/qwen3-30b-a3b-fp8.*\) or set DAILY_NEURON_BUDGET = "off"/;
-    refusedOnce(refusals(withModel("@cf/meta/llama-3.1-8b-instruct-fast")), unpriced);
-    refusedOnce(refusals(withModel("llama-3.2-3b")), /DEFAULT_MODEL @cf\/meta\/llama-3\.2-3b-instruct has no price/);
-    refusedOnce(refusals(withModel(undefined)), /DEFAULT_MODEL @cf\/meta\/llama-3\.1-8b-instruct-fast has no price/, "unset: the built-in default");
-    refusedOnce(refusals(withModel("openai:local")), /DEFAULT_MODEL openai:local is not in src\/core\/llm\/catalog\.json, so it has no price/);
-    assert.deepEqual(refusals(withModel("qwen3-30b")), [], "an alias of a priced model");
-    const off = setVar(withModel("@cf/meta/llama-3.1-8b-instruct-fast"), "DAILY_NEURON_BUDGET", "off");
-    assert.deepEqual(refusals(off), [], "no budget to bind");
+    for (const model of ["@cf/meta/llama-3.1-8b-instruct-fast", "llama-3.2-3b", undefined, "openai:local", "qwen3-30b"]) {
+      assert.deepEqual(refusals(withModel(model)), [], `${model}: counted at a price`);
+    }
+    const bad = setVar(configured(), "MODEL_PRICES", "@cf/meta/llama-3.1-8b-instruct-fast=free");
+    refusedOnce(refusals(bad), /MODEL_PRICES has "@cf\/meta\/llama-3\.1-8b-instruct-fast=free", which is not model=input\/output/);
   });
 
   test("migrations that do not declare the Durable Object class, and no CALLER_STATE binding", () => {

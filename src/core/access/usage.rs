@@ -9,10 +9,12 @@
 //! The catalog gives each model's price in dollars per million input and
 //! output tokens; neurons are that price divided by the neuron's price. A
 //! model without a published price (a remote provider's, or one the catalog
-//! does not price) is counted as unpriced, never guessed.
+//! does not price) is priced as the operator sets it (`MODEL_PRICES`), else
+//! at an assumed price ([`PriceBook`]) that is never zero: every call the
+//! deployment can make is counted against its budget.
 
 use crate::core::error::ApiError;
-use crate::core::llm::catalog::Price;
+use crate::core::llm::catalog::{catalog, Price};
 use crate::core::prompt::{MAX_PROMPT_CHARS, PROMPT_EVENTS, PROMPT_EVENT_CHARS};
 use crate::core::request::CoachRequest;
 use crate::core::time::{format_rfc3339, parse_date};
@@ -44,6 +46,128 @@ impl Cost {
     }
 }
 
+/// Where a model's price comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceSource {
+    /// The catalog's published price.
+    Published,
+    /// `MODEL_PRICES`, set by the operator.
+    Operator,
+    /// No price is known: the assumed price (`ASSUMED_MODEL_PRICE`).
+    Assumed,
+}
+
+/// Every model's price: the published one, else the operator's
+/// (`MODEL_PRICES = "id=in/out,..."`, dollars per million input and output
+/// tokens), else the assumed price (`ASSUMED_MODEL_PRICE = "in/out"`, by
+/// default the dearest published input and output prices of the catalog).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceBook {
+    set: Vec<(String, Price)>,
+    pub assumed: Price,
+}
+
+/// `in/out` in dollars per million tokens, both positive.
+fn parse_price(text: &str) -> Option<Price> {
+    let (i, o) = text.trim().split_once('/')?;
+    let (i, o) = (
+        crate::core::text::decimal(i.trim())?,
+        crate::core::text::decimal(o.trim())?,
+    );
+    (i.is_finite() && o.is_finite() && i > 0.0 && o > 0.0).then_some(Price {
+        input_per_m: Some(i),
+        output_per_m: Some(o),
+    })
+}
+
+/// The dearest published input and output prices of the catalog.
+pub fn dearest_published() -> Price {
+    let prices = catalog().models.iter().filter_map(|m| m.price.as_ref());
+    let (mut i, mut o) = (0.0f64, 0.0f64);
+    for p in prices {
+        i = i.max(p.input_per_m.unwrap_or(0.0));
+        o = o.max(p.output_per_m.unwrap_or(0.0));
+    }
+    Price {
+        input_per_m: Some(i),
+        output_per_m: Some(o),
+    }
+}
+
+impl PriceBook {
+    /// From `MODEL_PRICES` and `ASSUMED_MODEL_PRICE`; the error says what is wrong.
+    pub fn parse(model_prices: Option<&str>, assumed: Option<&str>) -> Result<PriceBook, String> {
+        let mut set = Vec::new();
+        for item in model_prices
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let (id, price) = item
+                .rsplit_once('=')
+                .and_then(|(id, p)| Some((id.trim(), parse_price(p)?)))
+                .filter(|(id, _)| !id.is_empty())
+                .ok_or_else(|| {
+                    format!("must be model=input/output pairs in dollars per million tokens, both above 0, not \"{item}\"")
+                })?;
+            set.push((id.to_string(), price));
+        }
+        let assumed = match assumed {
+            None => dearest_published(),
+            Some(text) => parse_price(text).ok_or_else(|| {
+                format!("must be input/output in dollars per million tokens, both above 0, not \"{text}\"")
+            })?,
+        };
+        Ok(PriceBook { set, assumed })
+    }
+
+    /// The price `id` is counted at, and where it comes from.
+    pub fn price<'a>(&'a self, id: &str, published: Option<&'a Price>) -> (&'a Price, PriceSource) {
+        if let Some(p) = published.filter(|p| p.input_per_m.is_some() && p.output_per_m.is_some()) {
+            return (p, PriceSource::Published);
+        }
+        match self.set.iter().find(|(m, _)| m == id) {
+            Some((_, p)) => (p, PriceSource::Operator),
+            None => (&self.assumed, PriceSource::Assumed),
+        }
+    }
+}
+
+impl Default for PriceBook {
+    fn default() -> PriceBook {
+        PriceBook {
+            set: Vec::new(),
+            assumed: dearest_published(),
+        }
+    }
+}
+
+/// Each of `models` (id and published price) with the price its calls are
+/// counted at and where that comes from; the assumed price last.
+pub fn price_list(book: &PriceBook, models: &[(&str, Option<&Price>)]) -> serde_json::Value {
+    use serde_json::json;
+    let row = |p: &Price| json!({"input_per_m": p.input_per_m, "output_per_m": p.output_per_m});
+    let mut list: Vec<serde_json::Value> = models
+        .iter()
+        .map(|(id, published)| {
+            let (price, source) = book.price(id, *published);
+            json!({"model": id, "usd_per_m": row(price), "source": source})
+        })
+        .collect();
+    list.push(json!({"model": "*", "usd_per_m": row(&book.assumed), "source": PriceSource::Assumed}));
+    json!(list)
+}
+
+/// The most calls one request can make on a chain of `models` models: each
+/// called once, again up to `retries` times (after an error, or once after an
+/// answer judged unfit), and once more without JSON mode. What a request
+/// sets aside is this many calls at the dearest price of its chain.
+pub fn max_calls(models: usize, retries: u32) -> u32 {
+    (models.max(1) as u32) * (retries.max(1) + 2)
+}
+
 /// One answered request, as the state objects record it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Spent {
@@ -59,8 +183,11 @@ pub struct Spent {
     pub fallback: bool,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
-    /// `None` when the model has no published price.
+    /// What the request's calls cost, every call counted.
     pub cost: Option<Cost>,
+    /// Calls priced at the assumed price.
+    #[serde(default)]
+    pub assumed: u32,
 }
 
 /// A daily allowance in neurons, and what is spent and set aside of it.
@@ -139,7 +266,7 @@ pub struct UsageRow {
     pub completion_tokens: f64,
     pub neurons: f64,
     pub usd: f64,
-    /// Requests answered by a model with no published price.
+    /// Calls counted at the assumed price (no published or operator's price).
     pub unpriced: f64,
 }
 
@@ -193,8 +320,8 @@ pub fn period(
 pub fn report(
     rows: &[UsageRow],
     days: &[DaySpend],
-    budget: Option<f64>,
-    allowance: Option<f64>,
+    (budget, allowance): (Option<f64>, Option<f64>),
+    prices: serde_json::Value,
     today: &str,
 ) -> serde_json::Value {
     use serde_json::json;
@@ -240,7 +367,7 @@ pub fn report(
             "left": budget.map(|b| (b - d.neurons - d.reserved).max(0.0)),
         })).collect::<Vec<_>>(),
         "budget": {"deployment_daily_neurons": budget, "caller_daily_neurons": allowance},
-        "pricing": {"usd_per_neuron": USD_PER_NEURON, "source": "data/SOURCES.md"},
+        "pricing": {"usd_per_neuron": USD_PER_NEURON, "source": "data/SOURCES.md", "models": prices},
     })
 }
 
@@ -349,7 +476,13 @@ mod tests {
             neurons: 8.0,
             reserved: 1.0,
         }];
-        let r = report(&rows, &days, Some(10.0), Some(5.0), "2026-11-30");
+        let r = report(
+            &rows,
+            &days,
+            (Some(10.0), Some(5.0)),
+            serde_json::json!([]),
+            "2026-11-30",
+        );
         assert_eq!(r["callers"][0]["neurons"], serde_json::json!(7.0));
         assert_eq!(r["callers"][0]["allowance_left_today"], serde_json::json!(0.0));
         assert_eq!(r["callers"][1]["allowance_left_today"], serde_json::json!(4.0));

@@ -99,13 +99,17 @@ pub struct Answer {
 pub struct FailedCall {
     pub model: String,
     pub failure: ModelFailure,
+    /// What the call reported using, when it answered (an answer judged
+    /// unfit is paid for all the same).
+    pub usage: Option<Usage>,
 }
 
 impl FailedCall {
-    fn of(model: &Model, failure: ModelFailure) -> FailedCall {
+    fn of(model: &Model, failure: ModelFailure, usage: Option<Usage>) -> FailedCall {
         FailedCall {
             model: model.id().to_string(),
             failure,
+            usage,
         }
     }
 }
@@ -148,6 +152,9 @@ pub(crate) trait Attempt {
         json_mode: bool,
         timeout_ms: u64,
     ) -> Result<Self::Output, ModelFailure>;
+
+    /// What the last call reported using, when it answered; taken once.
+    fn take_usage(&mut self) -> Option<Usage>;
 }
 
 /// Sleeps `ms` when a call could still start after it within `deadline`;
@@ -193,7 +200,7 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
             };
             let json_mode_refusable = json_mode && candidate.entry().json_mode;
             let step = next_step(failure.kind, retries, policy.max_retries, json_mode_refusable);
-            failures.push(FailedCall::of(candidate, failure));
+            failures.push(FailedCall::of(candidate, failure, attempt.take_usage()));
             if failures.iter().filter(|f| f.failure.is_refusal()).count() >= MAX_REFUSED_ANSWERS {
                 break 'models;
             }
@@ -281,6 +288,8 @@ struct PlainCall<'a, B, C> {
     messages: &'a [Message],
     judge: &'a Judge<'a>,
     deadline: u64,
+    /// What the last reply reported using.
+    usage: Option<Usage>,
 }
 
 impl<B: ModelBackend, C: Clock> Attempt for PlainCall<'_, B, C> {
@@ -295,10 +304,15 @@ impl<B: ModelBackend, C: Clock> Attempt for PlainCall<'_, B, C> {
         let req = self.judge.request();
         let input = input_for(model, self.messages, req.options(), json_mode, false);
         let reply = self.backend.run(model.id(), &input, timeout_ms).await?;
+        self.usage = reply.usage.clone();
         let left = self.deadline.saturating_sub(self.clock.now_ms());
         let moderation_ms = self.policy.model_timeout_ms.min(left);
         let suggestion = judged(self.judge, self.backend, self.policy, &reply, moderation_ms).await?;
         Ok((suggestion, reply))
+    }
+
+    fn take_usage(&mut self) -> Option<Usage> {
+        self.usage.take()
     }
 }
 
@@ -374,6 +388,7 @@ pub async fn coach<B: ModelBackend, C: Clock>(
         messages: &messages,
         judge: &judge,
         deadline,
+        usage: None,
     };
     match run_chain(chain, policy, clock, deadline, failures, &mut attempt).await {
         Some((index, (suggestion, reply))) => Ok(Answer {

@@ -222,6 +222,8 @@ struct StreamCall<'a, B, C> {
     messages: &'a [Message],
     judge: &'a Judge<'a>,
     deadline: u64,
+    /// What the last stream that ended reported using.
+    usage: Option<Usage>,
 }
 
 impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
@@ -255,6 +257,7 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
                     // Ended before a delta went out: judged whole, and a
                     // failure still lets the next model answer.
                     let (reply, _) = upstream.finish(&may_say);
+                    self.usage = reply.usage.clone();
                     let left = self.deadline.saturating_sub(self.clock.now_ms());
                     let moderation_ms = self.policy.model_timeout_ms.min(left);
                     let suggestion =
@@ -263,6 +266,10 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
                 }
             }
         }
+    }
+
+    fn take_usage(&mut self) -> Option<Usage> {
+        self.usage.take()
     }
 }
 
@@ -291,6 +298,7 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
         messages: &messages,
         judge: &judge,
         deadline,
+        usage: None,
     };
     match run_chain(chain, policy, clock, deadline, failures, &mut attempt).await {
         Some((index, Started::Whole(mut answer))) => {
@@ -363,6 +371,8 @@ impl<S: ModelStream> LiveStream<S> {
                 let screen = std::mem::take(&mut self.screen);
                 let judge = Judge::with_screen(&self.req, screen, self.max_words);
                 let verdict = judge.answer(&reply.response, reply.finish_reason.as_deref());
+                // Paid for whether it is spoken or withdrawn.
+                self.usage = reply.usage.clone();
                 // The words of this last read go out only with the `done` they
                 // lead to: a rejected answer loses them, and what was already
                 // spoken is withdrawn.
@@ -414,6 +424,7 @@ impl<S: ModelStream> LiveStream<S> {
         self.failure = Some(FailedCall {
             model: self.model.clone(),
             failure,
+            usage: self.usage.clone(),
         });
         StreamEvent::Error(error)
     }
@@ -424,6 +435,11 @@ impl<S: ModelStream> LiveStream<S> {
     }
 
     /// The tokens the model reported, once `done` went out.
+    /// The model this stream is reading.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
     pub fn usage(&self) -> Option<&Usage> {
         self.usage.as_ref()
     }

@@ -8,6 +8,7 @@
 //! no var values beyond the ones a problem names, no tokens, not even their
 //! count.
 
+use crate::core::access::usage::{price_list, PriceSource};
 use crate::core::config::{CallerStore, Config, ConfigError, SessionKeys};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -52,11 +53,21 @@ pub fn report(version: &str, bindings: Bindings, config: &Result<Config, ConfigE
                 .to_string(),
         );
     }
+    let prices = config.as_ref().ok().map(|c| {
+        let offered: Vec<_> = c
+            .registry
+            .models()
+            .iter()
+            .map(|m| (m.id(), m.entry().price.as_ref()))
+            .collect();
+        price_list(&c.spending.prices, &offered)
+    });
     json!({
         "ok": serving,
         "version": version,
         "bindings": bindings,
         "problems": problems,
+        "prices": prices,
     })
 }
 
@@ -78,15 +89,22 @@ fn configured(config: &Config, bindings: Bindings) -> (bool, Vec<String>) {
                 .to_string(),
         );
     }
-    let unpriced = config
-        .registry
-        .default_model()
-        .filter(|m| m.entry().price.is_none());
-    if let (Some(_), Some(model)) = (config.spending.deployment_budget, unpriced) {
-        problems.push(format!(
-            "DAILY_NEURON_BUDGET is set, but DEFAULT_MODEL {} has no published price: its calls are counted, not priced, and the budget cannot stop them; choose a priced model (GET /api/models) or set DAILY_NEURON_BUDGET = \"off\"",
-            model.id()
-        ));
+    // Every offered model is counted against the budget; one with neither a
+    // published nor an operator's price is counted at the assumed price.
+    let assumed = &config.spending.prices.assumed;
+    for model in config.registry.models() {
+        let (_, source) = config
+            .spending
+            .prices
+            .price(model.id(), model.entry().price.as_ref());
+        if source == PriceSource::Assumed && config.spending.deployment_budget.is_some() {
+            problems.push(format!(
+                "{} has no published price: its calls are counted at the assumed price (${}/${} per million input/output tokens, ASSUMED_MODEL_PRICE); set its price in MODEL_PRICES",
+                model.id(),
+                assumed.input_per_m.unwrap_or_default(),
+                assumed.output_per_m.unwrap_or_default(),
+            ));
+        }
     }
     if matches!(config.session_keys, SessionKeys::Open(_)) && !bindings.session_key_limiter {
         problems.push(
@@ -150,12 +168,26 @@ mod tests {
     }
 
     #[test]
-    fn a_budget_that_cannot_bind_on_the_default_model_is_a_problem() {
+    fn every_offered_model_has_a_price_and_an_assumed_one_is_named() {
         // The built-in default has no published price in the catalog.
         let r = report("1", all(), &config(&[]));
-        assert!(r["problems"].to_string().contains("DAILY_NEURON_BUDGET"), "{r}");
-        let priced = config(&[("DEFAULT_MODEL", "@cf/meta/llama-3.3-70b-instruct-fp8-fast")]);
-        assert_eq!(report("1", all(), &priced)["problems"], json!([]));
+        assert!(r["problems"].to_string().contains("assumed price"), "{r}");
+        let prices = r["prices"].as_array().unwrap();
+        assert!(
+            prices
+                .iter()
+                .all(|p| p["usd_per_m"]["input_per_m"].as_f64().unwrap() > 0.0),
+            "{r}"
+        );
+        assert_eq!(prices.last().unwrap()["source"], json!("assumed"));
+        let set = config(&[(
+            "MODEL_PRICES",
+            "@cf/meta/llama-3.1-8b-instruct-fast=0.045/0.384,@cf/meta/llama-3.2-3b-instruct=0.051/0.335",
+        )]);
+        let r = report("1", all(), &set);
+        assert_eq!(r["problems"], json!([]));
+        assert_eq!(r["prices"][0]["source"], json!("operator"), "{r}");
+        assert_eq!(r["prices"][2]["source"], json!("published"), "the fallback: {r}");
     }
 
     #[test]

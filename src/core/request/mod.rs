@@ -194,6 +194,19 @@ impl CoachRequest {
         &self.options
     }
 
+    /// An anonymous caller's limits: `max_tokens` at most `cap`, and a model
+    /// outside `models` (empty: none) served by the default instead.
+    pub fn cap_for_session(&mut self, cap: u32, models: &[String]) {
+        self.options.cap_max_tokens(cap);
+        if self
+            .model
+            .as_ref()
+            .is_some_and(|m| !models.iter().any(|a| a.eq_ignore_ascii_case(m.as_str())))
+        {
+            self.model = None;
+        }
+    }
+
     /// What the frontend spoke recently (the `recent` field), newest last,
     /// with what the caller's state remembers once [`remember`](Self::remember)ed.
     pub fn recent(&self) -> &Recent {

@@ -133,6 +133,15 @@ impl GenerationOptions {
         self.get("max_tokens").map_or(DEFAULT_MAX_TOKENS, |v| v as u32)
     }
 
+    /// `max_tokens` no higher than `cap` (an anonymous caller's ceiling).
+    pub fn cap_max_tokens(&mut self, cap: u32) {
+        for (k, v) in &mut self.values {
+            if *k == "max_tokens" && *v > f64::from(cap) {
+                *v = f64::from(cap);
+            }
+        }
+    }
+
     /// `400 invalid_request` naming the option, the model and its published
     /// range, for a value the caller set that the chosen model would refuse
     /// or does not take. The coaching defaults are fitted, never refused.
