@@ -54,19 +54,21 @@ export async function launchBrowser({ args = [] } = {}) {
 /**
  * Records the text of every utterance the page passes to
  * `speechSynthesis.speak` in `window.__spoken` (an array), from the first
- * script of every document on. Nothing is actually spoken.
+ * script of every document on. Nothing is actually spoken. With `timed`,
+ * each entry is `{text, at}`, `at` the page's Date.now() when it was passed
+ * (what a session test needs to play the earpiece's queue back).
  */
-export async function recordSpeech(page) {
-  await page.evaluateOnNewDocument(() => {
+export async function recordSpeech(page, { timed = false } = {}) {
+  await page.evaluateOnNewDocument((timed) => {
     window.__spoken = [];
     if (!("speechSynthesis" in window)) return;
     window.speechSynthesis.speak = (utterance) => {
-      window.__spoken.push(utterance.text);
+      window.__spoken.push(timed ? { text: utterance.text, at: Date.now() } : utterance.text);
     };
-  });
+  }, timed);
 }
 
-/** What the page has spoken so far (`window.__spoken`). */
+/** What the page has spoken so far (`window.__spoken`): texts, or `{text, at}` when recorded timed. */
 export function spoken(page) {
   return page.evaluate(() => window.__spoken ?? []);
 }

@@ -10,29 +10,14 @@
 // spoken, the events URL's secret token never reaches the model, and an error
 // reaches the screen as a sentence.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { interceptOffsite, launchBrowser, recordConsole, recordSpeech, seedLocalStorage, spoken } from "./browser.mjs";
+import { FRONTEND, TRIGGERS, eventsUrlOf, frontendFound, of, openApp, roomOf, sleep, storageItem, waitFor } from "./app.mjs";
+import { launchBrowser, spoken } from "./browser.mjs";
 import { BASE_VARS, STATE_VARS, startWorker, step } from "./harness.mjs";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-// COACH_FRONTEND_DIR when set; else beside the checkout, where docs/operations.md
-// "Deploy: the checklist" (step 5) puts it; else where this project's own machines keep it
-// (../shared beside a worktree, or /work/shared for a clone made elsewhere: CI clones main afresh).
-const FRONTEND_CANDIDATES = process.env.COACH_FRONTEND_DIR
-  ? [resolve(ROOT, process.env.COACH_FRONTEND_DIR)]
-  : [
-      resolve(ROOT, "../coach-frontend/static"),
-      resolve(ROOT, "../shared/coach-frontend/static"),
-      "/work/shared/coach-frontend/static",
-    ];
-const FRONTEND = FRONTEND_CANDIDATES.find((dir) => existsSync(dir)) ?? FRONTEND_CANDIDATES[0];
 
 const BROADCASTER = "zoe_live";
 const EVENTS_TOKEN = "s3cr3tT0kenABCDEFGH123456";
-const EVENTS_URL = `https://eventsapi.chaturbate.com/events/${BROADCASTER}/${EVENTS_TOKEN}/`;
+const EVENTS_URL = eventsUrlOf(BROADCASTER, EVENTS_TOKEN);
 const SESSION_SECRET = "test-session-secret-0123456789abcdef";
 const PREFERENCES = "No talk about feet.";
 
@@ -57,50 +42,7 @@ const KNOWN_FRONTEND_BUG = {
   pattern: /^ReferenceError: getOrCreateErrorDisplay is not defined\s+at displayError \(\S+\/src\/displayError\.js:/,
 };
 
-/** What index.html loads from CDNs, answered empty with its content type. */
-const CDN = {
-  "https://cdn.jsdelivr.net/npm/jsqr@1.4.0/dist/jsQR.min.js": "application/javascript",
-  "https://cdnjs.cloudflare.com/ajax/libs/crypto-js/4.1.1/crypto-js.min.js": "application/javascript",
-  "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.5.1/css/all.min.css": "text/css",
-  "https://www.adult-webcam-faq.com/wp-content/uploads/cropped-adult-webcam-faq-logo-compressed-1-192x192.png":
-    "image/png",
-  "https://cdnjs.cloudflare.com/ajax/libs/PapaParse/5.3.0/papaparse.min.js": "application/javascript",
-};
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what, predicate, timeoutMs = 15_000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-// The events API's objects, as it sends them (the app reads the fields in src/app.js processEvent).
-const viewer = (username) => ({ username, inFanclub: false, gender: "m", hasTokens: true, recentTips: "none", isMod: false });
-const room = {
-  broadcastStart: () => ({ method: "broadcastStart", object: { broadcaster: BROADCASTER, user: viewer(BROADCASTER) } }),
-  subject: (subject) => ({ method: "roomSubjectChange", object: { broadcaster: BROADCASTER, subject } }),
-  enter: (u) => ({ method: "userEnter", object: { broadcaster: BROADCASTER, user: viewer(u) } }),
-  leave: (u) => ({ method: "userLeave", object: { broadcaster: BROADCASTER, user: viewer(u) } }),
-  follow: (u) => ({ method: "follow", object: { broadcaster: BROADCASTER, user: viewer(u) } }),
-  chat: (u, message) => ({
-    method: "chatMessage",
-    object: { broadcaster: BROADCASTER, user: viewer(u), message: { color: "#494949", bgColor: null, font: "default", message } },
-  }),
-  tip: (u, tokens, message = "", isAnon = false) => ({
-    method: "tip",
-    object: { broadcaster: BROADCASTER, user: viewer(u), tip: { tokens, isAnon, message } },
-  }),
-  privateMessage: (fromUser, message) => ({
-    method: "privateMessage",
-    object: { broadcaster: BROADCASTER, message: { fromUser, toUser: BROADCASTER, message, color: "", bgColor: null, font: "default" } },
-  }),
-  media: (u, type, name) => ({ method: "mediaPurchase", object: { broadcaster: BROADCASTER, user: viewer(u), media: { id: 7, type, name, tokens: 50 } } }),
-};
+const room = roomOf(BROADCASTER);
 
 /** The room, in order; `say` is the model's line for an event that asks for a suggestion. */
 const SCRIPT = [
@@ -121,88 +63,6 @@ const SCRIPT = [
   { event: room.chat("olivia", "can you do a little dance?"), say: "Stand up and do a short dance for Olivia." },
   { event: room.leave("sam") },
 ];
-const TRIGGERS = new Set(["tip", "chatMessage", "userEnter"]);
-
-/**
- * The broadcast site's events API for one room: a long poll that answers at
- * once with what is queued, or waits up to a second for an event and then
- * answers `{"events": [], "nextUrl": <same>}`.
- */
-class EventsApi {
-  constructor() {
-    this.queue = [];
-    this.polls = [];
-    this.sent = 0;
-    this.wake = null;
-  }
-  push(event) {
-    this.queue.push({ ...event, id: `${Date.now()}-${this.sent + this.queue.length}` });
-    this.wake?.();
-  }
-  async answer(url) {
-    this.polls.push(url);
-    const u = new URL(url);
-    if (u.origin + u.pathname !== EVENTS_URL) {
-      return { status: 401, contentType: "application/json", body: JSON.stringify({ status: "Unauthorized" }) };
-    }
-    if (this.queue.length === 0) {
-      await new Promise((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, 1000);
-      });
-      this.wake = null;
-    }
-    const events = this.queue.splice(0);
-    this.sent += events.length;
-    const nextUrl = events.length ? `${EVENTS_URL}?i=${events.at(-1).id}&timeout=10` : url;
-    return { contentType: "application/json", body: JSON.stringify({ events, nextUrl }) };
-  }
-}
-
-/** A page of the frontend served by `w`, with everything it does recorded. */
-async function openApp(browser, w, { storage }) {
-  const origin = new URL(w.url).origin;
-  const page = await browser.newPage();
-  const rec = {
-    origin,
-    page,
-    events: new EventsApi(),
-    api: [], // {method, path, status, headers, body} per /api/ response
-    requests: [], // {method, path, headers, postData} per /api/ request
-    console: recordConsole(page),
-    offsite: null,
-  };
-  await recordSpeech(page);
-  await seedLocalStorage(page, origin, storage);
-  rec.offsite = await interceptOffsite(page, origin, (request) => {
-    const url = request.url();
-    if (CDN[url]) return { contentType: CDN[url], body: "" };
-    if (url.startsWith("https://eventsapi.chaturbate.com/")) return rec.events.answer(url);
-    return null;
-  });
-  page.on("request", (r) => {
-    const u = new URL(r.url());
-    if (u.origin === origin && u.pathname.startsWith("/api/")) {
-      rec.requests.push({ method: r.method(), path: u.pathname, headers: r.headers(), postData: r.postData() });
-    }
-  });
-  page.on("response", async (r) => {
-    const u = new URL(r.url());
-    if (u.origin !== origin || !u.pathname.startsWith("/api/")) return;
-    let body = null;
-    try {
-      body = await r.text();
-    } catch (e) {
-      body = `(unreadable: ${e.message})`;
-    }
-    rec.api.push({ method: r.request().method(), path: u.pathname, status: r.status(), headers: r.headers(), body });
-  });
-  await page.goto(`${origin}/`, { waitUntil: "load" });
-  return rec;
-}
-
-const of = (rec, method, path) => rec.api.filter((r) => r.method === method && r.path === path);
-const storageItem = (page, key) => page.evaluate((k) => JSON.parse(localStorage.getItem(k) ?? "null"), key);
 const feedTexts = (page) => page.$$eval("#activityFeed .feed-item", (els) => els.map((e) => e.textContent));
 
 /** Console messages other than the network failures a test provokes on purpose. */
@@ -230,7 +90,7 @@ describe("the coach frontend in Chromium, served by the Worker", { timeout: 180_
 
   before(async () => {
     assert.ok(
-      existsSync(resolve(FRONTEND, "index.html")) && existsSync(resolve(FRONTEND, "src/api/cloudflareWorker.js")),
+      frontendFound(),
       `the coach frontend is not at ${FRONTEND} (no index.html and src/api/cloudflareWorker.js there); ` +
         "copy its static/ folder to ../coach-frontend/static beside this repository, or set COACH_FRONTEND_DIR to it",
     );
@@ -242,6 +102,7 @@ describe("the coach frontend in Chromium, served by the Worker", { timeout: 180_
     });
     browser = await launchBrowser();
     app = await openApp(browser, w, {
+      eventsUrl: EVENTS_URL,
       storage: {
         chatCoachConfig: {
           broadcasterName: BROADCASTER,
@@ -378,18 +239,24 @@ describe("the coach frontend in Chromium, served by the Worker", { timeout: 180_
     for (const a of asked) assert.ok(a.answer, `no answer to ${a.method}: ${a.error}`);
   });
 
-  it("speaks every suggestion, and the suggestions are the model's lines", async () => {
+  it("speaks every suggestion; a paced wait is silent; a model's line is the model's", async () => {
     const said = app.said;
     const contents = of(app, "POST", "/api/generate-prompt").map((r) => JSON.parse(r.body).content?.trim() ?? "");
     for (const c of contents) assert.ok(said.includes(c), `not spoken: ${JSON.stringify(c)}; spoken: ${JSON.stringify(said)}`);
-    for (const a of asked) {
-      assert.equal(JSON.parse(a.answer.body).content, a.say, `the answer to ${a.method} is not the model's line`);
-    }
+    // The app asks on every event, faster than lines can be said: the coach paces them.
+    const answers = asked.map((a) => JSON.parse(a.answer.body));
+    assert.ok(answers.some((b) => b.model === "none"), "no request was paced");
+    assert.ok(answers.some((b) => b.content), "nothing was said");
+    asked.forEach((a, i) => {
+      const b = answers[i];
+      if (b.model === "none") assert.deepEqual([b.action, b.content], ["wait", ""], a.answer.body);
+      else if (b.model !== "rules") assert.equal(b.content, a.say, `the answer to ${a.method} is not the model's line`);
+    });
   });
 
   it("never lets the events URL or the app's status lines reach the model", async () => {
-    const answered = of(app, "POST", "/api/generate-prompt").length;
-    assert.ok(w.sim.calls.length >= answered, `${w.sim.calls.length} model calls for ${answered} answers`);
+    const byModel = of(app, "POST", "/api/generate-prompt").filter((r) => !["none", "rules"].includes(JSON.parse(r.body).model));
+    assert.ok(w.sim.calls.length >= byModel.length, `${w.sim.calls.length} model calls for ${byModel.length} model answers`);
     assert.deepEqual(leaks(), []);
     // The app itself does send the events URL to the Worker (its status line
     // "Connecting to: <url>" is in the context); the Worker must not log it.
@@ -428,7 +295,7 @@ describe("the coach frontend in Chromium, served by the Worker", { timeout: 180_
         vars: { SESSION_KEYS: "open", SESSION_SECRET: "rotated-session-secret-fedcba9876543210" },
         ratelimits: { SESSION_KEY_LIMITER: { simple: { limit: 100, period: 60 } } },
       });
-      app2 = await openApp(browser, w2, { storage: kept });
+      app2 = await openApp(browser, w2, { storage: kept, eventsUrl: EVENTS_URL });
       await waitFor("the first poll of the events API", () => app2.events.polls.length > 0);
       app2.events.push(room.chat("max", "hello again, are you there?"));
       refused = await waitFor("the answer to the chat message", () => of(app2, "POST", "/api/generate-prompt")[0]);

@@ -262,6 +262,12 @@ export const step = {
   }),
   slow: (ms, s) => ({ ...s, delayMs: ms }),
   hang: () => ({ kind: "hang" }),
+  /**
+   * A step chosen per call, as a sampled model varies its answers:
+   * `choose(input, n, model)` returns the step to take, `input` the call's
+   * input (its `messages`), `n` how many calls this pick answered before.
+   */
+  pick: (choose) => ({ kind: "pick", choose, n: 0 }),
 };
 
 class SimAi {
@@ -324,6 +330,7 @@ class SimAi {
       : queue.length > 1
         ? queue.shift()
         : queue[0];
+    if (next.kind === "pick") return Response.json(next.choose(input, next.n++, model));
     return Response.json(next);
   }
 }

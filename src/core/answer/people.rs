@@ -89,14 +89,57 @@ const OPENERS: &[&str] = &[
     "wait",
 ];
 
+/// Words that open a sentence as its subject without being a name.
+#[rustfmt::skip]
+const SUBJECTS: &[&str] = &[
+    "it", "this", "that", "these", "those", "he", "she", "they", "we", "you", "there", "here", "someone",
+    "somebody", "everyone", "everybody", "nobody", "anyone", "chat", "the", "a", "an", "your", "my", "our",
+    "their", "his", "her", "its", "what", "who", "which", "one", "each", "every", "some", "all", "viewers",
+];
+
+/// Words that, right after a sentence's first word, make it the subject of
+/// a statement about someone (`Chloe asked…`, `Mary is…`), as an imperative
+/// (`Tell…`, `Smile…`) never is.
+fn reports_on_subject(next: &str) -> bool {
+    let w = next.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    matches!(
+        w.as_str(),
+        "is" | "was"
+            | "has"
+            | "had"
+            | "will"
+            | "would"
+            | "can"
+            | "could"
+            | "wants"
+            | "said"
+            | "says"
+            | "asked"
+            | "asks"
+            | "tipped"
+            | "sent"
+            | "loves"
+            | "likes"
+            | "wanted"
+            | "did"
+            | "does"
+            | "needs"
+            | "joined"
+            | "left"
+            | "came"
+    ) || (w.len() > 3 && w.ends_with("ed"))
+}
+
 /// Whether `line` uses as a name a word that nobody in `req`'s room has: a
-/// capitalised word inside a sentence, or one opening a sentence before a
-/// comma, that is not a username, a word of a spoken name, the broadcaster's
-/// name, or a word of the room's events or preferences.
+/// capitalised word inside a sentence, one opening a sentence before a
+/// comma, or one opening it as the subject of a statement (`Chloe asked for
+/// a dance`), that is not a username, a word of a spoken name, the
+/// broadcaster's name, or a word of the room's events or preferences.
 pub fn names_a_stranger(line: &str, req: &CoachRequest) -> bool {
     let mut known: Option<Vec<String>> = None;
     let mut starts_sentence = true;
-    for raw in line.split_whitespace() {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    for (i, raw) in words.iter().copied().enumerate() {
         let at_start = starts_sentence;
         starts_sentence = raw.ends_with(['.', '!', '?', ':', ';']);
         let word = raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
@@ -109,10 +152,16 @@ pub fn names_a_stranger(line: &str, req: &CoachRequest) -> bool {
             continue;
         }
         let vocative = at_start && raw.ends_with(',');
-        if at_start && !vocative {
+        let lower = word.to_lowercase();
+        let subject = at_start
+            && !vocative
+            && !raw.ends_with(['.', '!', '?', ':', ';'])
+            && !SUBJECTS.contains(&lower.as_str())
+            && !lower.ends_with("ing")
+            && words.get(i + 1).is_some_and(|next| reports_on_subject(next));
+        if at_start && !vocative && !subject {
             continue;
         }
-        let lower = word.to_lowercase();
         if NOT_NAMES.contains(&lower.as_str()) || (vocative && OPENERS.contains(&lower.as_str())) {
             continue;
         }
@@ -194,6 +243,8 @@ mod tests {
             "Thanks for the tip, Mary! What song should I play next?",
             "Mary, thank you so much!",
             "Say hi to Tom and Lulu.",
+            "Chloe asked for a dance, stand up and give her one.",
+            "Great set! Jessica wants another song.",
         ] {
             assert!(names_a_stranger(line, &r), "{line}");
         }
@@ -206,6 +257,10 @@ mod tests {
             "Lulu_b, you're amazing!",
             "Welcome in, Newbie!",
             "Ask chat for their Top10 mp3s tonight!",
+            "Lulu asked for a song, play her favourite.",
+            "Everyone loved that, keep going!",
+            "Smile and wave at the camera.",
+            "Dark Angel joined us, say hello!",
         ] {
             assert!(!names_a_stranger(line, &r), "{line}");
         }

@@ -20,12 +20,13 @@ pub const MAX_MOMENTS: usize = 16;
 /// Most people one line is about: "Thank you Sara, Tom and Max!".
 pub const MAX_FOCUS_PEOPLE: usize = 3;
 
-/// What kind of moment, most pressing first.
+/// What kind of moment, the first said first: a question goes stale in
+/// under a minute, a tip is thanked within three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MomentKind {
-    Tip,
     Question,
+    Tip,
     FirstWords,
     Entrance,
 }
