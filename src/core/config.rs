@@ -148,6 +148,10 @@ pub struct Spending {
     /// The models a session key's request may name (`SESSION_MODELS`);
     /// empty: only the default. Any other is served by the default.
     pub session_models: Vec<String>,
+    /// How soon a caller's object reports its spend and usage to the
+    /// deployment's after a request (`USAGE_REPORT_SECONDS`): how stale
+    /// `GET /admin/usage` can be.
+    pub report_after_ms: u64,
 }
 
 /// `SESSION_MAX_TOKENS` by default: room for a 15-word line and its JSON.
@@ -188,6 +192,12 @@ impl Spending {
                 DEFAULT_SESSION_MAX_TOKENS,
                 1..=crate::core::request::options::MAX_MAX_TOKENS,
             )?,
+            report_after_ms: 1_000
+                * vars.number_in(
+                    "USAGE_REPORT_SECONDS",
+                    crate::core::access::lease::REPORT_AFTER_MS / 1_000,
+                    1..=3_600,
+                )?,
             session_models: vars
                 .get("SESSION_MODELS")
                 .map(|v| comma_list(&v).map(str::to_string).collect())

@@ -5,7 +5,8 @@
 use super::backends::timed::Timed;
 use super::backends::{AnyStream, Backends};
 use super::clock::WorkersClock;
-use super::state::{self, Ledger};
+use super::ledger::{self, Ledger};
+use super::state::DeploymentBudget;
 use super::{failure_json, guard, http, Trace};
 use crate::core::access::auth::{parse_bearer, BearerProblem};
 use crate::core::access::session;
@@ -14,7 +15,7 @@ use crate::core::coach::pacing::{PaceAsk, PaceSettings, Paced, Verdict, WaitWhy}
 use crate::core::coach::streaming::{open_stream, LiveStream, Opened, StreamEvent};
 use crate::core::coach::{coach, paced_wait, Answer, CoachCall};
 use crate::core::config::Config;
-use crate::core::config::{CallerStore, KvFailurePolicy};
+use crate::core::config::KvFailurePolicy;
 use crate::core::error::ApiError;
 use crate::core::llm::registry::Model;
 use crate::core::llm::Clock;
@@ -42,30 +43,36 @@ pub async fn generate_prompt(
     let plan = parsed.and_then(|request| Plan::new(config, request, anonymous));
     let estimate = plan.as_ref().map_or(0.0, |p| p.estimate);
     let pace = plan.as_ref().ok().map(|p| pace_ask(config, &p.request, now_ms));
-    let reserving = reserve(plan.is_ok(), env, config, now_ms, estimate);
-    let (admitted, reserved) = futures_util::future::join(
-        guard::count(who, env, ctx, config, now_ms, estimate, pace),
-        reserving,
-    )
-    .await;
-    let reserved_here = matches!(reserved, Some(Ok(true)));
-    // Refused after the deployment set the estimate aside: it is given back.
+    // One round trip: the caller counted, its memory and pacing, and the
+    // request's worst case set aside from its allowance and its slice of the
+    // deployment's budget.
+    let admitted = guard::count(who, env, ctx, config, now_ms, estimate, pace)
+        .await
+        .map_err(|r| trace.rejected(r))?;
+    trace.admitted(&admitted);
+    let reserved_here = admitted.budget == Some(DeploymentBudget::Within);
+    // Refused after its worst case was set aside: that is given back.
     let refuse = |e: ApiError| {
-        if reserved_here {
-            ctx.wait_until(state::release(env.clone(), now_ms, estimate));
+        if reserved_here || config.spending.caller_allowance.is_some() {
+            let caller = admitted.caller.id.as_str().to_string();
+            ctx.wait_until(ledger::release(
+                env.clone(),
+                caller,
+                now_ms,
+                estimate,
+                reserved_here,
+            ));
         }
         e
     };
-    let admitted = admitted.map_err(|r| refuse(trace.rejected(r)))?;
-    trace.admitted(&admitted);
-    let mut plan = plan?;
+    let mut plan = plan.map_err(&refuse)?;
     if let Some(claims) = &admitted.session {
         claims
             .check_broadcaster(plan.request.broadcaster().as_str())
             .map_err(|p| refuse(ApiError::Unauthorized(p.message())))?;
     }
     plan.request.remember(&admitted.said);
-    plan.over_budget = spent_budget(admitted.within_allowance, reserved, config)?;
+    plan.over_budget = spent_budget(admitted.within_allowance, admitted.budget, config)?;
     trace.over_budget = plan.over_budget;
     let renewal = admitted
         .session
@@ -195,35 +202,18 @@ async fn caller_and_body(
     Ok((who, CoachRequest::from_body(&body)))
 }
 
-/// Sets the request's estimate aside in the deployment's object, when the
-/// request can be served and the deployment has a budget there.
-async fn reserve(
-    servable: bool,
-    env: &Env,
-    config: &Config,
-    now_ms: u64,
-    estimate: f64,
-) -> Option<worker::Result<bool>> {
-    match (servable, config.spending.store, config.spending.deployment_budget) {
-        (true, CallerStore::DurableObject, Some(limit)) => {
-            Some(state::reserve(env, now_ms, limit, estimate).await)
-        }
-        _ => None,
-    }
-}
-
 /// Which daily budget is spent (`caller` or `deployment`), if one is. A
 /// deployment object that could not be asked follows `STATE_FAILURE_MODE`.
 fn spent_budget(
     within_allowance: bool,
-    reserved: Option<worker::Result<bool>>,
+    budget: Option<DeploymentBudget>,
     config: &Config,
 ) -> Result<Option<&'static str>, ApiError> {
-    match (within_allowance, reserved) {
+    match (within_allowance, budget) {
         (false, _) => Ok(Some("caller")),
-        (true, Some(Ok(false))) => Ok(Some("deployment")),
-        (true, Some(Err(e))) if config.spending.failure == KvFailurePolicy::Closed => {
-            Err(ApiError::internal("deployment budget", e))
+        (true, Some(DeploymentBudget::Spent)) => Ok(Some("deployment")),
+        (true, Some(DeploymentBudget::Unreachable)) if config.spending.failure == KvFailurePolicy::Closed => {
+            Err(ApiError::StorageUnavailable)
         }
         _ => Ok(None),
     }

@@ -86,6 +86,8 @@ pub struct Admitted {
     pub within_allowance: bool,
     /// The pacing's decision, when the request was paced in its state object.
     pub paced: Option<Paced>,
+    /// The deployment's budget, as the caller's slice of it answered.
+    pub budget: Option<state::DeploymentBudget>,
 }
 
 /// Who is calling, once the credential checked out.
@@ -166,9 +168,10 @@ pub async fn count(
             said: Vec::new(),
             within_allowance: true,
             paced: None,
+            budget: None,
         });
     }
-    let (admission, paced) = admit_in_state(&caller, env, config, now_ms, estimate, pace).await?;
+    let (admission, paced, budget) = admit_in_state(&caller, env, config, now_ms, estimate, pace).await?;
     if let Some(retry_after_secs) = admission.retry_after_secs {
         return Err(Rejection {
             error: ApiError::RateLimited { retry_after_secs },
@@ -183,6 +186,7 @@ pub async fn count(
         said: admission.said,
         within_allowance: admission.within_allowance,
         paced,
+        budget,
     })
 }
 
@@ -197,7 +201,7 @@ async fn admit_in_state(
     now_ms: u64,
     estimate: f64,
     pace: Option<PaceAsk>,
-) -> Result<(Admission, Option<Paced>), Rejection> {
+) -> Result<(Admission, Option<Paced>, Option<state::DeploymentBudget>), Rejection> {
     let admit = Admit {
         now_ms,
         limits: Limits {
@@ -207,7 +211,13 @@ async fn admit_in_state(
         allowance: config.spending.caller_allowance,
         estimate,
     };
-    let ask = state::AdmitAsk { admit, pace };
+    // With the state objects, the deployment's budget is asked of the
+    // caller's object too (its slice), in the same round trip.
+    let ask = state::AdmitAsk {
+        admit,
+        pace,
+        budget: config.spending.deployment_budget,
+    };
     let answer: state::AdmitAnswer = match state::call(env, caller.id.as_str(), "/admit", &ask).await {
         Ok(Some(answer)) => answer,
         failed => {
@@ -227,10 +237,11 @@ async fn admit_in_state(
                     within_allowance: true,
                 },
                 pace: None,
+                budget: None,
             }
         }
     };
-    Ok((answer.admission, answer.pace))
+    Ok((answer.admission, answer.pace, answer.budget))
 }
 
 /// Counts a session key request against the caller's network

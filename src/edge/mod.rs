@@ -8,6 +8,7 @@ mod clock;
 mod generate;
 mod guard;
 mod http;
+mod ledger;
 mod routes;
 mod state;
 mod store;

@@ -3,29 +3,27 @@
 //! decides the caller's windows, keeps what was said to it and what it spent
 //! ([`crate::core::access::state`] does the arithmetic), and paces its
 //! earpiece: the session of [`crate::core::coach::pacing`], decided in the
-//! same round trip as the windows. One more, named
-//! `deployment`, holds the deployment's daily budget and the usage table
-//! `GET /admin/usage` reads. Each decision runs in one SQL transaction-free
-//! step with no await, and an object runs one request at a time, so counts
-//! are exact however many requests arrive at once.
+//! same round trip as the windows. It also holds a slice of the
+//! deployment's daily budget ([`crate::core::access::lease`]): a request's
+//! worst case is set aside from it, and only when the slice runs short does
+//! the caller's object ask the one named `deployment` for another, reporting
+//! what it spent and the usage rows it kept; its alarm reports the rest
+//! within [`REPORT_AFTER_MS`] and gives the slice back. The deployment's
+//! object holds the day's budget (spend reported, slices outstanding) and
+//! the usage table `GET /admin/usage` reads. Each decision runs in one
+//! synchronous SQL step, so counts are exact however many requests arrive
+//! at once; a slice asked for while another request runs is simply added.
 //!
 //! The object's routes (internal, reached only through the binding):
-//! `POST /admit`, `POST /record` (a caller's); `POST /reserve`,
-//! `POST /settle`, `GET /usage` (the deployment's). Below them, the Worker's
-//! side: one small function per route, each one round trip.
+//! `POST /admit`, `POST /record` (a caller's); `POST /lease`, `POST /usage`
+//! (the deployment's). A generate request makes one round trip before its
+//! model (`/admit`) and one after (`/record`, off the response's path).
 
-use crate::core::access::auth::Caller;
+use crate::core::access::lease::{grant, Lease, Report, REPORT_AFTER_MS};
 use crate::core::access::ratelimit::Counter;
 use crate::core::access::state::{admit, keep_said, Admission, Admit, Windows};
-use crate::core::access::usage::{Budget, Cost, DaySpend, Spent, UsageRow};
-use crate::core::access::usage::{PriceSource, USD_PER_NEURON};
-use crate::core::answer::people::acts_of;
-use crate::core::coach::pacing::{self, PaceAsk, Paced, Session};
-use crate::core::coach::{Answer, FailedCall};
-use crate::core::config::{CallerStore, Config};
-use crate::core::llm::catalog::Price;
-use crate::core::llm::registry::Model;
-use crate::core::llm::Usage;
+use crate::core::access::usage::{Budget, DaySpend, Spent, UsageRow};
+use crate::core::coach::pacing::{self, PaceAsk, Paced, Session, Verdict};
 use crate::core::request::moments::Act;
 use crate::edge::http;
 use serde::de::DeserializeOwned;
@@ -49,25 +47,47 @@ CREATE TABLE IF NOT EXISTS pace (id INTEGER PRIMARY KEY CHECK (id = 1), session 
 CREATE TABLE IF NOT EXISTS usage (day TEXT, caller TEXT, model TEXT, requests INTEGER, model_calls INTEGER,
   fallbacks INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, neurons REAL, usd REAL, unpriced INTEGER,
   PRIMARY KEY (day, caller, model));
+CREATE TABLE IF NOT EXISTS pending (day TEXT, caller TEXT, model TEXT, requests INTEGER, model_calls INTEGER,
+  fallbacks INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, neurons REAL, usd REAL, unpriced INTEGER,
+  PRIMARY KEY (day, caller, model));
+CREATE TABLE IF NOT EXISTS lease (day TEXT PRIMARY KEY, free REAL, reserved REAL, unreported REAL);
 ";
 
-#[durable_object(fetch)]
+/// Adds a usage row into `table` (`usage` or `pending`), summing with the row
+/// of the same day, caller and model.
+const ADD_ROW: &str =
+    "INSERT INTO {table} (day, caller, model, requests, model_calls, fallbacks, prompt_tokens,
+   completion_tokens, neurons, usd, unpriced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ ON CONFLICT(day, caller, model) DO UPDATE SET requests = requests + excluded.requests,
+   model_calls = model_calls + excluded.model_calls, fallbacks = fallbacks + excluded.fallbacks,
+   prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+   completion_tokens = completion_tokens + excluded.completion_tokens,
+   neurons = neurons + excluded.neurons, usd = usd + excluded.usd, unpriced = unpriced + excluded.unpriced";
+
+#[durable_object(alarm)]
 pub struct CallerState {
     state: State,
+    env: Env,
 }
 
-/// What `/record` and `/settle` are sent after an answer.
+/// What `/record` is sent after an answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub now_ms: u64,
     pub spent: Spent,
-    /// What was set aside for the request at admission.
+    /// What was set aside against the caller's allowance at admission.
     pub estimate: f64,
+    /// What was set aside from the deployment's slice at admission.
+    #[serde(default)]
+    pub lease_estimate: f64,
     /// The suggestion's words, to remember (a caller's object only).
     pub said: Option<String>,
     /// A paced request that was let speak: the line's length and acts.
     #[serde(default)]
     pub pace: Option<PaceRecord>,
+    /// When to report the spend to the deployment's object, at the latest.
+    #[serde(default)]
+    pub report_after_ms: u64,
 }
 
 /// What a spoken (or silent) paced line leaves in the caller's session.
@@ -77,13 +97,27 @@ pub struct PaceRecord {
     pub acts: Vec<Act>,
 }
 
-/// What `/admit` is sent: the windows' question, and the pacing's when the
-/// request has one.
+/// What `/admit` is sent: the windows' question, the pacing's when the
+/// request has one, and the deployment's daily budget when it has one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdmitAsk {
     #[serde(flatten)]
     pub admit: Admit,
     pub pace: Option<PaceAsk>,
+    #[serde(default)]
+    pub budget: Option<f64>,
+}
+
+/// Whether the deployment's budget lets the request call a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentBudget {
+    /// Its worst case is set aside from the caller's slice.
+    Within,
+    /// The day's budget cannot take it.
+    Spent,
+    /// The deployment's object could not be asked for a slice.
+    Unreachable,
 }
 
 /// What `/admit` answers.
@@ -92,19 +126,26 @@ pub struct AdmitAnswer {
     #[serde(flatten)]
     pub admission: Admission,
     pub pace: Option<Paced>,
+    /// `None` when the request asked nothing of the deployment's budget.
+    #[serde(default)]
+    pub budget: Option<DeploymentBudget>,
 }
 
-/// What `/reserve` is sent before a request.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct Reserve {
-    pub limit: f64,
-    pub estimate: f64,
+/// What a caller's object sends the deployment's to ask for a slice, or on
+/// its alarm: the report, and the usage rows kept since the last.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseAsk {
+    pub day: String,
+    pub limit: Option<f64>,
+    pub report: Report,
+    pub rows: Vec<UsageRow>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct Reserved {
-    pub admitted: bool,
-    pub left: f64,
+#[derive(Deserialize)]
+struct LeaseRow {
+    free: f64,
+    reserved: f64,
+    unreported: f64,
 }
 
 #[derive(Deserialize)]
@@ -190,18 +231,144 @@ impl CallerState {
         Ok(())
     }
 
-    /// The windows, and for an admitted request its pacing, in one step.
-    fn admit_paced(&self, ask: AdmitAsk) -> worker::Result<AdmitAnswer> {
+    /// The windows, for an admitted request its pacing, and for one that
+    /// will call a model its worst case set aside from the caller's slice of
+    /// the deployment's budget: everything a request needs, in one round trip.
+    async fn admit_paced(&self, ask: AdmitAsk) -> worker::Result<AdmitAnswer> {
+        let now_ms = ask.admit.now_ms;
+        let estimate = ask.admit.estimate;
         let admission = self.admit(ask.admit)?;
+        let admitted = admission.retry_after_secs.is_none();
         let pace = match ask.pace {
-            Some(p) if admission.retry_after_secs.is_none() => {
+            Some(p) if admitted => {
                 let (paced, session) = pacing::decide(self.session()?, &p);
                 self.put_session(&session)?;
                 Some(paced)
             }
             _ => None,
         };
-        Ok(AdmitAnswer { admission, pace })
+        let waits = matches!(
+            pace,
+            Some(Paced {
+                verdict: Verdict::Wait(_),
+                ..
+            })
+        );
+        let budget = match ask.budget {
+            Some(limit) if admitted && !waits => Some(self.lease_for(now_ms, limit, estimate).await?),
+            _ => None,
+        };
+        Ok(AdmitAnswer {
+            admission,
+            pace,
+            budget,
+        })
+    }
+
+    fn lease(&self, day: &str) -> worker::Result<Lease> {
+        let rows: Vec<LeaseRow> = self
+            .sql()
+            .exec(
+                "SELECT free, reserved, unreported FROM lease WHERE day = ?",
+                vec![day.into()],
+            )?
+            .to_array()?;
+        Ok(rows.first().map_or(Lease::default(), |r| Lease {
+            free: r.free,
+            reserved: r.reserved,
+            unreported: r.unreported,
+        }))
+    }
+
+    fn put_lease(&self, day: &str, l: &Lease) -> worker::Result<()> {
+        self.sql().exec(
+            "INSERT INTO lease (day, free, reserved, unreported) VALUES (?, ?, ?, ?)
+             ON CONFLICT(day) DO UPDATE SET free = excluded.free, reserved = excluded.reserved,
+             unreported = excluded.unreported",
+            vec![day.into(), l.free.into(), l.reserved.into(), l.unreported.into()],
+        )?;
+        Ok(())
+    }
+
+    /// The usage rows kept for `day` since the last report, taken out.
+    fn take_pending(&self, day: &str) -> worker::Result<Vec<UsageRow>> {
+        let rows: Vec<UsageRow> = self
+            .sql()
+            .exec("SELECT * FROM pending WHERE day = ?", vec![day.into()])?
+            .to_array()?;
+        self.sql()
+            .exec("DELETE FROM pending WHERE day = ?", vec![day.into()])?;
+        Ok(rows)
+    }
+
+    fn add_row(&self, table: &str, r: &UsageRow) -> worker::Result<()> {
+        self.sql().exec(
+            &ADD_ROW.replace("{table}", table),
+            vec![
+                r.day.as_str().into(),
+                r.caller.as_str().into(),
+                r.model.as_str().into(),
+                r.requests.into(),
+                r.model_calls.into(),
+                r.fallbacks.into(),
+                r.prompt_tokens.into(),
+                r.completion_tokens.into(),
+                r.neurons.into(),
+                r.usd.into(),
+                r.unpriced.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// `estimate` set aside from the caller's slice of `limit`; when the
+    /// slice cannot cover it, a new one asked of the deployment's object,
+    /// with the spend and rows kept since the last report. What is taken
+    /// out to send is written back if the ask fails.
+    async fn lease_for(&self, now_ms: u64, limit: f64, estimate: f64) -> worker::Result<DeploymentBudget> {
+        let day = day_name(now_ms);
+        let mut lease = self.lease(&day)?;
+        if lease.take(estimate) {
+            self.put_lease(&day, &lease)?;
+            return Ok(DeploymentBudget::Within);
+        }
+        let report = lease.report(estimate, false);
+        self.put_lease(&day, &lease)?;
+        let rows = self.take_pending(&day)?;
+        let ask = LeaseAsk {
+            day: day.clone(),
+            limit: Some(limit),
+            report,
+            rows,
+        };
+        let granted: Option<f64> = match call(&self.env, DEPLOYMENT, "/lease", &ask).await {
+            Ok(g) => g,
+            Err(e) => {
+                worker::console_warn!(
+                    "{}",
+                    json!({"event": "state_error", "during": "lease", "detail": e.to_string()})
+                );
+                None
+            }
+        };
+        // Other requests may have changed the lease while the ask was out.
+        let mut lease = self.lease(&day)?;
+        let Some(granted) = granted else {
+            lease.unreport(&ask.report);
+            self.put_lease(&day, &lease)?;
+            for r in &ask.rows {
+                self.add_row("pending", r)?;
+            }
+            return Ok(DeploymentBudget::Unreachable);
+        };
+        lease.free += granted;
+        let within = lease.take(estimate);
+        self.put_lease(&day, &lease)?;
+        Ok(if within {
+            DeploymentBudget::Within
+        } else {
+            DeploymentBudget::Spent
+        })
     }
 
     fn admit(&self, ask: Admit) -> worker::Result<Admission> {
@@ -245,9 +412,29 @@ impl CallerState {
         Ok(admission)
     }
 
-    /// A caller's answered request: its spend settles and its words are remembered.
-    fn record(&self, r: Record) -> worker::Result<()> {
+    /// A caller's answered request: its spend settles (against its
+    /// allowance and its slice), its usage row waits to be reported (the
+    /// alarm is set to report it), and its words are remembered.
+    async fn record(&self, r: Record) -> worker::Result<()> {
         self.settle_spend(&r)?;
+        let cost = r.spent.cost.map_or(0.0, |c| c.neurons);
+        let day = &r.spent.day;
+        if r.lease_estimate > 0.0 || cost > 0.0 {
+            let mut lease = self.lease(day)?;
+            lease.settle(r.lease_estimate, cost);
+            self.put_lease(day, &lease)?;
+        }
+        if !r.spent.model.is_empty() {
+            self.add_row("pending", &row_of(&r.spent))?;
+            if self.state.storage().get_alarm().await?.is_none() {
+                let after = if r.report_after_ms > 0 {
+                    r.report_after_ms
+                } else {
+                    REPORT_AFTER_MS
+                };
+                self.state.storage().set_alarm(after as i64).await?;
+            }
+        }
         if let Some(p) = &r.pace {
             let session = pacing::record(self.session()?, r.now_ms, p.words, p.acts.clone());
             self.put_session(&session)?;
@@ -266,6 +453,49 @@ impl CallerState {
         Ok(())
     }
 
+    /// The alarm: every day's unreported spend and usage rows go to the
+    /// deployment's object, and the slices go back. Tried again a little
+    /// later when the deployment cannot be reached.
+    async fn report_all(&self) -> worker::Result<()> {
+        #[derive(Deserialize)]
+        struct Day {
+            day: String,
+        }
+        let days: Vec<Day> = self
+            .sql()
+            .exec("SELECT day FROM lease UNION SELECT day FROM pending", None)?
+            .to_array()?;
+        for Day { day } in days {
+            let mut lease = self.lease(&day)?;
+            let report = lease.report(0.0, true);
+            let rows = self.take_pending(&day)?;
+            if report.spent == 0.0 && report.returned == 0.0 && rows.is_empty() {
+                continue;
+            }
+            self.put_lease(&day, &lease)?;
+            let ask = LeaseAsk {
+                day: day.clone(),
+                limit: None,
+                report,
+                rows,
+            };
+            if let Err(e) = call::<_, f64>(&self.env, DEPLOYMENT, "/lease", &ask).await {
+                worker::console_warn!(
+                    "{}",
+                    json!({"event": "state_error", "during": "report", "detail": e.to_string()})
+                );
+                let mut lease = self.lease(&day)?;
+                lease.unreport(&ask.report);
+                self.put_lease(&day, &lease)?;
+                for r in &ask.rows {
+                    self.add_row("pending", r)?;
+                }
+                self.state.storage().set_alarm(REPORT_AFTER_MS as i64).await?;
+            }
+        }
+        Ok(())
+    }
+
     fn settle_spend(&self, r: &Record) -> worker::Result<()> {
         let day = &r.spent.day;
         let b = self.spend(day)?;
@@ -280,60 +510,20 @@ impl CallerState {
         )
     }
 
-    fn reserve(&self, day: &str, ask: Reserve) -> worker::Result<Reserved> {
-        let b = Budget {
-            limit: ask.limit,
-            ..self.spend(day)?
+    /// The deployment's side of a slice ask or a report: the caller's usage
+    /// rows join the table, its report counts against the day's budget, and
+    /// a slice is granted when one is wanted (0 when the budget cannot take it).
+    fn lease_grant(&self, ask: LeaseAsk) -> worker::Result<f64> {
+        for r in &ask.rows {
+            self.add_row("usage", r)?;
+        }
+        let mut budget = Budget {
+            limit: ask.limit.unwrap_or(0.0),
+            ..self.spend(&ask.day)?
         };
-        let admitted = b.admits(ask.estimate);
-        if admitted {
-            self.put_spend(
-                day,
-                Budget {
-                    reserved: b.reserved + ask.estimate,
-                    ..b
-                },
-            )?;
-        }
-        Ok(Reserved {
-            admitted,
-            left: b.left(),
-        })
-    }
-
-    /// The deployment's view of an answered request: its spend and a usage
-    /// row (none for a request refused before its model, `model` empty).
-    fn settle(&self, r: Record) -> worker::Result<()> {
-        self.settle_spend(&r)?;
-        let s = &r.spent;
-        if s.model.is_empty() {
-            return Ok(());
-        }
-        let (neurons, usd) = s.cost.map_or((0.0, 0.0), |c| (c.neurons, c.usd));
-        // Calls counted at the assumed price (`unpriced` in the table).
-        let unpriced = u64::from(s.assumed);
-        self.sql().exec(
-            "INSERT INTO usage (day, caller, model, requests, model_calls, fallbacks, prompt_tokens,
-               completion_tokens, neurons, usd, unpriced) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT(day, caller, model) DO UPDATE SET requests = requests + 1,
-               model_calls = model_calls + excluded.model_calls, fallbacks = fallbacks + excluded.fallbacks,
-               prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-               completion_tokens = completion_tokens + excluded.completion_tokens,
-               neurons = neurons + excluded.neurons, usd = usd + excluded.usd, unpriced = unpriced + excluded.unpriced",
-            vec![
-                s.day.as_str().into(),
-                s.caller.as_str().into(),
-                s.model.as_str().into(),
-                int(u64::from(s.model_calls)),
-                int(u64::from(s.fallback)),
-                int(s.prompt_tokens),
-                int(s.completion_tokens),
-                neurons.into(),
-                usd.into(),
-                int(unpriced),
-            ],
-        )?;
-        Ok(())
+        let granted = grant(&mut budget, &ask.report);
+        self.put_spend(&ask.day, budget)?;
+        Ok(granted)
     }
 
     fn usage(&self, from: &str, to: &str) -> worker::Result<serde_json::Value> {
@@ -360,8 +550,8 @@ async fn body<T: DeserializeOwned>(req: &mut Request) -> worker::Result<T> {
 }
 
 impl DurableObject for CallerState {
-    fn new(state: State, _env: Env) -> Self {
-        let object = CallerState { state };
+    fn new(state: State, env: Env) -> Self {
+        let object = CallerState { state, env };
         // Creating the tables is idempotent and synchronous, before any request.
         if let Err(e) = object.sql().exec(SCHEMA, None) {
             worker::console_error!(
@@ -375,25 +565,42 @@ impl DurableObject for CallerState {
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let path = req.path();
         match path.as_str() {
-            "/admit" => Response::from_json(&self.admit_paced(body(&mut req).await?)?),
+            "/admit" => Response::from_json(&self.admit_paced(body(&mut req).await?).await?),
             "/record" => {
-                self.record(body(&mut req).await?)?;
+                self.record(body(&mut req).await?).await?;
                 Response::from_json(&json!({"ok": true}))
             }
-            "/reserve" => {
-                let (day, ask): (String, Reserve) = body(&mut req).await?;
-                Response::from_json(&self.reserve(&day, ask)?)
-            }
-            "/settle" => {
-                self.settle(body(&mut req).await?)?;
-                Response::from_json(&json!({"ok": true}))
-            }
+            "/lease" => Response::from_json(&self.lease_grant(body(&mut req).await?)?),
             "/usage" => {
                 let (from, to): (String, String) = body(&mut req).await?;
                 Response::from_json(&self.usage(&from, &to)?)
             }
             _ => Response::error("no such route", 404),
         }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.report_all().await?;
+        Response::ok("reported")
+    }
+}
+
+/// One request's usage row.
+fn row_of(s: &Spent) -> UsageRow {
+    let (neurons, usd) = s.cost.map_or((0.0, 0.0), |c| (c.neurons, c.usd));
+    UsageRow {
+        day: s.day.clone(),
+        caller: s.caller.clone(),
+        model: s.model.clone(),
+        requests: 1.0,
+        model_calls: f64::from(s.model_calls),
+        fallbacks: f64::from(u8::from(s.fallback)),
+        prompt_tokens: s.prompt_tokens as f64,
+        completion_tokens: s.completion_tokens as f64,
+        neurons,
+        usd,
+        // Calls counted at the assumed price.
+        unpriced: f64::from(s.assumed),
     }
 }
 
@@ -422,221 +629,5 @@ pub async fn call<T: Serialize, R: DeserializeOwned>(
     match resp.status_code() {
         200 => Ok(Some(serde_json::from_slice(&http::body_bytes(resp).await?)?)),
         s => Err(worker::Error::RustError(format!("state object answered {s}"))),
-    }
-}
-
-/// Sets `estimate` neurons aside in the deployment's object against `limit`:
-/// `Ok(false)` when the day's budget cannot take it.
-pub async fn reserve(env: &Env, now_ms: u64, limit: f64, estimate: f64) -> worker::Result<bool> {
-    let ask = (day_name(now_ms), Reserve { limit, estimate });
-    let reserved: Option<Reserved> = call(env, DEPLOYMENT, "/reserve", &ask).await?;
-    Ok(reserved.is_some_and(|r| r.admitted))
-}
-
-/// Gives back to the deployment's budget what a refused request had set aside.
-pub async fn release(env: Env, now_ms: u64, estimate: f64) {
-    let record = Record {
-        now_ms,
-        spent: Spent {
-            day: day_name(now_ms),
-            ..Spent::default()
-        },
-        estimate,
-        said: None,
-        pace: None,
-    };
-    if let Err(e) = call::<_, serde_json::Value>(&env, DEPLOYMENT, "/settle", &record).await {
-        worker::console_warn!(
-            "{}",
-            json!({"event": "state_error", "during": "release", "detail": e.to_string()})
-        );
-    }
-}
-
-/// What a request spent, recorded after the answer went out: in
-/// the caller's object (its allowance, and the words said) and in the
-/// deployment's (its budget and the usage table). Off the response's path.
-#[derive(Clone)]
-pub struct Ledger {
-    env: Env,
-    caller: String,
-    /// Prices of the chain's models, by id, and whether each is assumed.
-    prices: Vec<(String, Price, bool)>,
-    /// What a call that reports no usage is charged.
-    call_estimate: f64,
-    /// What was set aside in the caller's object (when it has an allowance)
-    /// and in the deployment's (when it has a budget).
-    caller_estimate: f64,
-    deployment_estimate: f64,
-    /// The calls that did not give the answer: their model and what they
-    /// reported using (an answer judged unfit is paid for all the same).
-    failed_calls: Vec<(String, Option<Usage>)>,
-    counted: bool,
-    /// Set when the request was let speak by its pacing: the room's people,
-    /// whose acts the line is read for.
-    paced: Option<Vec<String>>,
-}
-
-impl Ledger {
-    pub fn new(
-        env: &Env,
-        config: &Config,
-        caller: &Caller,
-        plan_chain: &[&Model],
-        (estimate, call_estimate): (f64, f64),
-        reserved: bool,
-    ) -> Ledger {
-        Ledger {
-            env: env.clone(),
-            caller: caller.id.as_str().to_string(),
-            prices: plan_chain
-                .iter()
-                .map(|m| {
-                    let (price, source) = config.spending.prices.price(m.id(), m.entry().price.as_ref());
-                    (m.id().to_string(), price.clone(), source == PriceSource::Assumed)
-                })
-                .collect(),
-            call_estimate,
-            caller_estimate: if config.spending.caller_allowance.is_some() {
-                estimate
-            } else {
-                0.0
-            },
-            deployment_estimate: if reserved { estimate } else { 0.0 },
-            failed_calls: Vec::new(),
-            counted: config.spending.store == CallerStore::DurableObject,
-            paced: None,
-        }
-    }
-
-    /// The ledger of a request its pacing let speak, in a room of `people`.
-    pub fn paced(mut self, people: Vec<String>) -> Ledger {
-        self.paced = Some(people);
-        self
-    }
-
-    /// The ledger once the model calls are done: `failures` did not give the answer.
-    pub fn after(mut self, failures: &[FailedCall]) -> Ledger {
-        self.failed_calls = failures
-            .iter()
-            .map(|f| (f.model.clone(), f.usage.clone()))
-            .collect();
-        self
-    }
-
-    /// The ledger with `more` failed calls (a live stream's, after it opened).
-    pub fn after_more(mut self, more: &[FailedCall]) -> Ledger {
-        self.failed_calls
-            .extend(more.iter().map(|f| (f.model.clone(), f.usage.clone())));
-        self
-    }
-
-    /// The ledger of a stream the client dropped while `model` was answering:
-    /// that call is paid for too (what it reported, else its estimate).
-    pub fn dropped(mut self, model: &str, usage: Option<Usage>) -> Ledger {
-        self.failed_calls.push((model.to_string(), usage));
-        self
-    }
-
-    /// The cost of one call of `model`: what it reported at the model's
-    /// price, else the estimate of a call; and whether the price was assumed.
-    fn call_cost(&self, model: &str, usage: Option<&Usage>) -> (Cost, bool) {
-        let priced = self.prices.iter().find(|(id, _, _)| id == model);
-        match (priced, usage) {
-            (Some((_, price, assumed)), Some(u)) => (
-                Cost::of(Some(price), u.prompt_tokens, u.completion_tokens).unwrap_or_default(),
-                *assumed,
-            ),
-            (priced, _) => (
-                Cost {
-                    neurons: self.call_estimate,
-                    usd: self.call_estimate * USD_PER_NEURON,
-                },
-                priced.is_none_or(|(_, _, assumed)| *assumed),
-            ),
-        }
-    }
-
-    /// What the request cost (every call it made, the answering one and the
-    /// failed ones), and the answer's words to remember.
-    fn spent(&self, answer: Option<&Answer>, now_ms: u64) -> (Spent, Option<String>) {
-        let model = answer.map_or("none", |a| a.model.as_str());
-        let by_model = model != "rules" && model != "none";
-        let answering = answer
-            .filter(|_| by_model)
-            .map(|a| (a.model.as_str(), a.usage.as_ref()));
-        let calls = self
-            .failed_calls
-            .iter()
-            .map(|(m, u)| (m.as_str(), u.as_ref()))
-            .chain(answering);
-        let (mut cost, mut assumed, mut prompt, mut completion) = (Cost::default(), 0, 0, 0);
-        for (m, u) in calls {
-            let (c, by_assumption) = self.call_cost(m, u);
-            cost.neurons += c.neurons;
-            cost.usd += c.usd;
-            assumed += u32::from(by_assumption);
-            prompt += u.map_or(0, |u| u.prompt_tokens);
-            completion += u.map_or(0, |u| u.completion_tokens);
-        }
-        let spent = Spent {
-            day: day_name(now_ms),
-            caller: self.caller.clone(),
-            model: model.to_string(),
-            model_calls: (self.failed_calls.len() + usize::from(by_model)) as u32,
-            fallback: answer.is_some_and(|a| a.fallback),
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            cost: Some(cost),
-            assumed,
-        };
-        // A wait is spoken too (the coach frontend says every answer).
-        let said = answer.map(|a| a.suggestion.content().to_string());
-        (spent, said)
-    }
-
-    /// Records `answer`, or a request that ended without one (`None`), which
-    /// releases what was set aside for it. Errors are logged: the answer has
-    /// gone out.
-    pub async fn record(self, answer: Option<Answer>) {
-        if !self.counted {
-            return;
-        }
-        let now_ms = worker::js_sys::Date::now() as u64;
-        let (spent, said) = self.spent(answer.as_ref(), now_ms);
-        let pace = self.paced.as_ref().map(|people| {
-            let line = said.as_deref().unwrap_or_default();
-            PaceRecord {
-                words: line.split_whitespace().count() as u64,
-                acts: acts_of(line, people, now_ms),
-            }
-        });
-        let to_caller = Record {
-            now_ms,
-            spent: spent.clone(),
-            estimate: self.caller_estimate,
-            said,
-            pace,
-        };
-        let to_deployment = Record {
-            now_ms,
-            spent,
-            estimate: self.deployment_estimate,
-            said: None,
-            pace: None,
-        };
-        let (a, b) = futures_util::future::join(
-            call::<_, serde_json::Value>(&self.env, &self.caller, "/record", &to_caller),
-            call::<_, serde_json::Value>(&self.env, DEPLOYMENT, "/settle", &to_deployment),
-        )
-        .await;
-        for (during, result) in [("record", a), ("settle", b)] {
-            if let Err(e) = result {
-                worker::console_warn!(
-                    "{}",
-                    json!({"event": "state_error", "during": during, "detail": e.to_string()})
-                );
-            }
-        }
     }
 }

@@ -67,7 +67,8 @@ export const BASE_VARS = {
 };
 
 /** The vars of a deployment as wrangler.toml ships it: state objects count callers. */
-export const STATE_VARS = { RATE_LIMIT_STORE: "do", STATE_FAILURE_MODE: "closed", DAILY_NEURON_BUDGET: "10000" };
+// Usage reaches the deployment's object a second after a request (shipped: a minute), so tests can read it.
+export const STATE_VARS = { RATE_LIMIT_STORE: "do", STATE_FAILURE_MODE: "closed", DAILY_NEURON_BUDGET: "10000", USAGE_REPORT_SECONDS: "1" };
 
 // Non-ASCII stays out of this source (\u escapes only).
 const SIM_AI = `

@@ -222,7 +222,7 @@ describe("usage and budgets", () => {
       assert.equal(other.model, PRICED, "another caller still gets the model");
       // The allowance binds before it is passed: a request that could cost
       // more than is left (its worst case set aside) goes to the rules coach.
-      const u = await usage(w);
+      const u = await recorded(w, 3);
       const first = u.callers.reduce((a, b) => (a.neurons > b.neurons ? a : b));
       assert.ok(first.requests >= 2 && first.neurons <= 300, JSON.stringify(u.callers));
     } finally {
