@@ -197,6 +197,8 @@ pub async fn usage(req: &Request, env: &Env, config: &Config, now_ms: u64) -> Re
         price_list(&config.spending.prices, &offered),
         &today,
     );
+    // Requests the deployment's object served (slice asks and reports), per day.
+    body["deployment_requests"] = found["asks"].clone();
     body["from"] = json!(from);
     body["to"] = json!(to);
     http::json(200, &body)

@@ -21,6 +21,8 @@ use crate::core::llm::registry::Model;
 use crate::core::llm::Clock;
 use crate::core::request::{parse_object, CoachRequest};
 use serde_json::json;
+use std::cell::RefCell;
+use std::rc::Rc;
 use worker::{console_log, wasm_bindgen_futures, Context, Env, Request, Response};
 
 /// `POST /api/generate-prompt`: credentials, the JSON body, the caller
@@ -165,6 +167,7 @@ fn wait_response(
             trace.started_ms as u64,
             trace.id.clone(),
             ledger,
+            ctx,
         ));
     }
     ctx.wait_until(ledger.record(Some(answer.clone())));
@@ -244,16 +247,18 @@ impl<'a> Plan<'a> {
         let resolved = config.registry.resolve(request.model())?;
         resolved.model.check_options(request.options())?;
         let chain = config.registry.chain(resolved.model);
-        let prices: Vec<_> = chain
-            .iter()
-            .map(|m| Some(spending.prices.price(m.id(), m.entry().price.as_ref()).0))
-            .collect();
         let chars = usage::prompt_chars_bound(&request);
         let max_tokens = request.options().max_tokens();
-        // The worst case is set aside: every call the chain may make.
-        let calls = usage::max_calls(chain.len(), config.coach.max_retries);
-        let estimate = usage::estimate(&prices, chars, max_tokens, calls);
-        let call_estimate = usage::estimate(&prices, chars, max_tokens, 1);
+        // The worst case is set aside: every call the chain may make, each
+        // at its model's price; a call that reports nothing is charged the
+        // dearest call.
+        let (mut estimate, mut call_estimate) = (0.0, 0.0f64);
+        for m in &chain {
+            let price = Some(spending.prices.price(m.id(), m.entry().price.as_ref()).0);
+            let one = usage::estimate(&[price], chars, max_tokens, 1);
+            estimate += one * f64::from(usage::max_calls(config.coach.max_retries, m.entry().json_mode));
+            call_estimate = call_estimate.max(one);
+        }
         Ok(Plan {
             request,
             model: resolved.model,
@@ -315,7 +320,7 @@ async fn suggest(
         }
         trace.streamed = true;
         let ledger = ledger.after(&trace.failures);
-        return http::event_stream(stream_body(opened, arrived_ms, trace.id.clone(), ledger));
+        return http::event_stream(stream_body(opened, arrived_ms, trace.id.clone(), ledger, ctx));
     }
     let mut answer = coach(&call, &mut trace.failures).await?;
     answer.retired_model = retired;
@@ -338,13 +343,16 @@ fn accepts_event_stream(req: &Request) -> bool {
 }
 
 /// What a streamed body holds between chunks. A stream the client drops
-/// before its end is still recorded (its spend settled, what was set aside
-/// released) when this state is dropped.
+/// before its end leaves its ledger (the call that was answering added) in
+/// `dropped`, for the request's `wait_until` to record.
 struct StreamState {
     first: Option<String>,
     rest: Option<LiveStream<AnyStream>>,
     request_id: String,
     ledger: Option<Ledger>,
+    dropped: Rc<RefCell<Option<Ledger>>>,
+    /// Set once the stream recorded its own ledger.
+    done: Rc<RefCell<bool>>,
 }
 
 impl Drop for StreamState {
@@ -354,8 +362,27 @@ impl Drop for StreamState {
                 Some(live) => ledger.dropped(live.model(), live.usage().cloned()),
                 None => ledger,
             };
-            wasm_bindgen_futures::spawn_local(ledger.record(None));
+            *self.dropped.borrow_mut() = Some(ledger);
         }
+    }
+}
+
+/// Longest a request waits, after its stream went out, for a stream the
+/// client drops: past the deadline and the longest answer's words.
+const DROPPED_STREAM_WAIT_MS: u64 = 60_000;
+
+/// Records a dropped stream's ledger once its state is dropped; ends when
+/// the stream ended and was recorded on its own (the ledger is gone).
+async fn record_if_dropped(dropped: Rc<RefCell<Option<Ledger>>>, done: Rc<RefCell<bool>>) {
+    let mut waited = 0;
+    while waited < DROPPED_STREAM_WAIT_MS && !*done.borrow() {
+        let taken = dropped.borrow_mut().take();
+        if let Some(ledger) = taken {
+            ledger.record(None).await;
+            return;
+        }
+        WorkersClock.sleep(500).await;
+        waited += 500;
     }
 }
 
@@ -367,6 +394,7 @@ fn stream_body(
     arrived_ms: u64,
     request_id: String,
     ledger: Ledger,
+    ctx: &Context,
 ) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
     let first: String = opened.first.iter().map(StreamEvent::to_sse).collect();
     // A whole answer (no live model) is recorded as it goes out; a live one when it is done.
@@ -377,11 +405,18 @@ fn stream_body(
             wasm_bindgen_futures::spawn_local(ledger.record(done));
         }
     }
+    let dropped = Rc::new(RefCell::new(None));
+    let done = Rc::new(RefCell::new(ledger.is_none()));
+    if ledger.is_some() {
+        ctx.wait_until(record_if_dropped(dropped.clone(), done.clone()));
+    }
     let state = StreamState {
         first: Some(first),
         rest: opened.rest,
         request_id,
         ledger,
+        dropped,
+        done,
     };
     futures_util::stream::unfold(state, move |mut state| async move {
         if let Some(first) = state.first.take() {
@@ -390,9 +425,10 @@ fn stream_body(
         let live = state.rest.as_mut()?;
         match live.next(&WorkersClock).await {
             Some(events) => {
-                if let Some(done) = events.iter().find_map(StreamEvent::answer) {
+                if let Some(answer) = events.iter().find_map(StreamEvent::answer) {
                     if let Some(ledger) = state.ledger.take() {
-                        ledger.record(Some(done.clone())).await;
+                        ledger.record(Some(answer.clone())).await;
+                        *state.done.borrow_mut() = true;
                     }
                 }
                 let bytes: String = events.iter().map(StreamEvent::to_sse).collect();
@@ -404,6 +440,7 @@ fn stream_body(
                 if let Some(ledger) = state.ledger.take() {
                     let failed: Vec<_> = live.failure().cloned().into_iter().collect();
                     ledger.after_more(&failed).record(None).await;
+                    *state.done.borrow_mut() = true;
                 }
                 console_log!(
                     "{}",

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS pending (day TEXT, caller TEXT, model TEXT, requests 
   fallbacks INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, neurons REAL, usd REAL, unpriced INTEGER,
   PRIMARY KEY (day, caller, model));
 CREATE TABLE IF NOT EXISTS lease (day TEXT PRIMARY KEY, free REAL, reserved REAL, unreported REAL);
+CREATE TABLE IF NOT EXISTS asks (day TEXT PRIMARY KEY, n INTEGER);
 ";
 
 /// Adds a usage row into `table` (`usage` or `pending`), summing with the row
@@ -332,7 +333,9 @@ impl CallerState {
             self.put_lease(&day, &lease)?;
             return Ok(DeploymentBudget::Within);
         }
-        let report = lease.report(estimate, false);
+        // What the slice lacks of this request's worst case; the deployment
+        // grants at least that, and a share of what is left when it is more.
+        let report = lease.report(estimate - lease.free.max(0.0), false);
         self.put_lease(&day, &lease)?;
         let rows = self.take_pending(&day)?;
         let ask = LeaseAsk {
@@ -514,6 +517,11 @@ impl CallerState {
     /// rows join the table, its report counts against the day's budget, and
     /// a slice is granted when one is wanted (0 when the budget cannot take it).
     fn lease_grant(&self, ask: LeaseAsk) -> worker::Result<f64> {
+        // How often callers come here: the operator sees this object's load.
+        self.sql().exec(
+            "INSERT INTO asks (day, n) VALUES (?, 1) ON CONFLICT(day) DO UPDATE SET n = n + 1",
+            vec![ask.day.as_str().into()],
+        )?;
         for r in &ask.rows {
             self.add_row("usage", r)?;
         }
@@ -541,7 +549,19 @@ impl CallerState {
                 vec![from.into(), to.into()],
             )?
             .to_array()?;
-        Ok(json!({"rows": rows, "days": days}))
+        #[derive(Serialize, Deserialize)]
+        struct Asks {
+            day: String,
+            n: f64,
+        }
+        let asks: Vec<Asks> = self
+            .sql()
+            .exec(
+                "SELECT day, n FROM asks WHERE day >= ? AND day <= ? ORDER BY day",
+                vec![from.into(), to.into()],
+            )?
+            .to_array()?;
+        Ok(json!({"rows": rows, "days": days, "asks": asks}))
     }
 }
 

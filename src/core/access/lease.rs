@@ -10,16 +10,20 @@
 //! runs only when its worst case fits in its caller's slice. So the day's
 //! spend passes the limit only by what requests cost beyond their worst-case
 //! estimate (none, when every call reports usage within it). Slices shrink
-//! as the budget runs low ([`SLICE_SHARE`] of what is left), so the budget
-//! held idle in slices is at most that share per active caller. Pure
+//! as the budget runs low ([`SLICE_SHARE`] of what is left), so what is held
+//! idle in slices is at most that per active caller, and comes back on the
+//! caller's alarm. Pure
 //! arithmetic; the edge's `state` module moves the bytes.
 
 use crate::core::access::usage::Budget;
 use serde::{Deserialize, Serialize};
 
-/// A slice is this share of what is left of the day's budget (at least one
-/// request's worst case).
+/// A slice is this share of what is left of the day's budget (at least what
+/// the caller wants: the rest of the next request's worst case), and at most
+/// [`SLICE_MAX_REQUESTS`] of what it wants, so no caller holds much idle.
 pub const SLICE_SHARE: f64 = 1.0 / 16.0;
+/// The most worst cases one slice holds.
+pub const SLICE_MAX_REQUESTS: f64 = 8.0;
 /// How long a caller's object keeps unreported spend before its alarm
 /// reports it (and gives its slice back), by default (`USAGE_REPORT_SECONDS`):
 /// the staleness of `GET /admin/usage`.
@@ -104,7 +108,10 @@ pub fn grant(budget: &mut Budget, r: &Report) -> f64 {
     if left + 1e-9 < r.want {
         return 0.0;
     }
-    let slice = (left * SLICE_SHARE).max(r.want).min(left);
+    let slice = (left * SLICE_SHARE)
+        .min(r.want * SLICE_MAX_REQUESTS)
+        .max(r.want)
+        .min(left);
     budget.reserved += slice;
     slice
 }
@@ -129,10 +136,16 @@ mod tests {
             want: w,
             ..Report::default()
         };
-        assert_eq!(grant(&mut b, &want(10.0)), 100.0);
-        assert_eq!(grant(&mut b, &want(10.0)), 1500.0 / 16.0);
+        assert_eq!(grant(&mut b, &want(50.0)), 100.0, "a sixteenth of what is left");
+        assert_eq!(grant(&mut b, &want(50.0)), 1500.0 / 16.0);
         // What was granted is outstanding, not spent.
         assert_eq!((b.spent, b.reserved), (0.0, 100.0 + 1500.0 / 16.0));
+        assert_eq!(
+            grant(&mut b, &want(1.0)),
+            8.0,
+            "at most eight times what is wanted"
+        );
+        assert_eq!(grant(&mut b, &want(900.0)), 900.0, "at least what is wanted");
         let mut low = budget(100.0);
         low.spent = 90.0;
         assert_eq!(

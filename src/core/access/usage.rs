@@ -160,12 +160,13 @@ pub fn price_list(book: &PriceBook, models: &[(&str, Option<&Price>)]) -> serde_
     json!(list)
 }
 
-/// The most calls one request can make on a chain of `models` models: each
-/// called once, again up to `retries` times (after an error, or once after an
-/// answer judged unfit), and once more without JSON mode. What a request
-/// sets aside is this many calls at the dearest price of its chain.
-pub fn max_calls(models: usize, retries: u32) -> u32 {
-    (models.max(1) as u32) * (retries.max(1) + 2)
+/// The most calls one request can make of one model of its chain: once,
+/// again up to `retries` times (after an error, or once after an answer
+/// judged unfit), and once more without JSON mode when it has JSON mode.
+/// What a request sets aside is this many calls of each model of its chain,
+/// each at its own price.
+pub fn max_calls(retries: u32, json_mode: bool) -> u32 {
+    1 + retries.max(1) + u32::from(json_mode)
 }
 
 /// One answered request, as the state objects record it.
