@@ -6,7 +6,7 @@ use super::backends::timed::Timed;
 use super::backends::{AnyStream, Backends};
 use super::clock::WorkersClock;
 use super::state::{self, Ledger};
-use super::{failure_json, guard, http, Trace};
+use super::{failure_json, guard, http, Sent, Trace};
 use crate::core::access::auth::{parse_bearer, BearerProblem};
 use crate::core::access::session;
 use crate::core::access::usage;
@@ -221,7 +221,8 @@ async fn suggest(
         }
         trace.streamed = true;
         let ledger = ledger.after(trace.failures.len());
-        return http::event_stream(stream_body(opened, arrived_ms, trace.id.clone(), ledger));
+        let first = Sent::framed(&opened.first, &trace.failures);
+        return http::event_stream(stream_body(opened, first, arrived_ms, trace.id.clone(), ledger));
     }
     let mut answer = coach(&call, &mut trace.failures).await?;
     answer.retired_model = retired;
@@ -232,7 +233,7 @@ async fn suggest(
     trace.usage = answer.usage.clone();
     let recording = ledger.after(trace.failures.len()).record(Some(answer.clone()));
     ctx.wait_until(recording);
-    http::json(200, &answer)
+    http::json(200, &Sent::new(&answer, &trace.failures))
 }
 
 fn accepts_event_stream(req: &Request) -> bool {
@@ -243,16 +244,16 @@ fn accepts_event_stream(req: &Request) -> bool {
         .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/event-stream"))
 }
 
-/// The body of a streamed answer: the events known at once, then the live
-/// model's, as they come. When the stream ends early a `stream_end` line
+/// The body of a streamed answer: the events known at once (`first`, framed),
+/// then the live model's, as they come. When the stream ends early a `stream_end` line
 /// tells the operator why (the request line went out with the headers).
 fn stream_body(
     opened: Opened<AnyStream>,
+    first: String,
     arrived_ms: u64,
     request_id: String,
     ledger: Ledger,
 ) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
-    let first: String = opened.first.iter().map(StreamEvent::to_sse).collect();
     // A whole answer (no live model) is recorded as it goes out; a live one when it is done.
     let mut ledger = Some(ledger);
     if opened.rest.is_none() {
