@@ -183,6 +183,7 @@ describe("the page at / in Chromium", { timeout: 120_000 }, () => {
     assert.equal(await text(page, "#f-action"), "say");
     assert.equal(await text(page, "#f-model"), MODEL);
     assert.equal(await text(page, "#f-fallback"), "no");
+    assert.equal(await text(page, "#f-refused"), "none");
     assert.equal(await text(page, "#f-retired"), "none");
     assert.match(await text(page, "#f-first"), /^\d+ ms$/);
     assert.match(await text(page, "#f-id"), /^[0-9a-f]{32}$/);
