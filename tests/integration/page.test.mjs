@@ -333,6 +333,18 @@ describe("the page at / in Chromium", { timeout: 120_000 }, () => {
     await page.close();
   });
 
+  it("when the rules coach stands in for refused lines, the facts say which model answered and why", async () => {
+    w.sim.reset();
+    w.sim.script("*", streamed("I'm sorry, but I can't help with that request.", 0));
+    const { page } = await openPage(browser, w);
+    await page.click("[data-room=storm]");
+    await coachMe(page);
+    assert.equal(await text(page, "#f-model"), "rules");
+    assert.equal(await text(page, "#f-fallback"), "yes");
+    assert.equal(await text(page, "#f-refused"), "refusal or meta-talk; refusal or meta-talk");
+    await page.close();
+  });
+
   it("passes axe-core with no serious or critical violation, light and dark", async (t) => {
     w.sim.reset();
     w.sim.script(MODEL, streamed(FIRST, 0));
