@@ -244,9 +244,10 @@ fn accepts_event_stream(req: &Request) -> bool {
         .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/event-stream"))
 }
 
-/// The body of a streamed answer: the events known at once (`first`, framed),
-/// then the live model's, as they come. When the stream ends early a `stream_end` line
-/// tells the operator why (the request line went out with the headers).
+/// The body of a streamed answer: the events known at once (`first`,
+/// framed), then the live model's, as they come. When the stream ends early a
+/// `stream_end` line tells the operator why (the request line went out with
+/// the headers).
 fn stream_body(
     opened: Opened<AnyStream>,
     first: String,
