@@ -152,7 +152,7 @@ function fact(id, text) {
 }
 
 function resetFacts() {
-  for (const id of ["f-action", "f-model", "f-fallback", "f-retired", "f-first", "f-id"]) fact(id, "–");
+  for (const id of ["f-action", "f-model", "f-fallback", "f-refused", "f-retired", "f-first", "f-id"]) fact(id, "–");
 }
 
 // Speaks the first words at once, then in phrases (at a punctuation mark or
@@ -211,6 +211,9 @@ function finish(answer) {
   fact("f-action", answer.action);
   fact("f-model", answer.model);
   fact("f-fallback", answer.fallback ? "yes" : "no");
+  // Why the rules coach answered: the judge's verdict on each of the model's lines (docs/api.md).
+  const failed = answer.model === "rules" && answer.fallback ? "none: the model did not answer (the log says why)" : "none";
+  fact("f-refused", answer.refused ? answer.refused.join("; ") : failed);
   fact("f-retired", answer.retired_model || "none");
   if (answer.sessionKey) keepKey(answer.sessionKey, answer.expiresAt, $("name").value);
   $("status").textContent = answer.content ? `Suggestion (${answer.action}): ${answer.content}` : "The coach stays quiet.";

@@ -7,7 +7,7 @@ use super::backends::{AnyStream, Backends};
 use super::clock::WorkersClock;
 use super::ledger::{self, Ledger};
 use super::state::DeploymentBudget;
-use super::{failure_json, guard, http, Trace};
+use super::{failure_json, guard, http, Sent, Trace};
 use crate::core::access::auth::{parse_bearer, BearerProblem};
 use crate::core::access::session;
 use crate::core::access::usage;
@@ -162,8 +162,10 @@ fn wait_response(
     if stream {
         trace.streamed = true;
         let opened = Opened::<AnyStream>::whole(answer);
+        let first = Sent::framed(&opened.first, &[]);
         return http::event_stream(stream_body(
             opened,
+            first,
             trace.started_ms as u64,
             trace.id.clone(),
             ledger,
@@ -320,7 +322,15 @@ async fn suggest(
         }
         trace.streamed = true;
         let ledger = ledger.after(&trace.failures);
-        return http::event_stream(stream_body(opened, arrived_ms, trace.id.clone(), ledger, ctx));
+        let first = Sent::framed(&opened.first, &trace.failures);
+        return http::event_stream(stream_body(
+            opened,
+            first,
+            arrived_ms,
+            trace.id.clone(),
+            ledger,
+            ctx,
+        ));
     }
     let mut answer = coach(&call, &mut trace.failures).await?;
     answer.retired_model = retired;
@@ -331,7 +341,7 @@ async fn suggest(
     trace.usage = answer.usage.clone();
     let recording = ledger.after(&trace.failures).record(Some(answer.clone()));
     ctx.wait_until(recording);
-    http::json(200, &answer)
+    http::json(200, &Sent::new(&answer, &trace.failures))
 }
 
 fn accepts_event_stream(req: &Request) -> bool {
@@ -386,17 +396,18 @@ async fn record_if_dropped(dropped: Rc<RefCell<Option<Ledger>>>, done: Rc<RefCel
     }
 }
 
-/// The body of a streamed answer: the events known at once, then the live
-/// model's, as they come. When the stream ends early a `stream_end` line
-/// tells the operator why (the request line went out with the headers).
+/// The body of a streamed answer: the events known at once (`first`,
+/// framed), then the live model's, as they come. When the stream ends early a
+/// `stream_end` line tells the operator why (the request line went out with
+/// the headers).
 fn stream_body(
     opened: Opened<AnyStream>,
+    first: String,
     arrived_ms: u64,
     request_id: String,
     ledger: Ledger,
     ctx: &Context,
 ) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
-    let first: String = opened.first.iter().map(StreamEvent::to_sse).collect();
     // A whole answer (no live model) is recorded as it goes out; a live one when it is done.
     let mut ledger = Some(ledger);
     if opened.rest.is_none() {

@@ -15,7 +15,9 @@ mod store;
 
 use crate::core::access::cors;
 use crate::core::access::ratelimit::Quota;
-use crate::core::coach::FailedCall;
+use crate::core::answer::judge::Quality;
+use crate::core::coach::streaming::{done_event, StreamEvent};
+use crate::core::coach::{Answer, FailedCall};
 use crate::core::config::{Config, ConfigError};
 use crate::core::error::ApiError;
 use crate::core::llm::Usage;
@@ -101,6 +103,41 @@ impl Trace {
 
 pub(crate) fn failure_json(f: &FailedCall) -> serde_json::Value {
     json!({"model": f.model, "kind": f.failure.label, "code": f.failure.code})
+}
+
+/// An answer as it goes out (the JSON body, a stream's `done`): when the
+/// rules coach answered after the judge refused the models' lines, `refused`
+/// gives the verdict on each, as the log line's `model_failures[].kind` does.
+/// A failed call (a timeout, a provider's error) is the operator's business
+/// and stays in the log.
+#[derive(serde::Serialize)]
+pub(crate) struct Sent<'a> {
+    #[serde(flatten)]
+    answer: &'a Answer,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    refused: Vec<&'static str>,
+}
+
+impl<'a> Sent<'a> {
+    pub(crate) fn new(answer: &'a Answer, failures: &[FailedCall]) -> Sent<'a> {
+        let refused = match answer.model.as_str() {
+            "rules" => failures
+                .iter()
+                .filter_map(|f| Quality::of_failure(&f.failure).map(Quality::label))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Sent { answer, refused }
+    }
+
+    /// The events a stream opens with, framed, its `done` as a [`Sent`] answer.
+    pub(crate) fn framed(events: &[StreamEvent], failures: &[FailedCall]) -> String {
+        let frame = |event: &StreamEvent| match event {
+            StreamEvent::Done(answer) => done_event(&Sent::new(answer, failures)),
+            other => other.to_sse(),
+        };
+        events.iter().map(frame).collect()
+    }
 }
 
 #[event(fetch)]

@@ -74,6 +74,7 @@ describe("with a model", () => {
     assert.equal(first.content, line);
     const second = await post(w, { ...ROOM, recent: [first.content] });
     assert.deepEqual([second.content, second.model, second.fallback], ["Welcome in, Dark Angel!", BACKUP, true]);
+    assert.equal(second.refused, undefined, "a model answered: refused is only for the rules coach");
   });
 
   const rejected = [
@@ -94,8 +95,21 @@ describe("with a model", () => {
       assert.deepEqual([body.model, body.fallback], ["rules", true], JSON.stringify(body));
       assert.equal(w.sim.callsTo(DEFAULT).length, 1);
       assert.equal(w.sim.callsTo(BACKUP).length, 1);
+      // The answer says why: the judge's verdict on each model's line.
+      assert.equal(body.refused.length, 2, JSON.stringify(body));
+      assert.equal(body.refused[0], body.refused[1]);
     });
   }
+
+  test("refused names the verdicts only: a failed call is not a refused line", async () => {
+    w.sim.script(DEFAULT, step.answer("I'm sorry, but I can't help with that request."));
+    w.sim.script(BACKUP, step.error("5007: No such model or task"));
+    const body = await post(w, ROOM);
+    assert.deepEqual([body.model, body.refused], ["rules", ["refusal or meta-talk"]], JSON.stringify(body));
+    w.sim.reset();
+    w.sim.script("*", step.error("5007: No such model or task"));
+    assert.equal((await post(w, ROOM)).refused, undefined, "no line was refused");
+  });
 
   test("speech-ready: markup, stage directions, emoji, hashtags and quotes go; at most 15 words", async () => {
     w.sim.script(DEFAULT, step.answer('Say: "*smiles* **Thank you**, Mister South! \ud83c\udf89 #blessed"'));

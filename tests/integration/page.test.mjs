@@ -183,6 +183,7 @@ describe("the page at / in Chromium", { timeout: 120_000 }, () => {
     assert.equal(await text(page, "#f-action"), "say");
     assert.equal(await text(page, "#f-model"), MODEL);
     assert.equal(await text(page, "#f-fallback"), "no");
+    assert.equal(await text(page, "#f-refused"), "none");
     assert.equal(await text(page, "#f-retired"), "none");
     assert.match(await text(page, "#f-first"), /^\d+ ms$/);
     assert.match(await text(page, "#f-id"), /^[0-9a-f]{32}$/);
@@ -329,6 +330,18 @@ describe("the page at / in Chromium", { timeout: 120_000 }, () => {
     assert.equal(await text(page, "#f-action"), "–");
     assert.ok((await page.evaluate(() => window.__cancelled)) >= 2, "speech is cancelled when the error event comes");
     assert.deepEqual(await page.$$eval("#recent li", (li) => li.map((l) => l.textContent)), [FIRST]);
+    await page.close();
+  });
+
+  it("when the rules coach stands in for refused lines, the facts say which model answered and why", async () => {
+    w.sim.reset();
+    w.sim.script("*", streamed("I'm sorry, but I can't help with that request.", 0));
+    const { page } = await openPage(browser, w);
+    await page.click("[data-room=storm]");
+    await coachMe(page);
+    assert.equal(await text(page, "#f-model"), "rules");
+    assert.equal(await text(page, "#f-fallback"), "yes");
+    assert.equal(await text(page, "#f-refused"), "refusal or meta-talk; refusal or meta-talk");
     await page.close();
   });
 

@@ -184,6 +184,14 @@ describe("streamed suggestions", () => {
     assert.equal(w.sim.calls[1].input.response_format, undefined, "no JSON mode when streaming, even where it exists");
   });
 
+  test("the rules coach after refused lines says why in done", async () => {
+    w.sim.script("*", step.answer("I'm sorry, but I can't help with that request."));
+    const events = await readEvents(await w.post("/api/generate-prompt", BODY));
+    assert.deepEqual(events.map((e) => e.event), ["delta", "done"]);
+    const done = events[1].data;
+    assert.deepEqual([done.model, done.refused], ["rules", ["refusal or meta-talk", "refusal or meta-talk"]]);
+  });
+
   test("failures before the first byte are plain JSON errors", async () => {
     await error(await w.post("/api/generate-prompt", BODY, { Authorization: "Bearer wrong-token-xxxxxxxx" }), 401, "unauthorized");
     await error(await w.post("/api/generate-prompt", { ...BODY, stream: "yes" }), 400, "invalid_request");

@@ -22,7 +22,8 @@
 // second call of the same prompt (the Worker's retry) gets a new sample.
 //
 // As a program: `node tests/real-model/server.mjs [--port 8080]` serves until
-// stopped (see docs/evaluation.md for pointing ./scripts/dev at it).
+// stopped and prints its base URL once ready (`--port 0`: any free port), as
+// ./scripts/dev starts it.
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createServer } from "node:http";

@@ -82,6 +82,40 @@ pub enum Quality {
 }
 
 impl Quality {
+    /// Every verdict, so a failed call can be told for one by its label.
+    pub const ALL: [Quality; 19] = [
+        Quality::Unusable,
+        Quality::Truncated,
+        Quality::Refusal,
+        Quality::Reasoning,
+        Quality::EchoedEvent,
+        Quality::EchoesPrompt,
+        Quality::Markup,
+        Quality::SpeakerLabel,
+        Quality::Fragment,
+        Quality::Narration,
+        Quality::QuotesViewer,
+        Quality::ContactInfo,
+        Quality::AgainstPreferences,
+        Quality::Repeat,
+        Quality::UnknownName,
+        Quality::RepeatsAct,
+        Quality::OffFocus,
+        Quality::Silent,
+        Quality::Unsafe,
+    ];
+
+    /// The verdict a failed call carries, when the judge (or the moderation
+    /// model) refused what the model said rather than the call failing.
+    pub fn of_failure(failure: &ModelFailure) -> Option<Quality> {
+        let label = failure.label;
+        failure
+            .code
+            .is_none()
+            .then(|| Quality::ALL.into_iter().find(|q| q.label() == label))
+            .flatten()
+    }
+
     /// Whether the same model may try once more: a made-up name, a fragment,
     /// a speaker label, narration or a line of the prompt are slips of one
     /// sample that a second usually avoids (a small model makes them often:
@@ -1561,6 +1595,40 @@ mod tests {
             ],
             "recent": ["Thank you so much, Max, for the 40 tokens!"]
         }))
+    }
+
+    #[test]
+    fn a_failed_call_is_a_verdict_only_when_the_judge_made_it() {
+        for q in Quality::ALL {
+            // Exhaustive: a new verdict does not compile here until it is also in `ALL`.
+            match q {
+                Quality::Unusable
+                | Quality::Truncated
+                | Quality::Refusal
+                | Quality::Reasoning
+                | Quality::EchoedEvent
+                | Quality::EchoesPrompt
+                | Quality::Markup
+                | Quality::SpeakerLabel
+                | Quality::Fragment
+                | Quality::Narration
+                | Quality::QuotesViewer
+                | Quality::ContactInfo
+                | Quality::AgainstPreferences
+                | Quality::Repeat
+                | Quality::UnknownName
+                | Quality::RepeatsAct
+                | Quality::OffFocus
+                | Quality::Silent
+                | Quality::Unsafe => {}
+            }
+            assert_eq!(Quality::of_failure(&q.into()), Some(q), "{q:?}");
+        }
+        let labels: HashSet<_> = Quality::ALL.iter().map(|q| q.label()).collect();
+        assert_eq!(labels.len(), Quality::ALL.len(), "one label per verdict");
+        assert_eq!(Quality::of_failure(&ModelFailure::timeout()), None);
+        let status = crate::core::llm::protocol::chat_completions::failure_for_status(500, None, false);
+        assert_eq!(Quality::of_failure(&status), None);
     }
 
     fn verdict(content: &str) -> Result<String, Quality> {

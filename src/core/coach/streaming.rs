@@ -51,13 +51,18 @@ impl StreamEvent {
     pub fn to_sse(&self) -> String {
         match self {
             StreamEvent::Delta(text) => encode("delta", &json!({ "text": text }).to_string()),
-            StreamEvent::Done(answer) => encode(
-                "done",
-                &serde_json::to_string(answer).unwrap_or_else(|_| "{}".to_string()),
-            ),
+            StreamEvent::Done(answer) => done_event(answer),
             StreamEvent::Error(e) => encode("error", &e.body().to_string()),
         }
     }
+}
+
+/// A `done` event carrying `answer`: the coach's, or the edge's with what it adds.
+pub fn done_event(answer: &impl serde::Serialize) -> String {
+    encode(
+        "done",
+        &serde_json::to_string(answer).unwrap_or_else(|_| "{}".to_string()),
+    )
 }
 
 /// A stream ready to send: the events known now, and the model still
