@@ -11,7 +11,7 @@ use crate::core::access::usage::FREE_NEURONS_PER_DAY;
 use crate::core::answer::moderation::Blocked;
 use crate::core::answer::parse::HARD_MAX_WORDS;
 use crate::core::coach::CoachPolicy;
-use crate::core::llm::providers::Endpoints;
+use crate::core::llm::providers::{Endpoints, Refused};
 use crate::core::llm::registry::{ModelSettings, Registry};
 use crate::core::prompt::MAX_SUGGESTION_WORDS;
 use crate::core::text::comma_list;
@@ -39,6 +39,17 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.var, self.problem)
+    }
+}
+
+/// A provider setting refused when read (a remote `http://` base URL):
+/// the same kind of error as any other bad value.
+impl From<Refused> for ConfigError {
+    fn from(r: Refused) -> ConfigError {
+        ConfigError {
+            var: r.var,
+            problem: r.problem,
+        }
     }
 }
 
@@ -292,7 +303,7 @@ impl Config {
         now: EpochMillis,
     ) -> Result<Config, ConfigError> {
         let vars = Vars { get };
-        let endpoints = Endpoints::from_lookup(get);
+        let endpoints = Endpoints::from_lookup(get)?;
         let registry = Registry::new(
             &ModelSettings {
                 default_model: get("DEFAULT_MODEL"),
@@ -333,6 +344,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::llm::providers::Provider;
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
@@ -453,6 +465,27 @@ mod tests {
                 .as_deref(),
             Some("*")
         );
+    }
+
+    #[test]
+    fn a_remote_provider_url_must_be_https() {
+        let err = config(&[("OPENAI_COMPAT_BASE_URL", "http://provider.example")]).unwrap_err();
+        assert!(
+            err.starts_with("OPENAI_COMPAT_BASE_URL must be an https:// URL for the host provider.example"),
+            "{err}"
+        );
+        for (url, allow) in [
+            ("http://127.0.0.1:8080", ""),
+            ("https://x", ""),
+            ("http://gpu-box:8080/v1", "gpu-box"),
+        ] {
+            let c = config(&[
+                ("OPENAI_COMPAT_BASE_URL", url),
+                ("OPENAI_COMPAT_ALLOW_HTTP_HOSTS", allow),
+            ])
+            .unwrap();
+            assert!(c.endpoints.get(Provider::OpenAiCompat).is_some(), "{url}");
+        }
     }
 
     #[test]
