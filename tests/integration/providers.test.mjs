@@ -141,7 +141,10 @@ describe("an OpenAI-compatible provider", () => {
   });
 
   test("a failure reported inside the stream ends it with an error event, without upstream text", async () => {
-    p.script(reply.streamError(["Thank", " you", " User456", " for the"]));
+    // Paced, so the first words reach the Worker (and open the stream) before
+    // the failure: pieces written in one tick can arrive as one chunk, and a
+    // failure read with the opening moves the chain on instead.
+    p.script(reply.streamError(["Thank", " you", " User456", " for the"], 20));
     const resp = await w.post("/api/generate-prompt", { ...BODY, stream: true });
     const text = await resp.clone().text();
     const evs = await events(resp);
