@@ -199,8 +199,10 @@ async function* events(resp) {
 
 function finish(answer) {
   const words = $("words");
-  const shown = answer.content || "(nothing worth saying now)";
+  // A wait is silent: shown as quiet, nothing spoken.
+  const shown = answer.content || "(quiet: nothing to say now)";
   if (words.textContent !== shown) words.textContent = shown;
+  words.classList.toggle("quiet", !answer.content);
   // The deltas say a prefix of the content: speak what they held back and the rest.
   if (answer.content.startsWith(said)) {
     unsaid = "";
@@ -211,7 +213,7 @@ function finish(answer) {
   fact("f-fallback", answer.fallback ? "yes" : "no");
   fact("f-retired", answer.retired_model || "none");
   if (answer.sessionKey) keepKey(answer.sessionKey, answer.expiresAt, $("name").value);
-  $("status").textContent = `Suggestion (${answer.action}): ${answer.content}`;
+  $("status").textContent = answer.content ? `Suggestion (${answer.action}): ${answer.content}` : "The coach stays quiet.";
   if (answer.action !== "wait" && answer.content) {
     recent = [...recent, answer.content.slice(0, 300)].slice(-10);
     $("recent").replaceChildren(...recent.map((r) => Object.assign(document.createElement("li"), { textContent: r })));
@@ -237,6 +239,8 @@ async function coach(retried = false) {
   const body = { broadcaster: name, context: room, preferences: $("prefs").value, recent, stream: true };
   if ($("model").value) body.aimodel = $("model").value;
   body.reason = room.length ? REASON[room[room.length - 1].type] : "inactivity";
+  // "Coach me" is asked on purpose: always a line, never paced (the reason still steers it).
+  body.pace = false;
   const start = performance.now();
   let resp;
   try {

@@ -1,7 +1,9 @@
 //! The Worker's configuration, read from vars and secrets into one typed
 //! struct (once per isolate and UTC day, by the edge). Each setting has its
 //! own parser; a bad value is a [`ConfigError`] naming the variable (for the
-//! operator's log), never guessed around. What the coach loop needs is its
+//! operator's log), never guessed around. One is kept instead of failing the
+//! whole configuration: an unset or unusable `SESSION_SECRET` stops session
+//! keys only ([`SessionKeys::problem`]). What the coach loop needs is its
 //! own [`CoachPolicy`], so the loop never sees tokens, CORS or KV settings.
 
 use crate::core::access::auth::TokenDigest;
@@ -10,10 +12,12 @@ use crate::core::access::session::SessionSecret;
 use crate::core::access::usage::FREE_NEURONS_PER_DAY;
 use crate::core::answer::moderation::Blocked;
 use crate::core::answer::parse::HARD_MAX_WORDS;
+use crate::core::coach::pacing::PaceSettings;
 use crate::core::coach::CoachPolicy;
 use crate::core::llm::providers::{Endpoints, Refused};
 use crate::core::llm::registry::{ModelSettings, Registry};
 use crate::core::prompt::MAX_SUGGESTION_WORDS;
+use crate::core::request::MAX_PACE_GAP_SECONDS;
 use crate::core::text::comma_list;
 use crate::core::time::EpochMillis;
 use std::fmt;
@@ -75,12 +79,14 @@ impl KvFailurePolicy {
 /// `SESSION_KEYS`: whether `POST /api/get-session-key` issues keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionKeys {
-    /// Only bearer tokens are accepted.
+    /// Only bearer tokens are accepted; `SESSION_SECRET` is not read.
     Off,
-    /// Anyone may ask (limited per network by `SESSION_KEY_LIMITER`); the
-    /// secret is `None` when `SESSION_SECRET` is unset, and then no key is
-    /// issued or accepted (a problem `/healthz` reports).
-    Open(Option<SessionSecret>),
+    /// Anyone may ask (limited per network by `SESSION_KEY_LIMITER`). When
+    /// `SESSION_SECRET` is unset or unusable, the problem is kept here
+    /// instead of failing the whole configuration: no key is issued or
+    /// accepted, while tokens, the admin routes and the page keep working
+    /// (and `/healthz` names the problem).
+    Open(Result<SessionSecret, ConfigError>),
 }
 
 impl SessionKeys {
@@ -92,10 +98,19 @@ impl SessionKeys {
         }
     }
 
-    /// The secret that signs and checks keys, when keys are on and it is set.
+    /// The secret that signs and checks keys, when keys are on and it is usable.
     pub fn secret(&self) -> Option<&SessionSecret> {
         match self {
-            SessionKeys::Open(secret) => secret.as_ref(),
+            SessionKeys::Open(secret) => secret.as_ref().ok(),
+            SessionKeys::Off => None,
+        }
+    }
+
+    /// Why keys are open but neither issued nor accepted: `SESSION_SECRET`
+    /// is unset or unusable.
+    pub fn problem(&self) -> Option<&ConfigError> {
+        match self {
+            SessionKeys::Open(secret) => secret.as_ref().err(),
             SessionKeys::Off => None,
         }
     }
@@ -199,7 +214,8 @@ pub struct Config {
     pub api_tokens: Vec<TokenDigest>,
     /// Guards the `/admin/tokens` routes; unset disables them.
     pub admin_token: Option<TokenDigest>,
-    /// Counted in KV unless the `CALLER_MINUTE_LIMITER` binding counts it.
+    /// Counted in the caller's state object; with `RATE_LIMIT_STORE = "kv"`,
+    /// in KV unless the `CALLER_MINUTE_LIMITER` binding counts it.
     pub rate_per_minute: u32,
     /// `None` (`RATE_LIMIT_PER_DAY = "off"`): no daily quota by default.
     pub rate_per_day: Option<u32>,
@@ -209,7 +225,15 @@ pub struct Config {
     pub spending: Spending,
     /// `AI_GATEWAY_ID`: Workers AI calls go through this AI Gateway.
     pub ai_gateway: Option<String>,
+    /// `PACE_GAP_SECONDS`, `PACE_WORDS_PER_MINUTE`: how paced requests are paced.
+    pub pace: PaceSettings,
 }
+
+/// The gap after a line before an ordinary one, in seconds: measured with the
+/// coach frontend over a busy and a quiet room (docs/suggestions.md, "Pacing").
+pub const DEFAULT_PACE_GAP_SECONDS: u64 = 20;
+/// The most the earpiece carries on average, in words a minute.
+pub const DEFAULT_PACE_WORDS_PER_MINUTE: u64 = 40;
 
 /// The variables, as the edge reads them; each reader names the variable
 /// in its error.
@@ -318,9 +342,12 @@ impl Config {
             Some("off") => None,
             _ => Some(vars.number_in("RATE_LIMIT_PER_DAY", 5_000u32, 1..=u32::MAX)?),
         };
-        let secret = vars.parsed("SESSION_SECRET", |v| v.map(SessionSecret::parse).transpose())?;
+        // A bad or missing secret stops session keys only, never the whole Worker.
         let session_keys = match vars.parsed("SESSION_KEYS", SessionKeys::parse)? {
-            true => SessionKeys::Open(secret),
+            true => SessionKeys::Open(vars.parsed("SESSION_SECRET", |v| match v {
+                Some(secret) => SessionSecret::parse(secret),
+                None => Err("is unset".to_string()),
+            })),
             false => SessionKeys::Off,
         };
         Ok(Config {
@@ -337,6 +364,19 @@ impl Config {
             session_keys,
             spending: Spending::read(&vars)?,
             ai_gateway: vars.get("AI_GATEWAY_ID"),
+            pace: PaceSettings {
+                gap_ms: 1_000
+                    * vars.number_in(
+                        "PACE_GAP_SECONDS",
+                        DEFAULT_PACE_GAP_SECONDS,
+                        0..=u64::from(MAX_PACE_GAP_SECONDS),
+                    )?,
+                words_per_minute: vars.number_in(
+                    "PACE_WORDS_PER_MINUTE",
+                    DEFAULT_PACE_WORDS_PER_MINUTE,
+                    10..=140,
+                )?,
+            },
         })
     }
 }
@@ -394,10 +434,28 @@ mod tests {
         let secret = "a-session-secret-of-32-characters-or-more";
         let open = config(&[("SESSION_KEYS", "open"), ("SESSION_SECRET", secret)]).unwrap();
         assert!(open.session_keys.secret().is_some());
-        let unsigned = config(&[("SESSION_KEYS", "open")]).unwrap();
-        assert_eq!(unsigned.session_keys, SessionKeys::Open(None));
+        assert_eq!(open.session_keys.problem(), None);
         let off = config(&[("SESSION_KEYS", "off"), ("SESSION_SECRET", secret)]).unwrap();
         assert_eq!(off.session_keys.secret(), None);
+    }
+
+    #[test]
+    fn a_missing_or_short_secret_stops_session_keys_only() {
+        for (pairs, problem) in [
+            (&[("SESSION_KEYS", "open")][..], "SESSION_SECRET is unset"),
+            (
+                &[("SESSION_KEYS", "open"), ("SESSION_SECRET", "fifteen-chars!!")][..],
+                "SESSION_SECRET must be at least 32 characters",
+            ),
+        ] {
+            let c = config(pairs).expect("the rest of the configuration still serves");
+            assert_eq!(c.session_keys.secret(), None);
+            let named = c.session_keys.problem().unwrap().to_string();
+            assert!(named.starts_with(problem), "{named}");
+        }
+        // With keys off the secret is not read, so a short one is no problem.
+        let off = config(&[("SESSION_KEYS", "off"), ("SESSION_SECRET", "short")]).unwrap();
+        assert_eq!(off.session_keys, SessionKeys::Off);
     }
 
     #[test]
@@ -513,7 +571,6 @@ mod tests {
             ("DAILY_NEURON_BUDGET", "-5"),
             ("CALLER_DAILY_NEURONS", "lots"),
             ("STATE_FAILURE_MODE", "maybe"),
-            ("SESSION_SECRET", "short"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert!(err.contains(name), "{err}");

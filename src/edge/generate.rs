@@ -10,12 +10,14 @@ use super::{failure_json, guard, http, Trace};
 use crate::core::access::auth::{parse_bearer, BearerProblem};
 use crate::core::access::session;
 use crate::core::access::usage;
+use crate::core::coach::pacing::{PaceAsk, PaceSettings, Paced, Verdict, WaitWhy};
 use crate::core::coach::streaming::{open_stream, Opened, StreamEvent};
-use crate::core::coach::{coach, CoachCall};
+use crate::core::coach::{coach, paced_wait, Answer, CoachCall};
 use crate::core::config::Config;
 use crate::core::config::{CallerStore, KvFailurePolicy};
 use crate::core::error::ApiError;
 use crate::core::llm::registry::Model;
+use crate::core::llm::Clock;
 use crate::core::request::{parse_object, CoachRequest};
 use serde_json::json;
 use worker::{console_log, wasm_bindgen_futures, Context, Env, Request, Response};
@@ -38,9 +40,13 @@ pub async fn generate_prompt(
     // A request that will be refused for its body is still counted.
     let plan = parsed.and_then(|request| Plan::new(config, request));
     let estimate = plan.as_ref().map_or(0.0, |p| p.estimate);
+    let pace = plan.as_ref().ok().map(|p| pace_ask(config, &p.request, now_ms));
     let reserving = reserve(plan.is_ok(), env, config, now_ms, estimate);
-    let (admitted, reserved) =
-        futures_util::future::join(guard::count(who, env, ctx, config, now_ms, estimate), reserving).await;
+    let (admitted, reserved) = futures_util::future::join(
+        guard::count(who, env, ctx, config, now_ms, estimate, pace),
+        reserving,
+    )
+    .await;
     let reserved_here = matches!(reserved, Some(Ok(true)));
     // Refused after the deployment set the estimate aside: it is given back.
     let refuse = |e: ApiError| {
@@ -65,7 +71,7 @@ pub async fn generate_prompt(
         .as_ref()
         .zip(config.session_keys.secret())
         .and_then(|(claims, secret)| claims.renewal(secret, now_ms / 1000));
-    let ledger = Ledger::new(
+    let mut ledger = Ledger::new(
         env,
         config,
         &admitted.caller,
@@ -73,6 +79,35 @@ pub async fn generate_prompt(
         plan.estimate,
         reserved_here,
     );
+    match admitted.paced {
+        Some(Paced {
+            verdict: Verdict::Wait(why),
+            ..
+        }) => {
+            trace.pace = Some(match why {
+                WaitWhy::Speaking => "speaking",
+                WaitWhy::Gap => "gap",
+            });
+            let mut answer = paced_wait(why);
+            answer.session_key = renewal;
+            let stream = plan.request.stream() || accepts_event_stream(req);
+            return counted_then(
+                admitted.counting,
+                wait_response(answer, stream, ctx, ledger, trace),
+            )
+            .await;
+        }
+        Some(Paced {
+            verdict: Verdict::Speak { focus, hold_ms },
+            acts,
+        }) => {
+            trace.pace = Some(if hold_ms > 0 { "hold" } else { "speak" });
+            plan.hold_ms = hold_ms;
+            plan.request.set_pace(focus, acts);
+            ledger = ledger.paced(plan.request.people());
+        }
+        None => {}
+    }
     // The counter write (KV_FAILURE_MODE=closed) runs beside the model call; a failed one refuses the request.
     let answering = suggest(req, env, ctx, config, &plan, renewal, ledger.clone(), trace);
     let (counted, response) = futures_util::future::join(admitted.counting.confirmed(), answering).await;
@@ -80,6 +115,52 @@ pub async fn generate_prompt(
         ctx.wait_until(ledger.after(trace.failures.len()).record(None));
     }
     counted.and(response)
+}
+
+/// `response` once the counter write (if any) is confirmed.
+async fn counted_then(
+    counting: guard::Counting,
+    response: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    counting.confirmed().await.and(response)
+}
+
+/// What the pacing asks the caller's state object for this request.
+fn pace_ask(config: &Config, request: &CoachRequest, now_ms: u64) -> PaceAsk {
+    let (paced, own_gap) = request.paced();
+    PaceAsk {
+        now_ms,
+        paced,
+        settings: PaceSettings {
+            gap_ms: own_gap.map_or(config.pace.gap_ms, |s| u64::from(s) * 1_000),
+            ..config.pace
+        },
+        moments: request.moments(),
+    }
+}
+
+/// The silent answer of a paced request that waits, whole or as a stream;
+/// recorded (no model was called) off the response's path.
+fn wait_response(
+    answer: Answer,
+    stream: bool,
+    ctx: &Context,
+    ledger: Ledger,
+    trace: &mut Trace,
+) -> Result<Response, ApiError> {
+    trace.model = Some(answer.model.clone());
+    if stream {
+        trace.streamed = true;
+        let opened = Opened::<AnyStream>::whole(answer);
+        return http::event_stream(stream_body(
+            opened,
+            trace.started_ms as u64,
+            trace.id.clone(),
+            ledger,
+        ));
+    }
+    ctx.wait_until(ledger.record(Some(answer.clone())));
+    http::json(200, &answer)
 }
 
 /// Who is calling and what they asked: the `Authorization` header is checked
@@ -156,6 +237,8 @@ struct Plan<'a> {
     /// Neurons set aside before the model call (see [`usage::estimate`]).
     estimate: f64,
     over_budget: Option<&'static str>,
+    /// How long the pacing holds the answer before the line is made.
+    hold_ms: u64,
 }
 
 impl<'a> Plan<'a> {
@@ -173,6 +256,7 @@ impl<'a> Plan<'a> {
             chain,
             estimate,
             over_budget: None,
+            hold_ms: 0,
         })
     }
 }
@@ -192,7 +276,11 @@ async fn suggest(
     ledger: Ledger,
     trace: &mut Trace,
 ) -> Result<Response, ApiError> {
-    let arrived_ms = trace.started_ms as u64;
+    // A held answer waits for the earpiece; the deadline counts from then.
+    if plan.hold_ms > 0 {
+        WorkersClock.sleep(plan.hold_ms).await;
+    }
+    let arrived_ms = trace.started_ms as u64 + plan.hold_ms;
     trace.requested_model = Some(plan.model.id().to_string());
     let backends = match plan.over_budget {
         Some(_) => None,

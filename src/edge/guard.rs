@@ -29,6 +29,7 @@ use crate::core::access::ratelimit::{
 };
 use crate::core::access::session::{self, SessionClaims};
 use crate::core::access::state::{Admission, Admit};
+use crate::core::coach::pacing::{PaceAsk, Paced};
 use crate::core::config::{CallerStore, Config, KvFailurePolicy};
 use crate::core::error::ApiError;
 use serde_json::json;
@@ -83,6 +84,8 @@ pub struct Admitted {
     pub said: Vec<String>,
     /// `false` when the caller's daily allowance is spent.
     pub within_allowance: bool,
+    /// The pacing's decision, when the request was paced in its state object.
+    pub paced: Option<Paced>,
 }
 
 /// Who is calling, once the credential checked out.
@@ -123,7 +126,7 @@ pub async fn admit_api(
     token: Result<&str, BearerProblem>,
 ) -> Result<Admitted, Rejection> {
     let who = identify_caller(req, env, config, now_ms, token).await?;
-    count(who, env, ctx, config, now_ms, 0.0).await
+    count(who, env, ctx, config, now_ms, 0.0, None).await
 }
 
 /// Checks the credential; a failure is counted against the caller's network.
@@ -150,6 +153,7 @@ pub async fn count(
     config: &Config,
     now_ms: u64,
     estimate: f64,
+    pace: Option<PaceAsk>,
 ) -> Result<Admitted, Rejection> {
     let Identified { caller, session } = who;
     if config.spending.store == CallerStore::Kv {
@@ -161,9 +165,10 @@ pub async fn count(
             counting,
             said: Vec::new(),
             within_allowance: true,
+            paced: None,
         });
     }
-    let admission = admit_in_state(&caller, env, config, now_ms, estimate).await?;
+    let (admission, paced) = admit_in_state(&caller, env, config, now_ms, estimate, pace).await?;
     if let Some(retry_after_secs) = admission.retry_after_secs {
         return Err(Rejection {
             error: ApiError::RateLimited { retry_after_secs },
@@ -177,20 +182,23 @@ pub async fn count(
         counting: Counting::nothing(),
         said: admission.said,
         within_allowance: admission.within_allowance,
+        paced,
     })
 }
 
 /// One round trip to the caller's state object: the request counted, the
-/// lines said lately, `estimate` set aside against the allowance. An object
-/// that cannot be reached follows `STATE_FAILURE_MODE`.
+/// lines said lately, `estimate` set aside against the allowance, and the
+/// pacing decided. An object that cannot be reached follows
+/// `STATE_FAILURE_MODE` (open: served unpaced).
 async fn admit_in_state(
     caller: &Caller,
     env: &Env,
     config: &Config,
     now_ms: u64,
     estimate: f64,
-) -> Result<Admission, Rejection> {
-    let ask = Admit {
+    pace: Option<PaceAsk>,
+) -> Result<(Admission, Option<Paced>), Rejection> {
+    let admit = Admit {
         now_ms,
         limits: Limits {
             per_minute: Some(caller.per_minute.unwrap_or(config.rate_per_minute)),
@@ -199,8 +207,9 @@ async fn admit_in_state(
         allowance: config.spending.caller_allowance,
         estimate,
     };
-    let admission: Admission = match state::call(env, caller.id.as_str(), "/admit", &ask).await {
-        Ok(Some(admission)) => admission,
+    let ask = state::AdmitAsk { admit, pace };
+    let answer: state::AdmitAnswer = match state::call(env, caller.id.as_str(), "/admit", &ask).await {
+        Ok(Some(answer)) => answer,
         failed => {
             let detail = failed.err().map_or("no answer".to_string(), |e| e.to_string());
             console_warn!(
@@ -210,15 +219,18 @@ async fn admit_in_state(
             if config.spending.failure == KvFailurePolicy::Closed {
                 return Err(ApiError::StorageUnavailable.into());
             }
-            Admission {
-                quota: None,
-                retry_after_secs: None,
-                said: Vec::new(),
-                within_allowance: true,
+            state::AdmitAnswer {
+                admission: Admission {
+                    quota: None,
+                    retry_after_secs: None,
+                    said: Vec::new(),
+                    within_allowance: true,
+                },
+                pace: None,
             }
         }
     };
-    Ok(admission)
+    Ok((answer.admission, answer.pace))
 }
 
 /// Counts a session key request against the caller's network

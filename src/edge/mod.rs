@@ -59,6 +59,9 @@ pub(crate) struct Trace {
     streamed: bool,
     /// The daily budget (`caller` or `deployment`) that sent the request to the rules coach.
     over_budget: Option<&'static str>,
+    /// The pacing's decision: `speak`, `hold` (spoke after holding the
+    /// answer), `speaking` or `gap` (waited); `None` when not paced.
+    pace: Option<&'static str>,
     failures: Vec<FailedCall>,
     /// Wall time spent waiting on model calls (for a stream: until it opened).
     model_ms: Cell<f64>,
@@ -200,6 +203,7 @@ fn finish(
             "fallback": trace.fallback,
             "stream": trace.streamed,
             "over_budget": trace.over_budget,
+            "pace": trace.pace,
             "model_failures": trace.failures.iter().map(failure_json).collect::<Vec<_>>(),
             "ms": (worker::js_sys::Date::now() - trace.started_ms).round(),
             "model_ms": trace.model_ms.get().round(),

@@ -6,14 +6,14 @@
 //! method is used here). `POST /api/generate-prompt` has its own module,
 //! [`super::generate`]; `/admin/tokens`, [`super::admin`].
 
-use super::{admin, generate, guard, http, store, ConfigResult, Trace};
+use super::{admin, generate, guard, http, state, store, ConfigResult, Trace};
 use crate::core::access::auth::parse_bearer;
 use crate::core::access::session::{self, KeyRequest};
 use crate::core::config::{Config, SessionKeys};
 use crate::core::error::ApiError;
 use crate::core::ops::health;
 use serde_json::json;
-use worker::{Context, Env, Request, Response};
+use worker::{console_error, Context, Env, Request, Response};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -137,6 +137,7 @@ pub fn public(req: &Request, env: &Env, route: &Route, config: &ConfigResult) ->
     let bindings = health::Bindings {
         ai: env.ai("AI").is_ok(),
         kv: store::open(env).is_ok(),
+        caller_state: env.durable_object(state::BINDING).is_ok(),
         auth_failure_limiter: env.rate_limiter(guard::AUTH_FAILURE_LIMITER).is_ok(),
         caller_minute_limiter: env.rate_limiter(guard::CALLER_MINUTE_LIMITER).is_ok(),
         session_key_limiter: env.rate_limiter(guard::SESSION_KEY_LIMITER).is_ok(),
@@ -235,8 +236,15 @@ async fn get_session_key(
 ) -> Result<Response, ApiError> {
     let secret = match &config.session_keys {
         SessionKeys::Off => return Err(ApiError::SessionKeysOff),
-        SessionKeys::Open(None) => return Err(ApiError::Misconfigured),
-        SessionKeys::Open(Some(secret)) => secret,
+        SessionKeys::Open(Err(problem)) => {
+            // The answer only says "misconfigured"; the log names the var (so does /healthz).
+            console_error!(
+                "{}",
+                json!({"event": "config_error", "problem": problem.to_string()})
+            );
+            return Err(ApiError::Misconfigured);
+        }
+        SessionKeys::Open(Ok(secret)) => secret,
     };
     guard::limit_key_requests(req, env).await?;
     let body = http::json_body(req).await?;

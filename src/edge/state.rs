@@ -1,7 +1,9 @@
 //! The state objects: one SQLite-backed Durable Object class, `CallerState`
 //! (binding `CALLER_STATE`). Each caller has one, named by its public id; it
 //! decides the caller's windows, keeps what was said to it and what it spent
-//! ([`crate::core::access::state`] does the arithmetic). One more, named
+//! ([`crate::core::access::state`] does the arithmetic), and paces its
+//! earpiece: the session of [`crate::core::coach::pacing`], decided in the
+//! same round trip as the windows. One more, named
 //! `deployment`, holds the deployment's daily budget and the usage table
 //! `GET /admin/usage` reads. Each decision runs in one SQL transaction-free
 //! step with no await, and an object runs one request at a time, so counts
@@ -16,11 +18,14 @@ use crate::core::access::auth::Caller;
 use crate::core::access::ratelimit::Counter;
 use crate::core::access::state::{admit, keep_said, Admission, Admit, Windows};
 use crate::core::access::usage::{Budget, Cost, DaySpend, Spent, UsageRow};
+use crate::core::answer::people::acts_of;
+use crate::core::coach::pacing::{self, PaceAsk, Paced, Session};
 use crate::core::coach::Answer;
 use crate::core::config::{CallerStore, Config};
 use crate::core::llm::catalog::Price;
 use crate::core::llm::registry::Model;
 use crate::core::llm::Usage;
+use crate::core::request::moments::Act;
 use crate::edge::http;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -39,6 +44,7 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS windows (id INTEGER PRIMARY KEY CHECK (id = 1), day INTEGER, minute INTEGER, minute_count INTEGER, day_count INTEGER);
 CREATE TABLE IF NOT EXISTS said (at INTEGER, line TEXT);
 CREATE TABLE IF NOT EXISTS spend (day TEXT PRIMARY KEY, neurons REAL, reserved REAL);
+CREATE TABLE IF NOT EXISTS pace (id INTEGER PRIMARY KEY CHECK (id = 1), session TEXT);
 CREATE TABLE IF NOT EXISTS usage (day TEXT, caller TEXT, model TEXT, requests INTEGER, model_calls INTEGER,
   fallbacks INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, neurons REAL, usd REAL, unpriced INTEGER,
   PRIMARY KEY (day, caller, model));
@@ -58,6 +64,33 @@ pub struct Record {
     pub estimate: f64,
     /// The suggestion's words, to remember (a caller's object only).
     pub said: Option<String>,
+    /// A paced request that was let speak: the line's length and acts.
+    #[serde(default)]
+    pub pace: Option<PaceRecord>,
+}
+
+/// What a spoken (or silent) paced line leaves in the caller's session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaceRecord {
+    pub words: u64,
+    pub acts: Vec<Act>,
+}
+
+/// What `/admit` is sent: the windows' question, and the pacing's when the
+/// request has one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdmitAsk {
+    #[serde(flatten)]
+    pub admit: Admit,
+    pub pace: Option<PaceAsk>,
+}
+
+/// What `/admit` answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdmitAnswer {
+    #[serde(flatten)]
+    pub admission: Admission,
+    pub pace: Option<Paced>,
 }
 
 /// What `/reserve` is sent before a request.
@@ -85,6 +118,11 @@ struct WindowsRow {
 struct SaidRow {
     at: f64,
     line: String,
+}
+
+#[derive(Deserialize)]
+struct PaceRow {
+    session: String,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +169,40 @@ impl CallerState {
         Ok(rows.into_iter().map(|r| (r.at as u64, r.line)).collect())
     }
 
+    /// The pacing session (a new one when none is stored or it cannot be read).
+    fn session(&self) -> worker::Result<Session> {
+        let rows: Vec<PaceRow> = self
+            .sql()
+            .exec("SELECT session FROM pace WHERE id = 1", None)?
+            .to_array()?;
+        Ok(rows
+            .first()
+            .and_then(|r| serde_json::from_str(&r.session).ok())
+            .unwrap_or_default())
+    }
+
+    fn put_session(&self, session: &Session) -> worker::Result<()> {
+        self.sql().exec(
+            "INSERT INTO pace (id, session) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET session = excluded.session",
+            vec![serde_json::to_string(session)?.into()],
+        )?;
+        Ok(())
+    }
+
+    /// The windows, and for an admitted request its pacing, in one step.
+    fn admit_paced(&self, ask: AdmitAsk) -> worker::Result<AdmitAnswer> {
+        let admission = self.admit(ask.admit)?;
+        let pace = match ask.pace {
+            Some(p) if admission.retry_after_secs.is_none() => {
+                let (paced, session) = pacing::decide(self.session()?, &p);
+                self.put_session(&session)?;
+                Some(paced)
+            }
+            _ => None,
+        };
+        Ok(AdmitAnswer { admission, pace })
+    }
+
     fn admit(&self, ask: Admit) -> worker::Result<Admission> {
         let rows: Vec<WindowsRow> = self
             .sql()
@@ -175,6 +247,10 @@ impl CallerState {
     /// A caller's answered request: its spend settles and its words are remembered.
     fn record(&self, r: Record) -> worker::Result<()> {
         self.settle_spend(&r)?;
+        if let Some(p) = &r.pace {
+            let session = pacing::record(self.session()?, r.now_ms, p.words, p.acts.clone());
+            self.put_session(&session)?;
+        }
         if let Some(line) = r.said.filter(|l| !l.is_empty()) {
             self.sql().exec(
                 "INSERT INTO said (at, line) VALUES (?, ?)",
@@ -299,7 +375,7 @@ impl DurableObject for CallerState {
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let path = req.path();
         match path.as_str() {
-            "/admit" => Response::from_json(&self.admit(body(&mut req).await?)?),
+            "/admit" => Response::from_json(&self.admit_paced(body(&mut req).await?)?),
             "/record" => {
                 self.record(body(&mut req).await?)?;
                 Response::from_json(&json!({"ok": true}))
@@ -367,6 +443,7 @@ pub async fn release(env: Env, now_ms: u64, estimate: f64) {
         },
         estimate,
         said: None,
+        pace: None,
     };
     if let Err(e) = call::<_, serde_json::Value>(&env, DEPLOYMENT, "/settle", &record).await {
         worker::console_warn!(
@@ -391,6 +468,9 @@ pub struct Ledger {
     deployment_estimate: f64,
     failed_calls: usize,
     counted: bool,
+    /// Set when the request was let speak by its pacing: the room's people,
+    /// whose acts the line is read for.
+    paced: Option<Vec<String>>,
 }
 
 impl Ledger {
@@ -417,7 +497,14 @@ impl Ledger {
             deployment_estimate: if reserved { estimate } else { 0.0 },
             failed_calls: 0,
             counted: config.spending.store == CallerStore::DurableObject,
+            paced: None,
         }
+    }
+
+    /// The ledger of a request its pacing let speak, in a room of `people`.
+    pub fn paced(mut self, people: Vec<String>) -> Ledger {
+        self.paced = Some(people);
+        self
     }
 
     /// The ledger once the model calls are done: `failed_calls` did not answer.
@@ -466,17 +553,26 @@ impl Ledger {
         }
         let now_ms = worker::js_sys::Date::now() as u64;
         let (spent, said) = self.spent(answer.as_ref(), now_ms);
+        let pace = self.paced.as_ref().map(|people| {
+            let line = said.as_deref().unwrap_or_default();
+            PaceRecord {
+                words: line.split_whitespace().count() as u64,
+                acts: acts_of(line, people, now_ms),
+            }
+        });
         let to_caller = Record {
             now_ms,
             spent: spent.clone(),
             estimate: self.caller_estimate,
             said,
+            pace,
         };
         let to_deployment = Record {
             now_ms,
             spent,
             estimate: self.deployment_estimate,
             said: None,
+            pace: None,
         };
         let (a, b) = futures_util::future::join(
             call::<_, serde_json::Value>(&self.env, &self.caller, "/record", &to_caller),

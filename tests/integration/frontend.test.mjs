@@ -1,6 +1,6 @@
 // The real coach frontend (honytsoi/CBBroadcastingCoach `static/`, unchanged,
-// served from COACH_FRONTEND_DIR, by default ../shared/coach-frontend/static (else /work/shared/...)
-// beside this repository) in Chromium, served same-origin by the built Worker
+// from COACH_FRONTEND_DIR, else where the deploy checklist puts it,
+// ../coach-frontend/static beside this repository) in Chromium, served same-origin by the built Worker
 // as wrangler.toml's [assets] will serve it. The test plays the outside world:
 // the broadcast site's events API (a scripted room, long-polled), the CDNs
 // (empty files), and the model (the harness's simulated AI binding).
@@ -18,11 +18,16 @@ import { interceptOffsite, launchBrowser, recordConsole, recordSpeech, seedLocal
 import { BASE_VARS, STATE_VARS, startWorker, step } from "./harness.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-// Beside the checkout (../shared, as in the workplace), or where this machine keeps it
-// (/work/shared), for a clone made elsewhere (CI clones main afresh).
+// COACH_FRONTEND_DIR when set; else beside the checkout, where docs/operations.md
+// "Deploy: the checklist" (step 5) puts it; else where this project's own machines keep it
+// (../shared beside a worktree, or /work/shared for a clone made elsewhere: CI clones main afresh).
 const FRONTEND_CANDIDATES = process.env.COACH_FRONTEND_DIR
   ? [resolve(ROOT, process.env.COACH_FRONTEND_DIR)]
-  : [resolve(ROOT, "../shared/coach-frontend/static"), "/work/shared/coach-frontend/static"];
+  : [
+      resolve(ROOT, "../coach-frontend/static"),
+      resolve(ROOT, "../shared/coach-frontend/static"),
+      "/work/shared/coach-frontend/static",
+    ];
 const FRONTEND = FRONTEND_CANDIDATES.find((dir) => existsSync(dir)) ?? FRONTEND_CANDIDATES[0];
 
 const BROADCASTER = "zoe_live";
@@ -227,7 +232,7 @@ describe("the coach frontend in Chromium, served by the Worker", { timeout: 180_
     assert.ok(
       existsSync(resolve(FRONTEND, "index.html")) && existsSync(resolve(FRONTEND, "src/api/cloudflareWorker.js")),
       `the coach frontend is not at ${FRONTEND} (no index.html and src/api/cloudflareWorker.js there); ` +
-        "put its static/ folder there or set COACH_FRONTEND_DIR",
+        "copy its static/ folder to ../coach-frontend/static beside this repository, or set COACH_FRONTEND_DIR to it",
     );
     w = await startWorker({
       assets: FRONTEND,

@@ -61,7 +61,7 @@ describe("generate-prompt with a model", () => {
   });
 
   test("the context string the existing frontend sends", async () => {
-    w.sim.script(DEFAULT, step.answer({ action: "say", content: "Welcome in, Newbie!" }));
+    w.sim.script(DEFAULT, step.answer({ action: "say", content: "Welcome in, newbie!" }));
     const body = await ok(
       await w.post("/api/generate-prompt", {
         broadcaster: "Luna",
@@ -69,7 +69,7 @@ describe("generate-prompt with a model", () => {
         unknownField: { ignored: true },
       }),
     );
-    assert.equal(body.content, "Welcome in, Newbie!");
+    assert.equal(body.content, "Welcome in, newbie!");
     const user = w.sim.calls[0].input.messages[1].content;
     assert.match(user, /\[chat\] User123 \(say "friend"\): Hello/);
     assert.match(user, /\[tip 50 tokens\] User456/);
@@ -77,11 +77,10 @@ describe("generate-prompt with a model", () => {
 
   const shapes = [
     ["clean JSON", step.answer('{"action":"do","content":"Wave at the camera"}'), "do", "Wave at the camera"],
-    ["JSON in a code fence", step.answer('```json\n{"action": "say", "content": "Hi Anna!"}\n```'), "say", "Hi Anna!"],
+    ["JSON in a code fence", step.answer('```json\n{"action": "say", "content": "Hi everyone, thanks for coming!"}\n```'), "say", "Hi everyone, thanks for coming!"],
     ["JSON with prose around it", step.answer('Sure! {"action":"say","content":"Ask chat about their day"} Hope that helps.'), "say", "Ask chat about their day"],
-    // A wait is never empty: the coach frontend speaks every answer's content.
-    ["an object response (JSON mode)", step.answer({ action: "wait", content: "" }), "wait", "Nothing needs an answer right now; keep going."],
-    ["plain text", step.answer("Thank Max for the tip!"), "say", "Thank Max for the tip!"],
+    ["an object response (JSON mode)", step.answer({ action: "do", content: "Smile at the camera" }), "do", "Smile at the camera"],
+    ["plain text", step.answer("Thank everyone for the tips!"), "say", "Thank everyone for the tips!"],
     ["a bare string result", step.string('{"action":"say","content":"Bare string"}'), "say", "Bare string"],
     [
       "an SSE byte stream",
@@ -93,7 +92,7 @@ describe("generate-prompt with a model", () => {
       "say",
       "Streamed hi",
     ],
-    ["markdown and emoji", step.answer("**Say:** Thanks Max! \ud83c\udf89"), "say", "Thanks Max!"],
+    ["markdown and emoji", step.answer("**Say:** Thanks for the tip! \ud83c\udf89"), "say", "Thanks for the tip!"],
   ];
   for (const [name, answer, action, content] of shapes) {
     test(`parses ${name}`, async () => {
@@ -112,11 +111,18 @@ describe("generate-prompt with a model", () => {
   });
 
   test("a suggestion about someone not in the room is refused", async () => {
-    w.sim.script(DEFAULT, step.answer("Thank User999 for the big tip!"));
-    w.sim.script("@cf/meta/llama-3.3-70b-instruct-fp8-fast", step.answer("Thank User456 for the 50 tokens!"));
+    w.sim.script(DEFAULT, step.answer("Thank User999 for the big tip!"), step.answer("Thank User456 for the 50 tokens!"));
     const body = await ok(await w.post("/api/generate-prompt", { ...EXAMPLE, aimodel: undefined }));
-    assert.deepEqual([body.content, body.fallback], ["Thank User456 for the 50 tokens!", true]);
+    assert.deepEqual([body.content, body.model], ["Thank User456 for the 50 tokens!", DEFAULT]);
     assert.equal(w.sim.callsTo(DEFAULT).length, 2, "the name guard lets the same model try once more");
+  });
+
+  test("two refused answers are all a request pays for: then the rules coach answers", async () => {
+    w.sim.script("*", step.answer("Thanks for the tip, Mary! What song should I play next?"));
+    const body = await ok(await w.post("/api/generate-prompt", { ...EXAMPLE, aimodel: undefined }));
+    assert.deepEqual([body.model, body.fallback], ["rules", true]);
+    assert.doesNotMatch(body.content, /Mary/);
+    assert.equal(w.sim.calls.length, 2);
   });
 
   test("a slow answer inside the timeout is used", async () => {

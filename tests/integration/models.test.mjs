@@ -225,36 +225,36 @@ describe("generation options per model", () => {
   });
 
   test("JSON mode: asked with a json_schema only of models that have it, and they may answer with an object", async () => {
-    w.sim.script(BACKUP, step.answer({ action: "do", content: "Raise a toast to Max" }, { usage: { prompt_tokens: 321, completion_tokens: 12 }, finish_reason: "stop" }));
+    w.sim.script(BACKUP, step.answer({ action: "do", content: "Raise a toast to chat" }, { usage: { prompt_tokens: 321, completion_tokens: 12 }, finish_reason: "stop" }));
     const answer = await json(await w.post("/api/generate-prompt", body({ aimodel: BACKUP })));
-    assert.deepEqual([answer.action, answer.content], ["do", "Raise a toast to Max"]);
+    assert.deepEqual([answer.action, answer.content], ["do", "Raise a toast to chat"]);
     assert.deepEqual(answer.usage, { prompt_tokens: 321, completion_tokens: 12 });
     const format = w.sim.calls[0].input.response_format;
     assert.equal(format.type, "json_schema");
-    assert.deepEqual(format.json_schema.properties.action.enum, ["say", "do", "wait"]);
+    assert.deepEqual(format.json_schema.properties.action.enum, ["say", "do"]);
   });
 
   test("JSON mode couldn't be met: one immediate call of the same model without it", async () => {
-    w.sim.script(BACKUP, step.error("JSON Mode couldn't be met"), step.answer("Thanks Max!"));
+    w.sim.script(BACKUP, step.error("JSON Mode couldn't be met"), step.answer("Thanks for the tip!"));
     const answer = await json(await w.post("/api/generate-prompt", body({ aimodel: BACKUP })));
-    assert.deepEqual([answer.model, answer.content, answer.fallback], [BACKUP, "Thanks Max!", false]);
+    assert.deepEqual([answer.model, answer.content, answer.fallback], [BACKUP, "Thanks for the tip!", false]);
     assert.equal(w.sim.calls.length, 2);
     assert.ok(w.sim.calls[0].input.response_format);
     assert.equal(w.sim.calls[1].input.response_format, undefined);
   });
 
   test("other models get the format in the prompt and the robust parser", async () => {
-    w.sim.script(DEFAULT, step.answer("Sure! Say: Thanks Max!"));
+    w.sim.script(DEFAULT, step.answer("Sure! Say: Thanks for the tip!"));
     const answer = await json(await w.post("/api/generate-prompt", body()));
-    assert.equal(answer.content, "Thanks Max!");
+    assert.equal(answer.content, "Thanks for the tip!");
     assert.equal(w.sim.calls[0].input.response_format, undefined);
   });
 
   test("chat-completions models: content is read, reasoning never spoken", async () => {
     const glm = "@cf/zai-org/glm-4.7-flash";
-    w.sim.script(glm, step.object({ choices: [{ message: { content: "<think>Max tipped so thank him</think>Thanks Max!", reasoning_content: "secret" }, finish_reason: "stop" }] }));
+    w.sim.script(glm, step.object({ choices: [{ message: { content: "<think>Max tipped so thank him</think>Thanks for the tip!", reasoning_content: "secret" }, finish_reason: "stop" }] }));
     const answer = await json(await w.post("/api/generate-prompt", body({ aimodel: glm })));
-    assert.deepEqual([answer.model, answer.content], [glm, "Thanks Max!"]);
+    assert.deepEqual([answer.model, answer.content], [glm, "Thanks for the tip!"]);
   });
 });
 
@@ -339,13 +339,13 @@ describe("always an answer", () => {
 
   test("a streamed (SSE) answer with usage", async () => {
     w.sim.script(DEFAULT, step.sse([
-      'data: {"response":"Thanks "}\n\n',
-      'data: {"response":"Max!"}\n\n',
+      'data: {"response":"Thanks for "}\n\n',
+      'data: {"response":"the tip!"}\n\n',
       'data: {"response":"","usage":{"prompt_tokens":10,"completion_tokens":3}}\n\n',
       "data: [DONE]\n\n",
     ]));
     const answer = await json(await w.post("/api/generate-prompt", body()));
-    assert.equal(answer.content, "Thanks Max!");
+    assert.equal(answer.content, "Thanks for the tip!");
     assert.deepEqual(answer.usage, { prompt_tokens: 10, completion_tokens: 3 });
   });
 });

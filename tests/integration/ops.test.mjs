@@ -8,7 +8,7 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { EXAMPLE, ORIGIN, TOKEN, startWorker, step } from "./harness.mjs";
+import { EXAMPLE, ORIGIN, STATE_VARS, TOKEN, startWorker, step } from "./harness.mjs";
 
 const GEN = "/api/generate-prompt";
 const BODY = { ...EXAMPLE, aimodel: undefined };
@@ -196,6 +196,7 @@ describe("GET /healthz", () => {
       assert.deepEqual(body.bindings, {
         ai: true,
         kv: true,
+        caller_state: true,
         auth_failure_limiter: true,
         caller_minute_limiter: false,
         session_key_limiter: false,
@@ -239,6 +240,66 @@ describe("GET /healthz", () => {
       await w.dispose();
     }
   });
+});
+
+describe("GET /healthz when the main route cannot be served, and what still is", () => {
+  const ADMIN = { Authorization: "Bearer admin-token-0123456789" };
+  /** A POST as the coach frontend sends it: no Authorization header. */
+  const asApp = (w, path, body) =>
+    w.fetch(path, { method: "POST", headers: { "Content-Type": "application/json", "CF-Connecting-IP": "203.0.113.9" }, body: JSON.stringify(body) });
+
+  test("no CALLER_STATE binding while callers are counted in state objects: ok false, named; the admin routes still answer", async () => {
+    const w = await startWorker({ state: false, vars: { ...STATE_VARS, DAILY_NEURON_BUDGET: "off" } });
+    try {
+      const body = await (await w.fetch("/healthz")).json();
+      assert.equal(body.ok, false);
+      assert.equal(body.bindings.caller_state, false);
+      assert.match(body.problems.join("\n"), /RATE_LIMIT_STORE is do but there is no CALLER_STATE binding/);
+      const refused = await w.post(GEN, BODY);
+      assert.deepEqual([refused.status, (await refused.json()).code], [503, "storage_unavailable"], "STATE_FAILURE_MODE=closed");
+      assert.equal((await w.fetch("/admin/tokens", { headers: ADMIN })).status, 200);
+    } finally {
+      await w.dispose();
+    }
+    const open = await startWorker({ state: false, vars: { ...STATE_VARS, DAILY_NEURON_BUDGET: "off", STATE_FAILURE_MODE: "open" } });
+    try {
+      assert.equal((await (await open.fetch("/healthz")).json()).ok, false);
+      assert.equal((await open.post(GEN, BODY)).status, 200, "STATE_FAILURE_MODE=open serves tokens, uncounted");
+    } finally {
+      await open.dispose();
+    }
+  });
+
+  for (const [what, secret] of [
+    ["no SESSION_SECRET", undefined],
+    ["a SESSION_SECRET of 15 characters", "fifteen-chars!!"],
+  ]) {
+    test(`session keys open with ${what}: ok false, named; only session keys stop, tokens and admin routes are served`, async () => {
+      const w = await startWorker({ vars: { SESSION_KEYS: "open", SESSION_SECRET: secret } });
+      try {
+        const body = await (await w.fetch("/healthz")).json();
+        assert.equal(body.ok, false);
+        const problems = body.problems.join("\n");
+        assert.match(problems, /SESSION_KEYS is open but SESSION_SECRET (is unset|must be at least 32 characters)/);
+        assert.match(problems, /tokens and the admin routes still work/);
+        if (secret) assert.ok(!JSON.stringify(body).includes(secret), "the secret is never shown");
+        w.sim.script("*", step.answer('{"action":"say","content":"Thanks for the tip!"}'));
+        const served = await w.post(GEN, BODY);
+        assert.equal(served.status, 200, "a static token is served");
+        assert.equal((await served.json()).content, "Thanks for the tip!");
+        assert.equal((await w.fetch("/admin/tokens", { headers: ADMIN })).status, 200, "the admin routes answer");
+        assert.equal((await w.fetch("/api/get-models")).status, 200, "the app's model list answers");
+        const key = await asApp(w, "/api/get-session-key", { username: "u", broadcaster: "Luna" });
+        assert.deepEqual([key.status, (await key.json()).code], [500, "server_misconfigured"]);
+        const logged = w.logs.join("").split("\n").find((l) => l.includes('"event":"config_error"'));
+        assert.match(logged ?? "", /SESSION_SECRET/, w.logs.join(""));
+        const keyed = await asApp(w, GEN, { ...BODY, sessionKey: `cs1.${"9".repeat(10)}.${"a".repeat(24)}.${"b".repeat(32)}.${"c".repeat(43)}` });
+        assert.equal(keyed.status, 401, "a session key is refused, not a 500");
+      } finally {
+        await w.dispose();
+      }
+    });
+  }
 });
 
 describe("deploy, checked offline", () => {

@@ -123,7 +123,7 @@ describe("streamed suggestions", () => {
   });
 
   test("characters split between chunks at the byte level arrive whole", async () => {
-    const text = "Merci User456, caf\u00e9 et No\u00ebl time \u{1F389} tonight!";
+    const text = "Merci User456, caf\u00e9 et no\u00ebl time \u{1F389} tonight!";
     const bytes = [...new TextEncoder().encode(`data: ${JSON.stringify({ response: text })}\n\ndata: [DONE]\n\n`)];
     // Cut inside the two bytes of each accented letter and the four of the emoji.
     const at = (b) => bytes.findIndex((x, i) => x === b && i > 10) + 1;
@@ -132,7 +132,7 @@ describe("streamed suggestions", () => {
     w.sim.script(DEFAULT, step.sse(chunks));
     const events = await readEvents(await w.post("/api/generate-prompt", BODY));
     const content = events.at(-1).data.content;
-    assert.match(content, /caf\u00e9 et No\u00ebl/);
+    assert.match(content, /caf\u00e9 et no\u00ebl/);
     assert.doesNotMatch(content, /\ufffd/);
     assert.equal(deltas(events).join(""), content);
   });

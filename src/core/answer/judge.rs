@@ -11,6 +11,7 @@
 //! are not in the room.
 
 use crate::core::answer::parse::{parse_draft, Action, Suggestion, HARD_MAX_WORDS};
+use crate::core::answer::people::{addresses_focus, names_a_stranger, repeats_recent_act};
 use crate::core::answer::speech::{clean, complete_sentences};
 use crate::core::contact::{has_email, has_phone, has_url};
 use crate::core::llm::failure::{FailureKind, ModelFailure};
@@ -70,6 +71,12 @@ pub enum Quality {
     Repeat,
     /// Names someone who is not in the room.
     UnknownName,
+    /// Thanks or welcomes again someone a recent line already did.
+    RepeatsAct,
+    /// Leaves out the people the pacing chose the line to be about.
+    OffFocus,
+    /// Says there is nothing to say, when the coach chose to speak.
+    Silent,
     /// The moderation model found a blocked hazard.
     Unsafe,
 }
@@ -83,6 +90,9 @@ impl Quality {
         matches!(
             self,
             Quality::UnknownName
+                | Quality::RepeatsAct
+                | Quality::OffFocus
+                | Quality::Silent
                 | Quality::Fragment
                 | Quality::SpeakerLabel
                 | Quality::Narration
@@ -107,6 +117,9 @@ impl Quality {
             Quality::AgainstPreferences => "against the broadcaster's preferences",
             Quality::Repeat => "repeated a recent line",
             Quality::UnknownName => "named someone not in the room",
+            Quality::RepeatsAct => "thanked or welcomed someone again",
+            Quality::OffFocus => "not about whom it was asked to address",
+            Quality::Silent => "said there was nothing to say",
             Quality::Unsafe => "blocked by moderation",
         }
     }
@@ -119,7 +132,7 @@ impl From<Quality> for ModelFailure {
             kind: if q.retry_same_model() {
                 FailureKind::RetryOnce
             } else {
-                FailureKind::Permanent
+                FailureKind::Refused
             },
             label: q.label(),
         }
@@ -637,8 +650,10 @@ impl<'a> Judge<'a> {
     /// mode, an object) and its `finish_reason`.
     pub fn answer(&self, response: &Value, finish_reason: Option<&str>) -> Result<Suggestion, Quality> {
         let parsed = parse_draft(response).ok_or(Quality::Unusable)?;
+        // The coach asks a model only when it has chosen to speak: a `wait`
+        // would put nothing in the earpiece where a line was due.
         if parsed.action() == Action::Wait {
-            return Ok(Suggestion::wait());
+            return Err(Quality::Silent);
         }
         let mut content = parsed.content().to_string();
         // A first line that ended before the token limit did was not cut by it.
@@ -750,8 +765,16 @@ impl<'a> Judge<'a> {
         if self.req.recent().repeats(content) {
             return Err(Quality::Repeat);
         }
-        if !names_are_known(raw, self.req) {
+        if !names_are_known(raw, self.req) || names_a_stranger(content, self.req) {
             return Err(Quality::UnknownName);
+        }
+        if let Some(focus) = self.req.focus() {
+            if !addresses_focus(content, focus) {
+                return Err(Quality::OffFocus);
+            }
+        }
+        if repeats_recent_act(content, self.req) {
+            return Err(Quality::RepeatsAct);
         }
         Ok(())
     }
@@ -1665,12 +1688,6 @@ mod tests {
             ),
             (
                 "JT",
-                "inactivity",
-                "You can't say anything new or wait.",
-                Quality::EchoesPrompt,
-            ),
-            (
-                "JT",
                 "tip",
                 "It's always a pleasure to help Max with his craft. Always respect Max's limits.",
                 Quality::EchoesPrompt,
@@ -1989,7 +2006,7 @@ mod tests {
             ModelFailure::from(Quality::UnknownName).kind,
             FailureKind::RetryOnce
         );
-        assert_eq!(ModelFailure::from(Quality::Repeat).kind, FailureKind::Permanent);
+        assert_eq!(ModelFailure::from(Quality::Repeat).kind, FailureKind::Refused);
     }
 
     #[test]

@@ -32,31 +32,18 @@ impl Action {
 }
 
 /// One coaching suggestion. `content` is plain speakable text, never empty for
-/// `say` and `do` (the constructor refuses that).
+/// `say` and `do` (the constructor refuses that), and empty for `wait`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Suggestion {
     action: Action,
     content: String,
 }
 
-/// What a `wait` says: short, and true whatever the room.
-pub const WAIT_CONTENT: &str = "Nothing needs an answer right now; keep going.";
-
-/// The lines a `wait` may say, in turn, so that one said lately is not said
-/// again ([`Suggestion::unrepeated`]).
-pub const WAIT_LINES: [&str; 5] = [
-    WAIT_CONTENT,
-    "All good for now; carry on.",
-    "Keep doing what you're doing.",
-    "Nothing to add right now; enjoy the moment.",
-    "Let the room come to you for a moment.",
-];
-
 impl Suggestion {
     /// Cleans `content` for speech; `None` when a `say`/`do` has nothing left.
     pub fn new(action: Action, content: &str) -> Option<Suggestion> {
         if action == Action::Wait {
-            // The model's own words for a wait are not spoken; the fixed line is.
+            // A wait is silent, whatever words came with it.
             return Some(Suggestion::wait());
         }
         let content = clean(content, HARD_MAX_WORDS);
@@ -66,34 +53,17 @@ impl Suggestion {
         Some(Suggestion { action, content })
     }
 
-    /// Nothing worth saying now. The content is never empty: the coach
-    /// frontend shows and speaks every answer's content (as "Do: ..."), and
-    /// an empty line in the earpiece helps no one.
+    /// Nothing to say now, and silent: the coach frontend speaks every
+    /// answer's content, and an empty utterance says nothing.
     pub fn wait() -> Suggestion {
         Suggestion {
             action: Action::Wait,
-            content: WAIT_CONTENT.to_string(),
+            content: String::new(),
         }
     }
 
     pub fn action(&self) -> Action {
         self.action
-    }
-
-    /// This suggestion, or for a `wait` the first wait line not said lately
-    /// (the first one when all were).
-    pub fn unrepeated(self, said: &crate::core::request::recent::Recent) -> Suggestion {
-        if self.action != Action::Wait || !said.repeats(&self.content) {
-            return self;
-        }
-        let line = WAIT_LINES
-            .iter()
-            .find(|l| !said.repeats(l))
-            .unwrap_or(&WAIT_CONTENT);
-        Suggestion {
-            action: Action::Wait,
-            content: (*line).to_string(),
-        }
     }
 
     pub fn content(&self) -> &str {
@@ -378,7 +348,7 @@ mod tests {
     }
 
     fn wait() -> Option<(Action, String)> {
-        Some((Action::Wait, WAIT_CONTENT.to_string()))
+        Some((Action::Wait, String::new()))
     }
 
     #[test]

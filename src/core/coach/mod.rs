@@ -12,6 +12,7 @@
 //! The loop over the chain ([`run_chain`]) is shared with the streaming coach
 //! ([`crate::core::coach::streaming`]): only what one attempt at a model does differs.
 
+pub mod pacing;
 pub mod relay;
 pub mod rules;
 pub mod streaming;
@@ -20,6 +21,7 @@ use crate::core::access::session::Issued;
 use crate::core::answer::judge::Judge;
 use crate::core::answer::moderation::{self, Blocked};
 use crate::core::answer::parse::Suggestion;
+use crate::core::coach::pacing::WaitWhy;
 use crate::core::error::ApiError;
 use crate::core::llm::failure::{backoff_ms, FailureKind, ModelFailure};
 use crate::core::llm::providers::Provider;
@@ -38,6 +40,9 @@ const BACKOFF_BASE_MS: u64 = 250;
 const BACKOFF_MAX_MS: u64 = 2_000;
 /// Retries of an error the published table does not list.
 const UNKNOWN_ERROR_RETRIES: u32 = 1;
+/// Answers judged unfit that one request takes before the rules coach
+/// answers: the model is asked again once, then no more (each ask is paid for).
+pub const MAX_REFUSED_ANSWERS: usize = 2;
 
 /// What the coach loop may spend and must respect: the operator's settings
 /// for it (read by [`crate::core::config`]), and nothing else.
@@ -79,6 +84,10 @@ pub struct Answer {
     /// why the rules coach answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub over_budget: Option<&'static str>,
+    /// Why a paced request waits (`speaking`: the last line is still being
+    /// said; `gap`: the quiet after it is not over); the content is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paced: Option<WaitWhy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,6 +194,9 @@ pub(crate) async fn run_chain<A: Attempt, C: Clock>(
             let json_mode_refusable = json_mode && candidate.entry().json_mode;
             let step = next_step(failure.kind, retries, policy.max_retries, json_mode_refusable);
             failures.push(FailedCall::of(candidate, failure));
+            if failures.iter().filter(|f| f.failure.is_refusal()).count() >= MAX_REFUSED_ANSWERS {
+                break 'models;
+            }
             match step {
                 Step::Backoff => {
                     let wait = backoff_ms(retries, BACKOFF_BASE_MS, BACKOFF_MAX_MS, clock.jitter());
@@ -365,12 +377,13 @@ pub async fn coach<B: ModelBackend, C: Clock>(
     };
     match run_chain(chain, policy, clock, deadline, failures, &mut attempt).await {
         Some((index, (suggestion, reply))) => Ok(Answer {
-            suggestion: suggestion.unrepeated(call.req.recent()),
+            suggestion,
             model: chain[index].id().to_string(),
             fallback: index > 0,
             retired_model: None,
             session_key: None,
             over_budget: None,
+            paced: None,
             usage: reply.usage,
             finish_reason: reply.finish_reason,
         }),
@@ -379,18 +392,33 @@ pub async fn coach<B: ModelBackend, C: Clock>(
     }
 }
 
+/// The silent answer of a paced request that waits; no model was asked.
+pub fn paced_wait(why: WaitWhy) -> Answer {
+    Answer {
+        suggestion: Suggestion::wait(),
+        model: "none".to_string(),
+        fallback: false,
+        retired_model: None,
+        session_key: None,
+        over_budget: None,
+        paced: Some(why),
+        usage: None,
+        finish_reason: None,
+    }
+}
+
 /// The rules coach's answer, held to the same limits as a model's; `fallback`
 /// when it stands in for failed models.
 pub(crate) fn rules_answer<C: Clock>(judge: &Judge, clock: &C, fallback: bool) -> Answer {
     let now = Some(clock.now_ms() as EpochMillis);
     Answer {
-        suggestion: rules::suggest(judge.request(), now, |s| judge.rules_line(s))
-            .unrepeated(judge.request().recent()),
+        suggestion: rules::suggest(judge.request(), now, |s| judge.rules_line(s)),
         model: "rules".to_string(),
         fallback,
         retired_model: None,
         session_key: None,
         over_budget: None,
+        paced: None,
         usage: None,
         finish_reason: None,
     }
@@ -678,7 +706,7 @@ mod tests {
         let format = &models.inputs_to(BACKUP)[0]["response_format"];
         assert_eq!(
             format["json_schema"]["properties"]["action"]["enum"],
-            json!(["say", "do", "wait"])
+            json!(["say", "do"])
         );
     }
 
@@ -875,8 +903,10 @@ mod tests {
             ],
             &[],
         );
-        assert_eq!(answer.unwrap().model, BACKUP);
+        // Two refused answers are all a request takes: the rules coach answers.
+        assert_eq!(answer.unwrap().model, "rules");
         assert_eq!(models.calls_to(PRIMARY), 2, "once more, not more");
+        assert_eq!(models.calls_to(BACKUP), 0);
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! tipper, points the broadcaster to a question aimed at them, welcomes a
 //! newcomer, or suggests an engagement line when the room is quiet.
 //!
+//! When the pacing chose what the line is about (a focus), that comes first:
+//! the tippers of a gap thanked together, the viewers who asked something,
+//! the newcomers. Otherwise, past its usual lines, it replies to the latest
+//! chatter: it answers `wait` only when the room has nothing at all.
+//!
 //! It never reads a viewer's words aloud: it says who asked and, in its own
 //! words, what about. With the request's `recent` lines it does not thank a
 //! tip or welcome a viewer twice, and picks a line it has not said lately.
@@ -12,6 +17,7 @@ use crate::core::answer::parse::{Action, Suggestion};
 use crate::core::order::sort_by_key;
 use crate::core::prompt::names::spoken_name;
 use crate::core::request::events::{Event, EventKind, RoomContext};
+use crate::core::request::moments::{Focus, Moment};
 use crate::core::request::recent::Recent;
 use crate::core::request::{CoachRequest, Reason};
 use crate::core::time::EpochMillis;
@@ -33,11 +39,17 @@ pub fn suggest(
     let recent_events = ctx.recent(LOOKBACK);
     let said = req.recent();
     let quiet = req.reason() == Some(Reason::Inactivity);
-    let lines: [&dyn Fn() -> Option<Suggestion>; 4] = [
+    if let Some(line) = req.focus().and_then(|f| focus_line(f, req)).map(&hold) {
+        if line.action() != Action::Wait {
+            return line;
+        }
+    }
+    let lines: [&dyn Fn() -> Option<Suggestion>; 5] = [
         &|| thank_tipper(recent_events, said),
         &|| point_to_question(recent_events, req.broadcaster().as_str(), said),
         &|| welcome_newcomer(recent_events, said),
         &|| engage_quiet_room(ctx, now, quiet, said),
+        &|| reply_to_chatter(recent_events, req.broadcaster().as_str(), said),
     ];
     // The reason the frontend asked puts its kind of line first.
     let first = match req.reason() {
@@ -167,6 +179,149 @@ fn point_to_question(recent: &[Event], broadcaster: &str, said: &Recent) -> Opti
             |v| v.replace("{about}", about),
         ),
     }?;
+    Suggestion::new(Action::Do, &line)
+}
+
+/// "Sara", "Sara and Tom", "Sara, Tom and Max".
+fn listed(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The line for what the pacing chose: every person of the focus, by spoken
+/// name, in one line. `None` for an open focus.
+fn focus_line(focus: &Focus, req: &CoachRequest) -> Option<Suggestion> {
+    let names: Vec<String> = focus.people().iter().map(|u| spoken_name(u)).collect();
+    let who = listed(&names);
+    let said = req.recent();
+    let key = who.as_str();
+    let (action, line) = match focus {
+        Focus::Open => return None,
+        Focus::Thanks(tips) => (Action::Say, thanks_line(tips, &names, said)?),
+        Focus::Questions(asks) if asks.len() == 1 => {
+            let asked = req
+                .context()
+                .events()
+                .iter()
+                .rev()
+                .find(|e| e.kind() == EventKind::Chat && e.user() == Some(asks[0].user.as_str()));
+            let about = asked.map_or("", |e| topic(e.text()));
+            let line = vary(
+                &[
+                    "{who} asks you something in chat{about}.",
+                    "Answer {who}'s question in chat{about}.",
+                    "Check chat: {who} asked you something{about}.",
+                ],
+                key,
+                said,
+                |v| v.replace("{who}", &who).replace("{about}", about),
+            )?;
+            (Action::Do, line)
+        }
+        Focus::Questions(_) => (
+            Action::Do,
+            vary(
+                &[
+                    "{who} have questions for you in chat.",
+                    "Check chat: {who} asked you something.",
+                ],
+                key,
+                said,
+                |v| v.replace("{who}", &who),
+            )?,
+        ),
+        Focus::FirstWords(_) => (
+            Action::Say,
+            vary(
+                &[
+                    "Hi {who}, lovely to hear from you!",
+                    "Hey {who}, great to see you in chat!",
+                    "{who}, so glad you said hello!",
+                ],
+                key,
+                said,
+                |v| v.replace("{who}", &who),
+            )?,
+        ),
+        Focus::Welcome(_) => (
+            Action::Say,
+            vary(
+                &[
+                    "Welcome to the room, {who}!",
+                    "Hey {who}, welcome in!",
+                    "{who}, welcome! Make yourself at home.",
+                ],
+                key,
+                said,
+                |v| v.replace("{who}", &who),
+            )?,
+        ),
+    };
+    Suggestion::new(action, &line)
+}
+
+/// Thanks to the tippers of a gap: one tipper with the amount, several together.
+fn thanks_line(tips: &[Moment], names: &[String], said: &Recent) -> Option<String> {
+    let who = listed(names);
+    let single = names.len() == 1;
+    let total: Option<u64> = tips.iter().map(|t| t.amount).sum();
+    match total {
+        Some(n) if single => vary(
+            &[
+                "Thank you so much, {who}, for the {n} tokens!",
+                "{who}, thank you for the {n} tokens, you're amazing!",
+                "Wow, {n} tokens! Thank you, {who}!",
+            ],
+            &who,
+            said,
+            |v| v.replace("{n}", &n.to_string()).replace("{who}", &who),
+        ),
+        _ if single => vary(
+            &[
+                "Thank you so much for the tip, {who}!",
+                "{who}, thank you for the tip!",
+            ],
+            &who,
+            said,
+            |v| v.replace("{who}", &who),
+        ),
+        _ => vary(
+            &[
+                "Thank you {who} for the tips!",
+                "Thank you so much, {who}!",
+                "{who}, thank you all for the tips!",
+            ],
+            &who,
+            said,
+            |v| v.replace("{who}", &who),
+        ),
+    }
+}
+
+/// A reply to the latest viewer who chatted and was not named lately: a
+/// busy room always has someone to talk to.
+fn reply_to_chatter(recent: &[Event], broadcaster: &str, said: &Recent) -> Option<Suggestion> {
+    let name = recent
+        .iter()
+        .rev()
+        .filter(|e| e.kind() == EventKind::Chat)
+        .filter_map(Event::user)
+        .filter(|u| !u.eq_ignore_ascii_case(broadcaster))
+        .map(spoken_name)
+        .find(|name| !said.mentions(name, None))?;
+    let line = vary(
+        &[
+            "Say something back to {name} in chat.",
+            "{name} is chatting with you; reply in chat!",
+            "Give {name} a quick reply in chat.",
+        ],
+        &name,
+        said,
+        |v| v.replace("{name}", &name),
+    )?;
     Suggestion::new(Action::Do, &line)
 }
 
@@ -322,7 +477,16 @@ mod tests {
             json!([{"text": "Kim: is it raining there?", "type": "chat"}]),
             None,
         );
-        assert_eq!(s.action(), Action::Wait);
+        assert!(
+            !s.content().contains("question") && !s.content().contains("asked"),
+            "{}",
+            s.content()
+        );
+        assert!(
+            s.content().contains("Kim"),
+            "a reply to the chatter: {}",
+            s.content()
+        );
     }
 
     #[test]
@@ -347,12 +511,106 @@ mod tests {
     }
 
     #[test]
-    fn busy_room_without_anything_specific_waits() {
-        let s = run(
-            json!([{"text": "a: hey", "type": "chat", "timestamp": "2025-03-13T03:00:00Z"}]),
-            Some("2025-03-13T03:00:10Z"),
+    fn a_busy_room_with_nothing_specific_gets_a_reply_to_its_chatter_then_waits() {
+        let room = json!([
+            {"text": "Ann_1: hey", "type": "chat", "timestamp": "2025-03-13T03:00:00Z"},
+            {"text": "bo: lol", "type": "chat", "timestamp": "2025-03-13T03:00:05Z"}
+        ]);
+        let now = Some("2025-03-13T03:00:10Z");
+        let first = run_with(room.clone(), now, &[]);
+        assert_eq!(first.action(), Action::Do);
+        assert!(
+            first.content().contains("Bo"),
+            "the latest chatter: {}",
+            first.content()
         );
-        assert_eq!(s.action(), Action::Wait);
+        let second = run_with(room.clone(), now, &[first.content()]);
+        assert!(second.content().contains("Ann"), "{}", second.content());
+        // Everyone has been answered: the room needs nothing, and a wait is silent.
+        let third = run_with(room, now, &[first.content(), second.content()]);
+        assert_eq!((third.action(), third.content()), (Action::Wait, ""));
+    }
+
+    fn focused(context: serde_json::Value, focus: Focus) -> Suggestion {
+        let mut req = CoachRequest::from_json(
+            json!({"broadcaster": "Luna", "context": context})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        req.set_pace(focus, vec![]);
+        suggest(&req, None, |s| s)
+    }
+
+    fn moment(kind: crate::core::request::moments::MomentKind, user: &str, amount: Option<u64>) -> Moment {
+        Moment {
+            kind,
+            user: user.to_string(),
+            amount,
+            key: user.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_tippers_of_a_gap_are_thanked_together() {
+        use crate::core::request::moments::MomentKind::Tip;
+        let tips = vec![
+            moment(Tip, "sara_k", Some(5)),
+            moment(Tip, "tom", Some(10)),
+            moment(Tip, "max_power", None),
+        ];
+        let s = focused(json!("Tip: sara_k tipped 5 tokens"), Focus::of(tips));
+        assert_eq!(s.action(), Action::Say);
+        assert!(s.content().contains("Sara, Tom and Max"), "{}", s.content());
+        let one = focused(json!([]), Focus::of(vec![moment(Tip, "lulu_b", Some(100))]));
+        assert!(
+            one.content().contains("Lulu") && one.content().contains("100"),
+            "{}",
+            one.content()
+        );
+    }
+
+    #[test]
+    fn a_question_for_the_broadcaster_is_surfaced_with_its_topic() {
+        use crate::core::request::moments::MomentKind::Question;
+        let s = focused(
+            json!([{"text": "max_power: what music is this?", "type": "chat"}]),
+            Focus::of(vec![moment(Question, "max_power", None)]),
+        );
+        assert_eq!(s.action(), Action::Do);
+        assert!(
+            s.content().contains("Max asks") && s.content().contains("music"),
+            "{}",
+            s.content()
+        );
+        let two = focused(
+            json!([]),
+            Focus::of(vec![
+                moment(Question, "sara_k", None),
+                moment(Question, "pete_42", None),
+            ]),
+        );
+        assert!(two.content().contains("Sara and Pete"), "{}", two.content());
+    }
+
+    #[test]
+    fn first_words_and_newcomers_are_greeted_by_name() {
+        use crate::core::request::moments::MomentKind::{Entrance, FirstWords};
+        let s = focused(json!([]), Focus::of(vec![moment(FirstWords, "pete_42", None)]));
+        assert!(s.content().contains("Pete"), "{}", s.content());
+        let s = focused(
+            json!([]),
+            Focus::of(vec![
+                moment(Entrance, "kiki_v", None),
+                moment(Entrance, "zed", None),
+            ]),
+        );
+        assert!(
+            s.content().contains("welcome") || s.content().contains("Welcome"),
+            "{}",
+            s.content()
+        );
+        assert!(s.content().contains("Zed"), "{}", s.content());
     }
 
     #[test]

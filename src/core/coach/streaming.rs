@@ -70,7 +70,7 @@ pub struct Opened<S> {
 impl<S> Opened<S> {
     /// A whole answer (the rules coach's, or a model's that ended before its
     /// first delta) as a stream: its content in one delta, then `done`.
-    fn whole(answer: Answer) -> Opened<S> {
+    pub fn whole(answer: Answer) -> Opened<S> {
         let mut first = Vec::new();
         if !answer.suggestion.content().is_empty() {
             first.push(StreamEvent::Delta(answer.suggestion.content().to_string()));
@@ -198,6 +198,7 @@ fn answer_from(suggestion: Suggestion, reply: ModelReply) -> Answer {
         retired_model: None,
         session_key: None,
         over_budget: None,
+        paced: None,
         usage: reply.usage,
         finish_reason: reply.finish_reason,
     }
@@ -258,7 +259,6 @@ impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
                     let moderation_ms = self.policy.model_timeout_ms.min(left);
                     let suggestion =
                         judged(self.judge, self.backend, self.policy, &reply, moderation_ms).await?;
-                    let suggestion = suggestion.unrepeated(self.judge.request().recent());
                     return Ok(Started::Whole(answer_from(suggestion, reply)));
                 }
             }
@@ -362,9 +362,7 @@ impl<S: ModelStream> LiveStream<S> {
                 said.extend(last.clone());
                 let screen = std::mem::take(&mut self.screen);
                 let judge = Judge::with_screen(&self.req, screen, self.max_words);
-                let verdict = judge
-                    .answer(&reply.response, reply.finish_reason.as_deref())
-                    .map(|s| s.unrepeated(self.req.recent()));
+                let verdict = judge.answer(&reply.response, reply.finish_reason.as_deref());
                 // The words of this last read go out only with the `done` they
                 // lead to: a rejected answer loses them, and what was already
                 // spoken is withdrawn.
@@ -728,7 +726,7 @@ mod tests {
 
     #[test]
     fn utf8_split_inside_characters_arrives_whole() {
-        let text = "Caf\u{e9} No\u{eb}l \u{1F600} Max, merci!";
+        let text = "Caf\u{e9} no\u{eb}l \u{1F600} Max, merci!";
         let data = format!("data: {}\n\ndata: [DONE]\n\n", json!({ "response": text }));
         let bytes = data.as_bytes();
         let e_acute = data.find('\u{e9}').unwrap() + 1; // inside the two bytes of U+00E9
@@ -741,7 +739,7 @@ mod tests {
         let run = stream_with(vec![(PRIMARY, vec![Step::Stream(pieces)])], &[]);
         let events = run.opened.unwrap();
         let content = done(&events).suggestion.content().to_string();
-        assert!(content.contains("Caf\u{e9} No\u{eb}l"), "{content}");
+        assert!(content.contains("Caf\u{e9} no\u{eb}l"), "{content}");
         assert!(!content.contains('\u{fffd}'), "{content}");
         assert_eq!(deltas(&events).concat(), content);
     }
@@ -770,9 +768,14 @@ mod tests {
             &[],
         );
         let events = run.opened.unwrap();
-        // A wait says its fixed line, in the deltas as in `done`.
-        assert_eq!(deltas(&events), [crate::core::answer::parse::WAIT_CONTENT]);
-        assert_eq!(done(&events).suggestion.action(), Action::Wait);
+        // A model is asked only for a line that is due: its wait is refused,
+        // and the rules coach answers.
+        assert!(
+            deltas(&events).iter().all(|d| !d.contains("WA")),
+            "{:?}",
+            deltas(&events)
+        );
+        assert_eq!(done(&events).model, "rules");
         let run = stream_with(
             vec![(
                 PRIMARY,

@@ -26,6 +26,9 @@ pub enum FailureKind {
     /// The answer failed a quality check a second sample usually passes (it
     /// named someone not in the room): one more call of the same model, at once.
     RetryOnce,
+    /// The answer failed a quality check a second sample of the same model
+    /// is not likely to pass: the next model.
+    Refused,
     /// A provider's rate limit (HTTP 429): worth another try after its
     /// `Retry-After` (milliseconds, when it sent one) if the deadline allows.
     Throttled(Option<u64>),
@@ -42,6 +45,11 @@ pub struct ModelFailure {
 }
 
 impl ModelFailure {
+    /// The model answered, and the answer was judged unfit.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.kind, FailureKind::RetryOnce | FailureKind::Refused)
+    }
+
     pub fn timeout() -> Self {
         ModelFailure {
             code: None,

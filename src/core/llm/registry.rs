@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 use std::borrow::Cow;
 
 /// The default when `DEFAULT_MODEL` is unset or unusable. Why this one: see
-/// the README ("Models"): the fast 8B class, the cheapest answer per call
-/// among the general chat models that stay active, one call (prompt format,
-/// no JSON mode, which this model lacks).
+/// docs/models.md "The default and the fallback": the fast 8B class, the
+/// cheapest answer per call among the general chat models that stay active,
+/// one call (prompt format, no JSON mode, which this model lacks).
 pub const BUILT_IN_DEFAULT: &str = "@cf/meta/llama-3.1-8b-instruct-fast";
 
 /// The models offered when `ALLOWED_MODELS` is empty, with their aliases:

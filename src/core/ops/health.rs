@@ -1,9 +1,14 @@
 //! `GET /healthz`: what an operator (or a load balancer) needs to see that
 //! this deployment can serve: the version, which bindings are present, and
-//! the configuration problems the Worker knows of. Nothing secret: no var
-//! values beyond the ones a problem names, no tokens, not even their count.
+//! the configuration problems the Worker knows of. `ok` is false when the
+//! main route cannot be served as configured: an unusable var, a required
+//! binding missing (`AUTH_FAILURE_LIMITER`; `CALLER_STATE` when callers are
+//! counted in state objects), or session keys open without a usable
+//! `SESSION_SECRET` (the coach frontend's only credential). Nothing secret:
+//! no var values beyond the ones a problem names, no tokens, not even their
+//! count.
 
-use crate::core::config::{Config, ConfigError, SessionKeys};
+use crate::core::config::{CallerStore, Config, ConfigError, SessionKeys};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -12,8 +17,11 @@ use serde_json::{json, Value};
 pub struct Bindings {
     /// Workers AI (`[ai]`); absent in local mode, where the rules coach answers.
     pub ai: bool,
-    /// `COACH_KV`: issued tokens and rate-limit counters.
+    /// `COACH_KV`: issued tokens (and the counters, with `RATE_LIMIT_STORE = "kv"`).
     pub kv: bool,
+    /// `CALLER_STATE`: the callers' state objects. Required with
+    /// `RATE_LIMIT_STORE = "do"` (the default).
+    pub caller_state: bool,
     /// `AUTH_FAILURE_LIMITER`: the failed-authentication budget. Required.
     pub auth_failure_limiter: bool,
     /// `CALLER_MINUTE_LIMITER`: optional; replaces the KV minute window.
@@ -23,45 +31,17 @@ pub struct Bindings {
 }
 
 /// The `/healthz` body. `ok` is false when the configuration cannot serve
-/// (every API request would be `500 server_misconfigured`) or a required
-/// binding is missing; the status is 200 either way, so the body is read.
+/// (every API request would be `500 server_misconfigured`), a required
+/// binding is missing, or session keys are open without a usable secret; the
+/// status is 200 either way, so the body is read.
 pub fn report(version: &str, bindings: Bindings, config: &Result<Config, ConfigError>) -> Value {
-    let mut problems: Vec<String> = Vec::new();
-    let mut serving = true;
-    match config {
-        Ok(config) => {
-            problems.extend(config.registry.problems().iter().cloned());
-            if config.session_keys == SessionKeys::Open(None) {
-                problems.push(
-                    "SESSION_KEYS is open but SESSION_SECRET is unset: no session key is issued or accepted; npx wrangler secret put SESSION_SECRET"
-                        .to_string(),
-                );
-            }
-            let unpriced = config
-                .registry
-                .default_model()
-                .filter(|m| m.entry().price.is_none());
-            if let (Some(_), Some(model)) = (config.spending.deployment_budget, unpriced) {
-                problems.push(format!(
-                    "DAILY_NEURON_BUDGET is set, but DEFAULT_MODEL {} has no published price: its calls are counted, not priced, and the budget cannot stop them; choose a priced model (GET /api/models) or set DAILY_NEURON_BUDGET = \"off\"",
-                    model.id()
-                ));
-            }
-            if matches!(config.session_keys, SessionKeys::Open(_)) && !bindings.session_key_limiter {
-                problems.push(
-                    "SESSION_KEYS is open but there is no SESSION_KEY_LIMITER binding: anyone may ask for any number of session keys; see wrangler.toml [[ratelimits]]"
-                        .to_string(),
-                );
-            }
-        }
-        Err(problem) => {
-            serving = false;
-            problems.push(problem.to_string());
-        }
-    }
+    let (mut serving, mut problems) = match config {
+        Ok(config) => configured(config, bindings),
+        Err(problem) => (false, vec![problem.to_string()]),
+    };
     if !bindings.kv {
         problems.push(
-            "no COACH_KV binding: issued tokens cannot be checked and callers are not counted; see wrangler.toml [[kv_namespaces]]"
+            "no COACH_KV binding: issued tokens cannot be checked (and with RATE_LIMIT_STORE = \"kv\", callers are not counted); see wrangler.toml [[kv_namespaces]]"
                 .to_string(),
         );
     }
@@ -80,6 +60,43 @@ pub fn report(version: &str, bindings: Bindings, config: &Result<Config, ConfigE
     })
 }
 
+/// The problems of a usable configuration with these bindings, and whether
+/// the Worker can still serve its main route.
+fn configured(config: &Config, bindings: Bindings) -> (bool, Vec<String>) {
+    let mut problems: Vec<String> = config.registry.problems().to_vec();
+    let mut serving = true;
+    if let Some(problem) = config.session_keys.problem() {
+        serving = false;
+        problems.push(format!(
+            "SESSION_KEYS is open but {problem}: no session key is issued or accepted, so the coach frontend cannot sign in (tokens and the admin routes still work); openssl rand -hex 32 | npx wrangler secret put SESSION_SECRET"
+        ));
+    }
+    if config.spending.store == CallerStore::DurableObject && !bindings.caller_state {
+        serving = false;
+        problems.push(
+            "RATE_LIMIT_STORE is do but there is no CALLER_STATE binding: callers cannot be counted, so STATE_FAILURE_MODE decides every request (closed: 503 storage_unavailable); see wrangler.toml [[durable_objects.bindings]] and [[migrations]]"
+                .to_string(),
+        );
+    }
+    let unpriced = config
+        .registry
+        .default_model()
+        .filter(|m| m.entry().price.is_none());
+    if let (Some(_), Some(model)) = (config.spending.deployment_budget, unpriced) {
+        problems.push(format!(
+            "DAILY_NEURON_BUDGET is set, but DEFAULT_MODEL {} has no published price: its calls are counted, not priced, and the budget cannot stop them; choose a priced model (GET /api/models) or set DAILY_NEURON_BUDGET = \"off\"",
+            model.id()
+        ));
+    }
+    if matches!(config.session_keys, SessionKeys::Open(_)) && !bindings.session_key_limiter {
+        problems.push(
+            "SESSION_KEYS is open but there is no SESSION_KEY_LIMITER binding: anyone may ask for any number of session keys; see wrangler.toml [[ratelimits]]"
+                .to_string(),
+        );
+    }
+    (serving, problems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +105,7 @@ mod tests {
         Bindings {
             ai: true,
             kv: true,
+            caller_state: true,
             auth_failure_limiter: true,
             caller_minute_limiter: false,
             session_key_limiter: true,
@@ -141,12 +159,51 @@ mod tests {
     }
 
     #[test]
+    fn session_keys_without_a_usable_secret_are_not_ok() {
+        for secret in [None, Some("fifteen-chars!!")] {
+            let mut pairs = vec![("SESSION_KEYS", "open"), ("DAILY_NEURON_BUDGET", "off")];
+            pairs.extend(secret.map(|s| ("SESSION_SECRET", s)));
+            let r = report("1", all(), &config(&pairs));
+            assert_eq!(r["ok"], json!(false), "{r}");
+            let text = r["problems"].to_string();
+            assert!(text.contains("SESSION_SECRET"), "{text}");
+            assert!(
+                !text.contains("fifteen-chars!!"),
+                "the secret is never shown: {text}"
+            );
+        }
+        let signed = config(&[
+            ("SESSION_KEYS", "open"),
+            ("SESSION_SECRET", "a-session-secret-of-32-characters-or-more"),
+            ("DAILY_NEURON_BUDGET", "off"),
+        ]);
+        assert_eq!(report("1", all(), &signed)["ok"], json!(true));
+    }
+
+    #[test]
+    fn state_objects_without_their_binding_are_not_ok() {
+        let missing = Bindings {
+            caller_state: false,
+            ..all()
+        };
+        let r = report("1", missing, &config(&[("DAILY_NEURON_BUDGET", "off")]));
+        assert_eq!(r["ok"], json!(false));
+        assert!(r["problems"].to_string().contains("CALLER_STATE"), "{r}");
+        assert_eq!(r["bindings"]["caller_state"], json!(false));
+        // The KV store needs no state object.
+        let kv = config(&[("DAILY_NEURON_BUDGET", "off"), ("RATE_LIMIT_STORE", "kv")]);
+        assert_eq!(report("1", missing, &kv)["ok"], json!(true));
+    }
+
+    #[test]
     fn missing_bindings_are_named() {
         let r = report("1", Bindings::default(), &config(&[]));
         assert_eq!(r["ok"], json!(false));
         let text = r["problems"].to_string();
         assert!(
-            text.contains("COACH_KV") && text.contains("AUTH_FAILURE_LIMITER"),
+            text.contains("COACH_KV")
+                && text.contains("AUTH_FAILURE_LIMITER")
+                && text.contains("CALLER_STATE"),
             "{text}"
         );
     }

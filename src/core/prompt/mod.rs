@@ -17,6 +17,7 @@ use crate::core::llm::Message;
 use crate::core::order::sort_by_key;
 use crate::core::prompt::names::{spoken_name, NEUTRAL_NAME};
 use crate::core::request::events::{Event, EventKind};
+use crate::core::request::moments::Focus;
 use crate::core::request::recent::MAX_RECENT;
 use crate::core::request::{CoachRequest, Reason};
 use crate::core::text::{neutralize_untrusted, truncate_chars, FENCE_CLOSE, FENCE_OPEN};
@@ -157,8 +158,8 @@ fn json_system_message(req: &CoachRequest, max_words: usize) -> String {
         ));
     }
     s.push_str(
-        "Answer with only a JSON object and nothing else: {\"action\": \"say\" | \"do\" | \"wait\", \"content\": \"...\"}. \
-         \"say\": the exact words to speak. \"do\": a brief action to take. \"wait\": nothing is worth saying now (content empty).",
+        "Answer with only a JSON object and nothing else: {\"action\": \"say\" | \"do\", \"content\": \"...\"}. \
+         \"say\": the exact words to speak. \"do\": a brief action to take. The coach asks only when a line is due: always give one.",
     );
     s
 }
@@ -385,6 +386,9 @@ fn latest_user(req: &CoachRequest, kind: EventKind) -> Option<&str> {
 /// by spoken name, in words a good answer does not copy whole (an answer
 /// that copies a line of ours is refused).
 fn plain_steer(req: &CoachRequest) -> String {
+    if let Some(line) = focus_steer(req) {
+        return line;
+    }
     let latest = |kind: EventKind| latest_user(req, kind).map(plain_name);
     let them = || "them".to_string();
     match req.reason() {
@@ -399,9 +403,32 @@ fn plain_steer(req: &CoachRequest) -> String {
     }
 }
 
+/// What the pacing chose the line to be about, naming whom to address by
+/// spoken name; `None` when the request was not paced. An open focus asks
+/// for something new (a paced request's tip was thanked already, or will be).
+fn focus_steer(req: &CoachRequest) -> Option<String> {
+    let focus = req.focus()?;
+    let names: Vec<String> = focus.people().iter().map(|u| plain_name(u)).collect();
+    let who = match names.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    Some(match focus {
+        Focus::Open => "Say one new thing that fits the room now; thank no one again.".to_string(),
+        Focus::Thanks(_) => format!("Thank {who} for the tips, together, by name."),
+        Focus::Questions(_) => format!("{who} asked you something: answer them by name."),
+        Focus::FirstWords(_) => format!("{who} just spoke in chat for the first time: greet them by name."),
+        Focus::Welcome(_) => format!("Someone just arrived: welcome {who} by name."),
+    })
+}
+
 /// What made the frontend ask, as an instruction naming whom to address:
 /// the latest tipper, newcomer or chatter of the room, by spoken name.
 fn steer(req: &CoachRequest) -> Option<String> {
+    if let Some(line) = focus_steer(req) {
+        return Some(line);
+    }
     let latest =
         |kind: EventKind| latest_user(req, kind).map(|user| neutralize_untrusted(&spoken_name(user), 40));
     Some(match req.reason()? {
@@ -495,7 +522,7 @@ fn json_user_message(req: &CoachRequest, lines: &[Line], recent: &[String]) -> S
         s.push('\n');
     }
     s.push_str(&format!(
-        "What should {} say or do right now? Something new, or wait. Reply with the JSON object only.",
+        "What should {} say or do right now? Something new. Reply with the JSON object only.",
         neutralize_untrusted(req.broadcaster().as_str(), 64),
     ));
     s

@@ -3,16 +3,19 @@
 //! field to fix. Past this point no code sees an unchecked value.
 //! Fields: `broadcaster`, `context`, `preferences`, `aimodel`, `options`,
 //! `recent` (what the frontend spoke lately, see [`crate::core::request::recent`]), `stream`,
-//! `reason` (what made the frontend ask). `sessionKey`, the coach frontend's
+//! `reason` (what made the frontend ask), `pace` (whether to be paced; see
+//! [`crate::core::coach::pacing`]). `sessionKey`, the coach frontend's
 //! credential, is read before this by the edge and is not part of the request.
 
 pub mod events;
+pub mod moments;
 pub mod options;
 pub mod raw;
 pub mod recent;
 
 use crate::core::error::ApiError;
-use crate::core::request::events::RoomContext;
+use crate::core::request::events::{Event, RoomContext};
+use crate::core::request::moments::{Act, Focus, Moment};
 use crate::core::request::options::GenerationOptions;
 use crate::core::request::raw::RawBody;
 use crate::core::request::recent::Recent;
@@ -122,6 +125,50 @@ pub struct CoachRequest {
     /// The caller asked for server-sent events (`"stream": true`).
     stream: bool,
     reason: Option<Reason>,
+    /// The `pace` field: whether to be paced, and the caller's own gap.
+    pace: PaceRequest,
+    /// What the pacing chose this line to be about (`None`: not paced).
+    focus: Option<Focus>,
+    /// What lines did to people lately (the caller's state object's memory).
+    acts: Vec<Act>,
+}
+
+/// The `pace` field: `true` or `false` (be paced or not, whatever the
+/// `reason`), or a number of seconds (be paced, with that gap). Absent: a
+/// request with a `reason` is paced with the deployment's gap, one without is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PaceRequest {
+    #[default]
+    ByReason,
+    Never,
+    Always,
+    Gap {
+        seconds: u32,
+    },
+}
+
+/// Longest gap a caller may ask for, in seconds.
+pub const MAX_PACE_GAP_SECONDS: u32 = 600;
+
+impl PaceRequest {
+    fn parse(value: Option<&Value>) -> Result<PaceRequest, ApiError> {
+        let bad = || {
+            ApiError::invalid(
+                "pace",
+                format!("must be true, false, or a gap in seconds from 0 to {MAX_PACE_GAP_SECONDS}"),
+            )
+        };
+        match value {
+            None | Some(Value::Null) => Ok(PaceRequest::ByReason),
+            Some(Value::Bool(true)) => Ok(PaceRequest::Always),
+            Some(Value::Bool(false)) => Ok(PaceRequest::Never),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(s) if s <= u64::from(MAX_PACE_GAP_SECONDS) => Ok(PaceRequest::Gap { seconds: s as u32 }),
+                _ => Err(bad()),
+            },
+            Some(_) => Err(bad()),
+        }
+    }
 }
 
 impl CoachRequest {
@@ -170,6 +217,55 @@ impl CoachRequest {
         self.reason
     }
 
+    /// Whether this request is paced, and with the caller's own gap (seconds)
+    /// when it asked for one.
+    pub fn paced(&self) -> (bool, Option<u32>) {
+        match self.pace {
+            PaceRequest::ByReason => (self.reason.is_some(), None),
+            PaceRequest::Never => (false, None),
+            PaceRequest::Always => (true, None),
+            PaceRequest::Gap { seconds } => (true, Some(seconds)),
+        }
+    }
+
+    /// The moments of this request's room (see [`moments`]).
+    pub fn moments(&self) -> Vec<Moment> {
+        moments::moments(&self.context, self.broadcaster.as_str())
+    }
+
+    /// Sets what the pacing chose this line to be about, and the acts of
+    /// lines said lately.
+    pub fn set_pace(&mut self, focus: Focus, acts: Vec<Act>) {
+        self.focus = Some(focus);
+        self.acts = acts;
+    }
+
+    /// What this line is to be about, when the request was paced.
+    pub fn focus(&self) -> Option<&Focus> {
+        self.focus.as_ref()
+    }
+
+    /// What lines did to people lately.
+    pub fn acts(&self) -> &[Act] {
+        &self.acts
+    }
+
+    /// Every username of the room and of the focus, each once.
+    pub fn people(&self) -> Vec<String> {
+        let mut people: Vec<String> = Vec::new();
+        let focus = self
+            .focus
+            .iter()
+            .flat_map(|f| f.moments())
+            .map(|m| m.user.as_str());
+        for user in self.context.events().iter().filter_map(Event::user).chain(focus) {
+            if !people.iter().any(|p| p == user) {
+                people.push(user.to_string());
+            }
+        }
+        people
+    }
+
     pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
         Self::from_body(&parse_object(body)?)
     }
@@ -214,8 +310,12 @@ impl CoachRequest {
         };
         let recent = Recent::parse(obj.get("recent"))?;
         let reason = Reason::parse(obj.get("reason"))?;
+        let pace = PaceRequest::parse(obj.get("pace"))?;
         Ok(CoachRequest {
             reason,
+            pace,
+            focus: None,
+            acts: Vec::new(),
             broadcaster,
             context,
             preferences,

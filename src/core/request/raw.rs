@@ -25,6 +25,7 @@ const VALUE_FIELDS: &[&str] = &[
     "stream",
     "recent",
     "reason",
+    "pace",
     "sessionKey",
 ];
 

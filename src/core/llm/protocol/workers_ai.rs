@@ -20,7 +20,7 @@ fn suggestion_schema() -> Value {
         "json_schema": {
             "type": "object",
             "properties": {
-                "action": {"type": "string", "enum": ["say", "do", "wait"]},
+                "action": {"type": "string", "enum": ["say", "do"]},
                 "content": {"type": "string"}
             },
             "required": ["action", "content"]
@@ -174,7 +174,7 @@ mod tests {
         );
         assert_eq!(
             with["response_format"]["json_schema"]["properties"]["action"]["enum"],
-            json!(["say", "do", "wait"])
+            json!(["say", "do"])
         );
         for id in [
             "@cf/meta/llama-3.1-8b-instruct-fast",
