@@ -12,7 +12,7 @@ import { validate } from "@hyperjump/json-schema/openapi-3-1";
 import { EXAMPLE, ORIGIN, TOKEN, startWorker, step } from "./harness.mjs";
 import { DOC, checkNotFound, checkResponse } from "./openapi.mjs";
 
-const ADMIN = "admin-token-0123456789";
+const ADMIN = "admin-token-0123456789abcdef";
 const BODY = { ...EXAMPLE, aimodel: undefined };
 const GEN = "/api/generate-prompt";
 const KEY = "/api/get-session-key";

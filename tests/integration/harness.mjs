@@ -41,7 +41,7 @@ export const JSON_OBJECT_MODELS = readdirSync(DATA)
 
 export const GUARD = "@cf/meta/llama-guard-3-8b";
 
-export const TOKEN = "test-token-0123456789";
+export const TOKEN = "test-token-0123456789abcdef";
 export const ORIGIN = "https://coach.example.com";
 
 export const BASE_VARS = {
@@ -50,8 +50,8 @@ export const BASE_VARS = {
   MODEL_TIMEOUT_MS: "1500",
   REQUEST_DEADLINE_MS: "4000",
   MODEL_RETRIES: "2",
-  API_TOKENS: `${TOKEN},second-token-abcdef`,
-  ADMIN_TOKEN: "admin-token-0123456789",
+  API_TOKENS: `${TOKEN},second-token-0123456789abcdef`,
+  ADMIN_TOKEN: "admin-token-0123456789abcdef",
   RATE_LIMIT_PER_MINUTE: "1000",
   RATE_LIMIT_PER_DAY: "100000",
   ALLOWED_ORIGINS: ORIGIN,

@@ -150,7 +150,7 @@ describe("KV operations per request", () => {
         (
           await w.fetch("/admin/tokens", {
             method: "POST",
-            headers: { Authorization: "Bearer admin-token-0123456789", "Content-Type": "application/json" },
+            headers: { Authorization: "Bearer admin-token-0123456789abcdef", "Content-Type": "application/json" },
             body: JSON.stringify(body),
           })
         ).json();
@@ -203,7 +203,7 @@ describe("GET /healthz", () => {
       });
       assert.deepEqual(body.problems, []);
       const text = JSON.stringify(body);
-      for (const secret of [TOKEN, "admin-token-0123456789"]) assert.ok(!text.includes(secret));
+      for (const secret of [TOKEN, "admin-token-0123456789abcdef"]) assert.ok(!text.includes(secret));
     } finally {
       await w.dispose();
     }
@@ -243,7 +243,7 @@ describe("GET /healthz", () => {
 });
 
 describe("GET /healthz when the main route cannot be served, and what still is", () => {
-  const ADMIN = { Authorization: "Bearer admin-token-0123456789" };
+  const ADMIN = { Authorization: "Bearer admin-token-0123456789abcdef" };
   /** A POST as the coach frontend sends it: no Authorization header. */
   const asApp = (w, path, body) =>
     w.fetch(path, { method: "POST", headers: { "Content-Type": "application/json", "CF-Connecting-IP": "203.0.113.9" }, body: JSON.stringify(body) });

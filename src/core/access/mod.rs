@@ -1,5 +1,6 @@
 //! Access: who is calling ([`auth`] for bearer tokens, [`session`] for the
-//! coach frontend's session keys), how often they may ([`ratelimit`], per
+//! coach frontend's session keys), whether a configured secret may guard
+//! anything ([`strength`]), how often they may ([`ratelimit`], per
 //! [`address`] network for failures), how much they may spend ([`usage`]),
 //! what their state object decides ([`state`]), remembered token records
 //! ([`cache`]), and which browser origins may read the answers ([`cors`]).
@@ -11,4 +12,5 @@ pub mod cors;
 pub mod ratelimit;
 pub mod session;
 pub mod state;
+pub mod strength;
 pub mod usage;
