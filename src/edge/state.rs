@@ -10,7 +10,8 @@
 //! are exact however many requests arrive at once.
 //!
 //! The object's routes (internal, reached only through the binding):
-//! `POST /admit`, `POST /record` (a caller's); `POST /reserve`,
+//! `POST /admit`, `POST /record`, `POST /deny` (a caller's; the deny list is
+//! [`denied`]); `POST /reserve`,
 //! `POST /settle`, `GET /usage` (the deployment's). Below them, the Worker's
 //! side: one small function per route, each one round trip.
 
@@ -41,6 +42,7 @@ pub const BINDING: &str = "CALLER_STATE";
 pub const DEPLOYMENT: &str = "deployment";
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS denied (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER);
 CREATE TABLE IF NOT EXISTS windows (id INTEGER PRIMARY KEY CHECK (id = 1), day INTEGER, minute INTEGER, minute_count INTEGER, day_count INTEGER);
 CREATE TABLE IF NOT EXISTS said (at INTEGER, line TEXT);
 CREATE TABLE IF NOT EXISTS spend (day TEXT PRIMARY KEY, neurons REAL, reserved REAL);
@@ -49,6 +51,9 @@ CREATE TABLE IF NOT EXISTS usage (day TEXT, caller TEXT, model TEXT, requests IN
   fallbacks INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, neurons REAL, usd REAL, unpriced INTEGER,
   PRIMARY KEY (day, caller, model));
 ";
+
+mod denied;
+pub use denied::deny;
 
 #[durable_object(fetch)]
 pub struct CallerState {
@@ -91,6 +96,9 @@ pub struct AdmitAnswer {
     #[serde(flatten)]
     pub admission: Admission,
     pub pace: Option<Paced>,
+    /// The caller is on the deny list: refused, nothing counted.
+    #[serde(default)]
+    pub denied: bool,
 }
 
 /// What `/reserve` is sent before a request.
@@ -191,6 +199,9 @@ impl CallerState {
 
     /// The windows, and for an admitted request its pacing, in one step.
     fn admit_paced(&self, ask: AdmitAsk) -> worker::Result<AdmitAnswer> {
+        if self.denied()? {
+            return Ok(AdmitAnswer::denied());
+        }
         let admission = self.admit(ask.admit)?;
         let pace = match ask.pace {
             Some(p) if admission.retry_after_secs.is_none() => {
@@ -200,7 +211,11 @@ impl CallerState {
             }
             _ => None,
         };
-        Ok(AdmitAnswer { admission, pace })
+        Ok(AdmitAnswer {
+            admission,
+            pace,
+            denied: false,
+        })
     }
 
     fn admit(&self, ask: Admit) -> worker::Result<Admission> {
@@ -378,6 +393,11 @@ impl DurableObject for CallerState {
             "/admit" => Response::from_json(&self.admit_paced(body(&mut req).await?)?),
             "/record" => {
                 self.record(body(&mut req).await?)?;
+                Response::from_json(&json!({"ok": true}))
+            }
+            "/deny" => {
+                let ask: serde_json::Value = body(&mut req).await?;
+                self.deny(ask["now_ms"].as_u64().unwrap_or_default())?;
                 Response::from_json(&json!({"ok": true}))
             }
             "/reserve" => {

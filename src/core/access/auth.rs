@@ -193,9 +193,10 @@ pub fn issued_token(secret: &[u8; 32]) -> String {
     format!("{ISSUED_PREFIX}{}", hex(secret))
 }
 
-/// Whether `token` is a session key (see [`crate::core::access::session`]).
+/// Whether `token` is a session key, in either format (see
+/// [`crate::core::access::session`]).
 pub fn looks_like_session_key(token: &str) -> bool {
-    token.starts_with("cs1.")
+    token.starts_with("cs2.") || token.starts_with("cs1.")
 }
 
 /// Whether `token` has the shape of an issued token; nothing else can be in
