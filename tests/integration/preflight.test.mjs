@@ -139,6 +139,12 @@ describe("the preflight refuses, with the sentence that names the fix", () => {
     refusedOnce(refusals(configured(), { environ: { SESSION_SECRET: "fifteen-chars!!" } }), /SESSION_SECRET in the environment has 15 characters; the Worker needs at least 32/);
   });
 
+  test("the example SESSION_SECRET of .dev.vars.example, and LOCAL_DEV in [vars]", () => {
+    const example = readFileSync(join(ROOT, ".dev.vars.example"), "utf8").match(/^SESSION_SECRET=(.*)$/m)[1];
+    refusedOnce(refusals(configured(), { environ: { SESSION_SECRET: example } }), /SESSION_SECRET in the environment is the example value of \.dev\.vars\.example.*the deployed Worker refuses it/);
+    refusedOnce(refusals(configured().replace("[vars]\n", '[vars]\nLOCAL_DEV = "true"\n')), /LOCAL_DEV is set in \[vars\] of .*: it makes the Worker accept the example secrets.*Remove it\./);
+  });
+
   test("a real deploy: the Worker's secrets, as wrangler secret list names them", () => {
     const deploy = (listed, environ = {}) => refusals(configured(), { dryRun: false, environ, listSecrets: () => listed });
     refusedOnce(deploy({ names: ["ADMIN_TOKEN"] }), /the Worker's secrets \(wrangler secret list\) have no SESSION_SECRET/);
