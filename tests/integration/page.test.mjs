@@ -149,7 +149,7 @@ describe("the page at / in Chromium", { timeout: 120_000 }, () => {
     assert.ok(width <= 320, `the page is ${width} px wide at a 320 px viewport`);
     // The key is kept in this tab only.
     const kept = await page.evaluate(() => JSON.parse(sessionStorage.getItem("coach.sessionKey")));
-    assert.match(kept.key, /^cs1\./);
+    assert.match(kept.key, /^cs2\./);
     assert.equal(kept.name, "luna");
     assert.deepEqual(errors(rec.console), [], JSON.stringify(rec.console));
     assert.deepEqual(rec.offsite, []);
