@@ -1,7 +1,7 @@
 // Compares the checked-in catalog (src/core/llm/catalog.json) with the live
-// Workers AI catalog as `wrangler ai models --json` prints it for a logged-in
-// operator (wrangler 4.86: the raw entries of the models/search API, each with
-// `name`, `task.name` and `properties`), and prints what changed: new
+// Workers AI catalog as `wrangler ai models list --json` prints it for a
+// logged-in operator (wrangler 4.168: the raw entries of the models/search
+// API, each with `name`, `task.name` and `properties`), and prints what changed: new
 // text-generation models, models no longer listed, retirement dates, context
 // windows. That listing does not publish JSON-mode support, so the JSON-mode
 // list is printed for a manual check against json-mode.mdx.
@@ -47,7 +47,7 @@ function main(argv) {
   try {
     text = argv.includes("--from")
       ? readFileSync(from, "utf8")
-      : execFileSync("npx", ["wrangler", "ai", "models", "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+      : execFileSync("npx", ["wrangler", "ai", "models", "list", "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   } catch (e) {
     console.error(`models-check: could not read the live catalog (${e.message.split("\n")[0]}); run \`npx wrangler login\` first, or pass --from FILE`);
     process.exit(2);

@@ -12,7 +12,11 @@
 // - with `SESSION_KEYS = "open"`, a `SESSION_SECRET` it can see: the
 //   environment variable (any run), or the Worker's secrets as
 //   `wrangler secret list` names them (a real deploy, logged in). It never
-//   reads `.dev.vars`: wrangler does not upload it;
+//   reads `.dev.vars`: wrangler does not upload it. A secret in the
+//   environment must not be `.dev.vars.example`'s, which the deployed Worker
+//   refuses;
+// - no `LOCAL_DEV` in `[vars]`: it makes the Worker accept the example
+//   secrets, and only `./scripts/dev` sets it, on wrangler's command line;
 // - with a daily budget, a `DEFAULT_MODEL` the budget can count: one with a
 //   price in src/core/llm/catalog.json;
 // - callers counted in state objects have their `CALLER_STATE` binding, and
@@ -31,8 +35,19 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 /** The KV id wrangler.toml ships with, until the operator creates a namespace. */
 export const PLACEHOLDER_KV_ID = "0".repeat(32);
 
-/** What the Worker requires of a session secret (src/core/access/session.rs MIN_SECRET_CHARS). */
+/** What the Worker requires of a session secret (src/core/access/strength.rs MIN_SESSION_SECRET_CHARS). */
 const MIN_SECRET_CHARS = 32;
+
+/** The secrets' example values, as .dev.vars.example ships them (the deployed Worker refuses them). */
+function shippedSecrets(root) {
+  const path = resolve(root, ".dev.vars.example");
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .map((l) => l.match(/^(?:API_TOKENS|ADMIN_TOKEN|SESSION_SECRET)=(.*)$/)?.[1])
+    .filter(Boolean)
+    .flatMap((v) => v.split(",").map((t) => t.trim()));
+}
 
 /** The Durable Object binding of the callers' state (src/edge/state.rs BINDING). */
 const STATE_BINDING = "CALLER_STATE";
@@ -297,10 +312,13 @@ function priceOf(name, modelPrices, root) {
  * them; a dry run has no login and sees only the environment variable.
  * .dev.vars never counts: wrangler does not upload it.
  */
-function sessionSecretProblem({ environ, dryRun, listSecrets }) {
+function sessionSecretProblem({ environ, dryRun, listSecrets, shipped }) {
   const fromEnv = environ.SESSION_SECRET?.trim();
   const put = "openssl rand -hex 32 | npx wrangler secret put SESSION_SECRET";
   const off = 'or set SESSION_KEYS = "off" and give out tokens';
+  if (fromEnv && shipped.includes(fromEnv)) {
+    return `SESSION_SECRET in the environment is the example value of .dev.vars.example, which anyone can read; the deployed Worker refuses it and issues no session key: ${put}, ${off}.`;
+  }
   if (fromEnv && [...fromEnv].length < MIN_SECRET_CHARS) {
     return `SESSION_SECRET in the environment has ${[...fromEnv].length} characters; the Worker needs at least ${MIN_SECRET_CHARS} and issues no session key with fewer: ${put}, ${off}.`;
   }
@@ -371,7 +389,12 @@ export function review({ configPath, env, dryRun, environ = process.env, root = 
 
   if (vars.SESSION_KEYS === "open") {
     checked.push("SESSION_SECRET");
-    const problem = sessionSecretProblem({ environ, dryRun, listSecrets: listSecrets ?? (() => wranglerSecrets(root, configArgs(configPath, env))) });
+    const problem = sessionSecretProblem({
+      environ,
+      dryRun,
+      listSecrets: listSecrets ?? (() => wranglerSecrets(root, configArgs(configPath, env))),
+      shipped: shippedSecrets(root),
+    });
     if (problem) refusals.push(problem);
   }
 
@@ -379,6 +402,10 @@ export function review({ configPath, env, dryRun, environ = process.env, root = 
     const price = priceOf(vars.DEFAULT_MODEL || builtIns(root).fallback, vars.MODEL_PRICES, root);
     if (price.refusal) refusals.push(price.refusal);
     else checked.push(`the default model's price (${price.source})`);
+  }
+
+  if ("LOCAL_DEV" in vars) {
+    refusals.push(`LOCAL_DEV is set in [vars] of ${where}: it makes the Worker accept the example secrets shipped with this project, and only ./scripts/dev sets it (on wrangler's command line). Remove it.`);
   }
 
   const bound = toml.durable_objects?.bindings ?? [];

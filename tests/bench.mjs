@@ -500,7 +500,7 @@ async function operations() {
 
 /** Allowed and rejected requests of each kind, the second of two (the first may fill a cache). */
 async function cases(w) {
-  const admin = { Authorization: "Bearer admin-token-0123456789", "Content-Type": "application/json" };
+  const admin = { Authorization: "Bearer admin-token-0123456789abcdef", "Content-Type": "application/json" };
   const issue = async (body) =>
     (await w.fetch("/admin/tokens", { method: "POST", headers: admin, body: JSON.stringify(body) })).json();
   const issued = await issue({ name: "Bench" });

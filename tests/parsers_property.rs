@@ -3,6 +3,8 @@
 //! and what comes out keeps its invariants. A small xorshift generator keeps
 //! this free of extra crates and reproducible (fixed seeds).
 
+use coach_worker::core::access::session::{self, KeyLife, Keyring, RevokeRequest, SessionSecret};
+use coach_worker::core::access::strength::Mode;
 use coach_worker::core::answer::judge::{avoided_terms, Judge};
 use coach_worker::core::answer::moderation::{allows, Blocked};
 use coach_worker::core::answer::parse::{parse_draft, Action, Suggestion, HARD_MAX_WORDS};
@@ -469,5 +471,42 @@ fn the_door_reads_json_as_serde_json_does() {
             "{text}"
         );
         reads_json_as_value_does(text.as_bytes());
+    }
+}
+
+/// Session keys come from anyone: random text, a real key cut or altered at
+/// random, or its fields swapped for random ones never panic and never pass
+/// but for the key itself; a revocation body of any JSON is read or refused.
+#[test]
+fn session_keys_never_panic_and_only_the_real_one_passes() {
+    let secret = SessionSecret::parse("property-session-secret-0123456789abcdef", Mode::Deployed).unwrap();
+    let ring = Keyring::new(secret, KeyLife::default());
+    let now = 1_795_000_000;
+    let key = session::issue(&ring, "Luna", [9; 12], now).key;
+    assert!(session::verify(&ring, &key, now).is_ok());
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..20_000 {
+        let mut bytes = key.clone().into_bytes();
+        for _ in 0..=rng.below(3) {
+            let i = rng.below(bytes.len());
+            bytes[i] = rng
+                .pick(&["0", "9", "a", "f", ".", "-", "x", "\u{e9}"])
+                .as_bytes()[0];
+        }
+        let altered = String::from_utf8_lossy(&bytes).into_owned();
+        let cut = key[..rng.below(key.len())].to_string();
+        let mut fields: Vec<String> = key.split('.').map(str::to_string).collect();
+        let at = rng.below(fields.len());
+        fields[at] = random_text(&mut rng, 3);
+        let swapped = fields.join(".");
+        let random = random_text(&mut rng, 20);
+        for candidate in [&altered, &cut, &swapped, &random] {
+            if *candidate != key {
+                assert!(session::verify(&ring, candidate, now).is_err(), "{candidate}");
+            }
+        }
+        let body = json!({ "subject": random_json(&mut rng, 1) }).to_string();
+        let _ = RevokeRequest::from_json(body.as_bytes());
+        let _ = RevokeRequest::from_json(&random_bytes(&mut rng));
     }
 }

@@ -1,25 +1,32 @@
 //! The Worker's configuration, read from vars and secrets into one typed
 //! struct (once per isolate and UTC day, by the edge). Each setting has its
 //! own parser; a bad value is a [`ConfigError`] naming the variable (for the
-//! operator's log), never guessed around. One is kept instead of failing the
-//! whole configuration: an unset or unusable `SESSION_SECRET` stops session
-//! keys only ([`SessionKeys::problem`]). What the coach loop needs is its
+//! operator's log), never guessed around. A secret that cannot be trusted is
+//! kept out instead of failing the whole configuration, so it stops only
+//! what depends on it: an unset or unusable `SESSION_SECRET` (or another
+//! session key setting) stops session keys ([`SessionKeys::problem`]); an
+//! unusable `ADMIN_TOKEN` the admin routes and the detailed `/healthz`; an
+//! unusable `API_TOKENS` entry that token ([`Config::refused`]). Unusable
+//! means shipped with this project as an example, or short
+//! ([`crate::core::access::strength`]). What the coach loop needs is its
 //! own [`CoachPolicy`], so the loop never sees tokens, CORS or KV settings.
 
-use crate::core::access::auth::TokenDigest;
+use crate::core::access::auth::{StaticTokens, TokenDigest};
 use crate::core::access::cors::Origins;
-use crate::core::access::session::SessionSecret;
+use crate::core::access::session::life::{DEFAULT_MAX_LIFE_HOURS, MAX_LIFE_HOURS};
+use crate::core::access::session::{KeyLife, Keyring, Previous, SessionSecret};
+use crate::core::access::strength::{self, Mode, Weakness, MIN_TOKEN_CHARS};
 use crate::core::access::usage::{PriceBook, FREE_NEURONS_PER_DAY};
 use crate::core::answer::moderation::Blocked;
 use crate::core::answer::parse::HARD_MAX_WORDS;
 use crate::core::coach::pacing::PaceSettings;
 use crate::core::coach::CoachPolicy;
-use crate::core::llm::providers::Endpoints;
+use crate::core::llm::providers::{Endpoints, Refused};
 use crate::core::llm::registry::{ModelSettings, Registry};
 use crate::core::prompt::MAX_SUGGESTION_WORDS;
 use crate::core::request::MAX_PACE_GAP_SECONDS;
 use crate::core::text::comma_list;
-use crate::core::time::EpochMillis;
+use crate::core::time::{parse_rfc3339, EpochMillis};
 use std::fmt;
 use std::ops::RangeInclusive;
 
@@ -43,6 +50,17 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.var, self.problem)
+    }
+}
+
+/// A provider setting refused when read (a remote `http://` base URL):
+/// the same kind of error as any other bad value.
+impl From<Refused> for ConfigError {
+    fn from(r: Refused) -> ConfigError {
+        ConfigError {
+            var: r.var,
+            problem: r.problem,
+        }
     }
 }
 
@@ -71,11 +89,11 @@ pub enum SessionKeys {
     /// Only bearer tokens are accepted; `SESSION_SECRET` is not read.
     Off,
     /// Anyone may ask (limited per network by `SESSION_KEY_LIMITER`). When
-    /// `SESSION_SECRET` is unset or unusable, the problem is kept here
-    /// instead of failing the whole configuration: no key is issued or
-    /// accepted, while tokens, the admin routes and the page keep working
-    /// (and `/healthz` names the problem).
-    Open(Result<SessionSecret, ConfigError>),
+    /// `SESSION_SECRET` (or `SESSION_KEY_MAX_LIFE_HOURS`) is unset or
+    /// unusable, the problem is kept here instead of failing the whole
+    /// configuration: no key is issued or accepted, while tokens, the admin
+    /// routes and the page keep working (and `/healthz` names the problem).
+    Open(Result<Box<Keyring>, ConfigError>),
 }
 
 impl SessionKeys {
@@ -87,22 +105,112 @@ impl SessionKeys {
         }
     }
 
-    /// The secret that signs and checks keys, when keys are on and it is usable.
-    pub fn secret(&self) -> Option<&SessionSecret> {
+    /// What signs and checks keys, when keys are on and it is usable.
+    pub fn keyring(&self) -> Option<&Keyring> {
         match self {
-            SessionKeys::Open(secret) => secret.as_ref().ok(),
+            SessionKeys::Open(ring) => ring.as_deref().ok(),
             SessionKeys::Off => None,
         }
     }
 
     /// Why keys are open but neither issued nor accepted: `SESSION_SECRET`
-    /// is unset or unusable.
+    /// (or the keys' life) is unset or unusable.
     pub fn problem(&self) -> Option<&ConfigError> {
         match self {
-            SessionKeys::Open(secret) => secret.as_ref().err(),
+            SessionKeys::Open(ring) => ring.as_ref().err(),
             SessionKeys::Off => None,
         }
     }
+
+    /// `SESSION_KEYS`, and when open the keyring. A previous secret that
+    /// cannot be used is left out and added to `refused`: the current one
+    /// still serves, and only the keys the previous one signed are refused.
+    fn read(vars: &Vars, mode: Mode, refused: &mut Vec<ConfigError>) -> Result<SessionKeys, ConfigError> {
+        if !vars.parsed("SESSION_KEYS", SessionKeys::parse)? {
+            return Ok(SessionKeys::Off);
+        }
+        let ring = vars
+            .parsed("SESSION_SECRET", |v| match v {
+                Some(secret) => SessionSecret::parse(secret, mode).map_err(Weakness::problem),
+                None => Err("is unset".to_string()),
+            })
+            .and_then(|current| {
+                let hours = vars.number_in(
+                    "SESSION_KEY_MAX_LIFE_HOURS",
+                    DEFAULT_MAX_LIFE_HOURS,
+                    MAX_LIFE_HOURS,
+                )?;
+                Ok(Box::new(Keyring::new(
+                    current,
+                    KeyLife::hours(hours).unwrap_or_default(),
+                )))
+            })
+            .map(|ring| match previous(vars, mode) {
+                Ok(Some(previous)) => Box::new(ring.with_previous(previous)),
+                Ok(None) => ring,
+                Err(problem) => {
+                    refused.push(problem);
+                    ring
+                }
+            });
+        Ok(SessionKeys::Open(ring))
+    }
+}
+
+/// `SESSION_SECRET_PREVIOUS` and `SESSION_SECRET_PREVIOUS_UNTIL`, both or
+/// neither: the secret before a rotation and the end of its overlap.
+fn previous(vars: &Vars, mode: Mode) -> Result<Option<Previous>, ConfigError> {
+    let refused = |e: ConfigError| ConfigError {
+        problem: format!("{}; keys signed under the previous secret are refused", e.problem),
+        ..e
+    };
+    let secret = vars
+        .parsed("SESSION_SECRET_PREVIOUS", |v| {
+            v.map(|s| SessionSecret::parse(s, mode).map_err(Weakness::problem))
+                .transpose()
+        })
+        .map_err(refused)?;
+    let until = vars
+        .parsed("SESSION_SECRET_PREVIOUS_UNTIL", |v| {
+            v.map(|t| {
+                parse_rfc3339(t)
+                    .and_then(|ms| u64::try_from(ms / 1000).ok())
+                    .ok_or_else(|| {
+                        format!("must be an RFC 3339 time such as 2026-12-24T18:00:00Z, not \"{t}\"")
+                    })
+            })
+            .transpose()
+        })
+        .map_err(refused)?;
+    match (secret, until) {
+        (None, None) => Ok(None),
+        (Some(secret), Some(until_secs)) => Ok(Some(Previous { secret, until_secs })),
+        (Some(_), None) => Err(refused(ConfigError {
+            var: "SESSION_SECRET_PREVIOUS_UNTIL",
+            problem: "is unset: it says until when keys signed under SESSION_SECRET_PREVIOUS are accepted (an RFC 3339 time, 12 hours after the rotation)".to_string(),
+        })),
+        (None, Some(_)) => Err(ConfigError {
+            var: "SESSION_SECRET_PREVIOUS",
+            problem: "is unset while SESSION_SECRET_PREVIOUS_UNTIL is set: there is no previous secret to accept".to_string(),
+        }),
+    }
+}
+
+/// `LOCAL_DEV`: `true` only where `./scripts/dev` passes it on wrangler's
+/// command line; a deployed Worker never has it (the deploy's preflight
+/// refuses it in `wrangler.toml`). It is read from the Worker's vars alone.
+fn mode(vars: &Vars) -> Result<Mode, ConfigError> {
+    Ok(match vars.switch("LOCAL_DEV", false)? {
+        true => Mode::Local,
+        false => Mode::Deployed,
+    })
+}
+
+/// `ADMIN_TOKEN` alone, for `/healthz` when the rest of the configuration
+/// cannot be read: the detailed report still needs it.
+pub fn admin_token(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<TokenDigest>, Weakness> {
+    let vars = Vars { get };
+    vars.admin_token(mode(&vars).unwrap_or(Mode::Deployed))
 }
 
 /// Where each caller's windows, memory and spend are kept (`RATE_LIMIT_STORE`).
@@ -237,10 +345,16 @@ pub struct Config {
     pub registry: Registry,
     /// What the coach loop may spend and must respect.
     pub coach: CoachPolicy,
-    /// `API_TOKENS`, kept only as digests.
-    pub api_tokens: Vec<TokenDigest>,
-    /// Guards the `/admin/tokens` routes; unset disables them.
-    pub admin_token: Option<TokenDigest>,
+    /// The usable `API_TOKENS`, kept only as digests.
+    pub api_tokens: StaticTokens,
+    /// Guards the admin routes and the detailed `/healthz`; unset or
+    /// refused (`Err`), they are off.
+    pub admin_token: Result<Option<TokenDigest>, Weakness>,
+    /// Secrets left out while the rest serves: `API_TOKENS` entries, a
+    /// previous session secret.
+    pub refused: Vec<ConfigError>,
+    /// `LOCAL_DEV`: whether the shipped example secrets are accepted.
+    pub mode: Mode,
     /// Counted in the caller's state object; with `RATE_LIMIT_STORE = "kv"`,
     /// in KV unless the `CALLER_MINUTE_LIMITER` binding counts it.
     pub rate_per_minute: u32,
@@ -316,10 +430,36 @@ impl Vars<'_> {
         })
     }
 
-    fn tokens(&self, var: &str) -> Vec<TokenDigest> {
-        comma_list(&self.get(var).unwrap_or_default())
-            .map(TokenDigest::of)
-            .collect()
+    /// `API_TOKENS`: the usable tokens, and a problem for each refused
+    /// entry, which names its place and never its value.
+    fn tokens(&self, var: &'static str, mode: Mode, refused: &mut Vec<ConfigError>) -> StaticTokens {
+        let value = self.get(var).unwrap_or_default();
+        let entries: Vec<&str> = comma_list(&value).collect();
+        let mut usable = StaticTokens::default();
+        for (i, token) in entries.iter().enumerate() {
+            match strength::check(token, MIN_TOKEN_CHARS, mode) {
+                Ok(()) => usable.push(i + 1, token),
+                Err(weakness) => refused.push(ConfigError {
+                    var,
+                    problem: format!(
+                        "entry {} of {} {}; that token is refused",
+                        i + 1,
+                        entries.len(),
+                        weakness.problem()
+                    ),
+                }),
+            }
+        }
+        usable
+    }
+
+    fn admin_token(&self, mode: Mode) -> Result<Option<TokenDigest>, Weakness> {
+        match self.get("ADMIN_TOKEN") {
+            None => Ok(None),
+            Some(token) => {
+                strength::check(&token, MIN_TOKEN_CHARS, mode).map(|()| Some(TokenDigest::of(&token)))
+            }
+        }
     }
 }
 
@@ -354,7 +494,7 @@ impl Config {
         now: EpochMillis,
     ) -> Result<Config, ConfigError> {
         let vars = Vars { get };
-        let endpoints = Endpoints::from_lookup(get);
+        let endpoints = Endpoints::from_lookup(get)?;
         let registry = Registry::new(
             &ModelSettings {
                 default_model: get("DEFAULT_MODEL"),
@@ -369,21 +509,20 @@ impl Config {
             Some("off") => None,
             _ => Some(vars.number_in("RATE_LIMIT_PER_DAY", 5_000u32, 1..=u32::MAX)?),
         };
-        // A bad or missing secret stops session keys only, never the whole Worker.
-        let session_keys = match vars.parsed("SESSION_KEYS", SessionKeys::parse)? {
-            true => SessionKeys::Open(vars.parsed("SESSION_SECRET", |v| match v {
-                Some(secret) => SessionSecret::parse(secret),
-                None => Err("is unset".to_string()),
-            })),
-            false => SessionKeys::Off,
-        };
+        // A bad or missing secret stops what depends on it, never the whole Worker.
+        let mode = mode(&vars)?;
+        let mut refused = Vec::new();
+        let session_keys = SessionKeys::read(&vars, mode, &mut refused)?;
+        let api_tokens = vars.tokens("API_TOKENS", mode, &mut refused);
         Ok(Config {
             backend: vars.parsed("COACH_BACKEND", Backend::parse)?,
             endpoints,
             registry,
             coach: CoachPolicy::read(&vars)?,
-            api_tokens: vars.tokens("API_TOKENS"),
-            admin_token: vars.get("ADMIN_TOKEN").map(|t| TokenDigest::of(&t)),
+            api_tokens,
+            admin_token: vars.admin_token(mode),
+            refused,
+            mode,
             rate_per_minute: vars.number_in("RATE_LIMIT_PER_MINUTE", 30u32, 1..=u32::MAX)?,
             rate_per_day,
             origins: vars.parsed("ALLOWED_ORIGINS", Origins::parse)?,
@@ -411,6 +550,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::llm::providers::Provider;
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
@@ -459,10 +599,139 @@ mod tests {
     fn session_keys() {
         let secret = "a-session-secret-of-32-characters-or-more";
         let open = config(&[("SESSION_KEYS", "open"), ("SESSION_SECRET", secret)]).unwrap();
-        assert!(open.session_keys.secret().is_some());
+        let ring = open.session_keys.keyring().unwrap();
+        assert_eq!(ring.life().max_hours(), 36);
+        assert_eq!(ring.previous(), None);
         assert_eq!(open.session_keys.problem(), None);
         let off = config(&[("SESSION_KEYS", "off"), ("SESSION_SECRET", secret)]).unwrap();
-        assert_eq!(off.session_keys.secret(), None);
+        assert_eq!(off.session_keys.keyring(), None);
+        let short = config(&[
+            ("SESSION_KEYS", "open"),
+            ("SESSION_SECRET", secret),
+            ("SESSION_KEY_MAX_LIFE_HOURS", "12"),
+        ])
+        .unwrap();
+        assert_eq!(short.session_keys.keyring().unwrap().life().max_hours(), 12);
+        let bad = config(&[
+            ("SESSION_KEYS", "open"),
+            ("SESSION_SECRET", secret),
+            ("SESSION_KEY_MAX_LIFE_HOURS", "6"),
+        ])
+        .expect("a bad key life stops session keys only");
+        let named = bad.session_keys.problem().unwrap().to_string();
+        assert!(
+            named.starts_with("SESSION_KEY_MAX_LIFE_HOURS must be a whole number from 12 to 720"),
+            "{named}"
+        );
+    }
+
+    const SECRET: &str = "a-session-secret-of-32-characters-or-more";
+    const OLD: &str = "the-old-session-secret-of-32-characters";
+
+    #[test]
+    fn a_rotation_keeps_the_previous_secret_until_its_moment() {
+        let c = config(&[
+            ("SESSION_KEYS", "open"),
+            ("SESSION_SECRET", SECRET),
+            ("SESSION_SECRET_PREVIOUS", OLD),
+            ("SESSION_SECRET_PREVIOUS_UNTIL", "2026-12-24T18:00:00Z"),
+        ])
+        .unwrap();
+        let previous = c.session_keys.keyring().unwrap().previous().unwrap();
+        assert_eq!(previous.until_secs, 1_798_135_200);
+        assert!(c.refused.is_empty());
+    }
+
+    #[test]
+    fn an_unusable_previous_secret_is_left_out_and_named() {
+        for (pairs, named) in [
+            (
+                &[("SESSION_SECRET_PREVIOUS", OLD)][..],
+                "SESSION_SECRET_PREVIOUS_UNTIL is unset",
+            ),
+            (
+                &[
+                    ("SESSION_SECRET_PREVIOUS", OLD),
+                    ("SESSION_SECRET_PREVIOUS_UNTIL", "tomorrow"),
+                ][..],
+                "SESSION_SECRET_PREVIOUS_UNTIL must be an RFC 3339 time",
+            ),
+            (
+                &[
+                    ("SESSION_SECRET_PREVIOUS", "short"),
+                    ("SESSION_SECRET_PREVIOUS_UNTIL", "2026-12-24T18:00:00Z"),
+                ][..],
+                "SESSION_SECRET_PREVIOUS must be at least 32 characters",
+            ),
+            (
+                &[("SESSION_SECRET_PREVIOUS_UNTIL", "2026-12-24T18:00:00Z")][..],
+                "SESSION_SECRET_PREVIOUS is unset",
+            ),
+        ] {
+            let mut all = vec![("SESSION_KEYS", "open"), ("SESSION_SECRET", SECRET)];
+            all.extend_from_slice(pairs);
+            let c = config(&all).expect("the current secret still serves");
+            let ring = c.session_keys.keyring().expect("keys still work");
+            assert_eq!(ring.previous(), None);
+            assert_eq!(c.refused.len(), 1);
+            assert!(c.refused[0].to_string().starts_with(named), "{}", c.refused[0]);
+        }
+    }
+
+    #[test]
+    fn example_and_short_secrets_are_refused_where_deployed() {
+        let examples = [
+            ("SESSION_KEYS", "open"),
+            ("SESSION_SECRET", "dev-session-secret-change-me-0123456789abcdef"),
+            ("ADMIN_TOKEN", "dev-admin-token-change-me"),
+            (
+                "API_TOKENS",
+                "dev-token-change-me, a-static-token-of-24-characters-or-more",
+            ),
+        ];
+        let deployed = config(&examples).expect("the rest serves");
+        assert_eq!(deployed.mode, Mode::Deployed);
+        let session = deployed.session_keys.problem().unwrap().to_string();
+        assert!(
+            session.starts_with("SESSION_SECRET is an example value shipped with this project"),
+            "{session}"
+        );
+        assert_eq!(deployed.admin_token, Err(Weakness::Shipped));
+        assert_eq!(deployed.refused.len(), 1);
+        let refused = deployed.refused[0].to_string();
+        assert!(
+            refused.starts_with("API_TOKENS entry 1 of 2 is an example value"),
+            "{refused}"
+        );
+        assert!(!refused.contains("dev-token-change-me"), "{refused}");
+        let other = TokenDigest::of("a-static-token-of-24-characters-or-more");
+        assert_eq!(
+            deployed.api_tokens.find(&other),
+            Some(2),
+            "its place in API_TOKENS"
+        );
+        assert_eq!(
+            deployed.api_tokens.find(&TokenDigest::of("dev-token-change-me")),
+            None
+        );
+
+        let mut local = examples.to_vec();
+        local.push(("LOCAL_DEV", "true"));
+        let local = config(&local).unwrap();
+        assert_eq!(local.mode, Mode::Local);
+        assert!(local.session_keys.keyring().is_some());
+        assert!(matches!(local.admin_token, Ok(Some(_))));
+        assert!(local.refused.is_empty());
+
+        let short = config(&[("ADMIN_TOKEN", "admin-0123456789")]).unwrap();
+        assert_eq!(short.admin_token, Err(Weakness::Short { min: 24 }));
+        assert_eq!(config(&[]).unwrap().admin_token, Ok(None));
+        let err = config(&[("LOCAL_DEV", "maybe")]).unwrap_err();
+        assert!(err.starts_with("LOCAL_DEV"), "{err}");
+        assert_eq!(
+            admin_token(&|n| (n == "ADMIN_TOKEN").then(|| "dev-admin-token-change-me".to_string())),
+            Err(Weakness::Shipped)
+        );
     }
 
     #[test]
@@ -475,7 +744,7 @@ mod tests {
             ),
         ] {
             let c = config(pairs).expect("the rest of the configuration still serves");
-            assert_eq!(c.session_keys.secret(), None);
+            assert_eq!(c.session_keys.keyring(), None);
             let named = c.session_keys.problem().unwrap().to_string();
             assert!(named.starts_with(problem), "{named}");
         }
@@ -516,7 +785,10 @@ mod tests {
     #[test]
     fn values_are_parsed() {
         let c = config(&[
-            ("API_TOKENS", " a , b ,,"),
+            (
+                "API_TOKENS",
+                " a-static-token-of-24-characters , b-static-token-of-24-characters ,,",
+            ),
             ("RATE_LIMIT_PER_MINUTE", "3"),
             (
                 "ALLOWED_ORIGINS",
@@ -527,7 +799,13 @@ mod tests {
             ("RULES_FALLBACK", "false"),
         ])
         .unwrap();
-        assert_eq!(c.api_tokens, [TokenDigest::of("a"), TokenDigest::of("b")]);
+        assert_eq!(
+            c.api_tokens.digests(),
+            [
+                TokenDigest::of("a-static-token-of-24-characters"),
+                TokenDigest::of("b-static-token-of-24-characters")
+            ]
+        );
         assert_eq!(c.rate_per_minute, 3);
         assert_eq!(c.rate_per_day, Some(5_000));
         assert_eq!(
@@ -549,6 +827,27 @@ mod tests {
                 .as_deref(),
             Some("*")
         );
+    }
+
+    #[test]
+    fn a_remote_provider_url_must_be_https() {
+        let err = config(&[("OPENAI_COMPAT_BASE_URL", "http://provider.example")]).unwrap_err();
+        assert!(
+            err.starts_with("OPENAI_COMPAT_BASE_URL must be an https:// URL for the host provider.example"),
+            "{err}"
+        );
+        for (url, allow) in [
+            ("http://127.0.0.1:8080", ""),
+            ("https://x", ""),
+            ("http://gpu-box:8080/v1", "gpu-box"),
+        ] {
+            let c = config(&[
+                ("OPENAI_COMPAT_BASE_URL", url),
+                ("OPENAI_COMPAT_ALLOW_HTTP_HOSTS", allow),
+            ])
+            .unwrap();
+            assert!(c.endpoints.get(Provider::OpenAiCompat).is_some(), "{url}");
+        }
     }
 
     #[test]

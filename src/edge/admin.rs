@@ -4,6 +4,9 @@
 //! revokes one. Each record is also its key's KV metadata, so the listing
 //! reads names and limits from `list()` alone, with no read per token.
 //! `GET /admin/usage` reports what callers spent, from the state objects.
+//! `POST /admin/session-keys/revoke` puts one session key subject on the deny
+//! list, where the request path reads it anyway: the caller's state object,
+//! or KV with `RATE_LIMIT_STORE = "kv"`.
 
 use super::http;
 use super::state;
@@ -11,6 +14,7 @@ use super::store::{self, Consequence};
 use crate::core::access::auth::{
     hash_of_key, issued_token, token_key, NewToken, TokenDigest, TokenId, TokenRecord, TOKEN_KEY_PREFIX,
 };
+use crate::core::access::session::{denied_key, RevokeRequest};
 use crate::core::access::usage::price_list;
 use crate::core::access::usage::{period, report, DaySpend, UsageRow};
 use crate::core::config::{CallerStore, Config};
@@ -202,4 +206,34 @@ pub async fn usage(req: &Request, env: &Env, config: &Config, now_ms: u64) -> Re
     body["from"] = json!(from);
     body["to"] = json!(to);
     http::json(200, &body)
+}
+
+/// `POST /admin/session-keys/revoke` `{"subject"}`: every key of that subject
+/// (renewals included) is refused from the next request on; other keys are
+/// not touched. Idempotent.
+pub async fn revoke_session(
+    req: &mut Request,
+    env: &Env,
+    config: &Config,
+    kv: &KvStore,
+    now_ms: u64,
+) -> Result<Response, ApiError> {
+    let body = http::json_body(req).await?;
+    let caller = RevokeRequest::from_json(&body)?.caller;
+    match config.spending.store {
+        CallerStore::DurableObject => state::deny(env, caller.as_str(), now_ms).await.map_err(|e| {
+            console_warn!(
+                "{}",
+                json!({"event": "state_error", "during": "revoke", "detail": e.to_string()})
+            );
+            ApiError::StorageUnavailable
+        })?,
+        CallerStore::Kv => store::put_json(kv, &denied_key(&caller), &json!({ "at": now_ms }))
+            .map_err(storage)?
+            .execute()
+            .await
+            .map_err(storage)?,
+    }
+    console_log!("{}", json!({"event": "session_revoked", "subject": caller}));
+    http::json(200, &json!({ "subject": caller, "revoked": true }))
 }

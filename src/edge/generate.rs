@@ -79,8 +79,8 @@ pub async fn generate_prompt(
     let renewal = admitted
         .session
         .as_ref()
-        .zip(config.session_keys.secret())
-        .and_then(|(claims, secret)| claims.renewal(secret, now_ms / 1000));
+        .zip(config.session_keys.keyring())
+        .and_then(|(claims, ring)| claims.renewal(ring, now_ms / 1000));
     let mut ledger = Ledger::new(
         env,
         config,

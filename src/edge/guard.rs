@@ -4,7 +4,8 @@
 //!    static `API_TOKENS`, or looked up in KV (through its edge cache) when
 //!    it has the shape of an issued token; or a session key (in the header or
 //!    in a prompt request's body), checked by its signature with no storage
-//!    read. A valid credential is let through whoever else has failed from
+//!    read (a revoked one is refused at step 3, where its state is read
+//!    anyway). A valid credential is let through whoever else has failed from
 //!    the same address.
 //! 2. **A failure is counted**, per IPv4 address or IPv6 /64, by the Workers
 //!    Rate Limiting binding `AUTH_FAILURE_LIMITER`: no KV write, so
@@ -20,15 +21,16 @@ use super::state;
 use super::store::{self, Consequence};
 use crate::core::access::address::ClientNetwork;
 use crate::core::access::auth::{
-    looks_issued, looks_like_session_key, match_static, parse_bearer, token_key, BearerProblem, Caller,
-    TokenDigest, TokenId, TokenRecord, REVOKED, UNKNOWN,
+    looks_issued, looks_like_session_key, parse_bearer, token_key, BearerProblem, Caller, TokenDigest,
+    TokenId, TokenRecord, ADMIN_SHIPPED, ADMIN_SHORT, ADMIN_UNSET, REVOKED, UNKNOWN,
 };
 use crate::core::access::cache::TtlCache;
 use crate::core::access::ratelimit::{
     counter_key, decide, Counter, Decision, Limits, Quota, BINDING_RETRY_AFTER_SECS,
 };
-use crate::core::access::session::{self, SessionClaims};
+use crate::core::access::session::{self, denied_key, KeyProblem, SessionClaims};
 use crate::core::access::state::{Admission, Admit};
+use crate::core::access::strength::Weakness;
 use crate::core::coach::pacing::{PaceAsk, Paced};
 use crate::core::config::{CallerStore, Config, KvFailurePolicy};
 use crate::core::error::ApiError;
@@ -159,6 +161,9 @@ pub async fn count(
 ) -> Result<Admitted, Rejection> {
     let Identified { caller, session } = who;
     if config.spending.store == CallerStore::Kv {
+        if session.is_some() && denied_in_kv(&caller, env, config).await? {
+            return Err(ApiError::Unauthorized(KeyProblem::Revoked.message()).into());
+        }
         let (quota, counting) = count_request(&caller, env, ctx, config, now_ms).await?;
         return Ok(Admitted {
             caller,
@@ -171,7 +176,11 @@ pub async fn count(
             budget: None,
         });
     }
-    let (admission, paced, budget) = admit_in_state(&caller, env, config, now_ms, estimate, pace).await?;
+    let (admission, paced, budget, denied) =
+        admit_in_state(&caller, env, config, now_ms, estimate, pace).await?;
+    if denied {
+        return Err(ApiError::Unauthorized(KeyProblem::Revoked.message()).into());
+    }
     if let Some(retry_after_secs) = admission.retry_after_secs {
         return Err(Rejection {
             error: ApiError::RateLimited { retry_after_secs },
@@ -190,10 +199,11 @@ pub async fn count(
     })
 }
 
-/// One round trip to the caller's state object: the request counted, the
-/// lines said lately, `estimate` set aside against the allowance, and the
-/// pacing decided. An object that cannot be reached follows
-/// `STATE_FAILURE_MODE` (open: served unpaced).
+/// One round trip to the caller's state object: the deny list read, the
+/// request counted, the lines said lately, `estimate` set aside against the
+/// allowance, and the pacing decided. An object that cannot be reached
+/// follows `STATE_FAILURE_MODE` (open: served unpaced, and unchecked against
+/// the deny list).
 async fn admit_in_state(
     caller: &Caller,
     env: &Env,
@@ -201,7 +211,7 @@ async fn admit_in_state(
     now_ms: u64,
     estimate: f64,
     pace: Option<PaceAsk>,
-) -> Result<(Admission, Option<Paced>, Option<state::DeploymentBudget>), Rejection> {
+) -> Result<(Admission, Option<Paced>, Option<state::DeploymentBudget>, bool), Rejection> {
     let admit = Admit {
         now_ms,
         limits: Limits {
@@ -238,10 +248,31 @@ async fn admit_in_state(
                 },
                 pace: None,
                 budget: None,
+                denied: false,
             }
         }
     };
-    Ok((answer.admission, answer.pace, answer.budget))
+    Ok((answer.admission, answer.pace, answer.budget, answer.denied))
+}
+
+/// Whether a session caller was revoked, with `RATE_LIMIT_STORE = "kv"`:
+/// one KV read through its edge cache (as long as a token record's), so a
+/// revocation holds within about three minutes everywhere (see
+/// `TOKEN_CACHE_TTL_SECS`). A failed read follows `KV_FAILURE_MODE`.
+async fn denied_in_kv(caller: &Caller, env: &Env, config: &Config) -> Result<bool, Rejection> {
+    let read = match store::open(env) {
+        Ok(kv) => kv
+            .get(&denied_key(&caller.id))
+            .cache_ttl(TOKEN_CACHE_TTL_SECS)
+            .text()
+            .await
+            .map_err(worker::Error::from),
+        Err(e) => Err(e),
+    };
+    match read {
+        Ok(found) => Ok(found.is_some()),
+        Err(e) => kv_failed(config, "deny list read", e).map(|_| false),
+    }
 }
 
 /// Counts a session key request against the caller's network
@@ -264,24 +295,36 @@ fn client_network(req: &Request) -> ClientNetwork {
 /// Authenticates an `/admin/*` request against `ADMIN_TOKEN`, under the same
 /// failure budget, and opens KV for the admin routes.
 pub async fn admit_admin(req: &Request, env: &Env, config: &Config) -> Result<KvStore, Rejection> {
-    let Some(admin) = &config.admin_token else {
-        return Err(ApiError::Forbidden(
-            "The admin routes are disabled: the operator has not set ADMIN_TOKEN.",
-        )
-        .into());
+    check_admin(req, env, &config.admin_token).await?;
+    store::open(env).map_err(|e| {
+        store::log_failure("binding", e, Consequence::Failed);
+        ApiError::StorageUnavailable.into()
+    })
+}
+
+/// Checks the `Authorization` header against `admin` (`ADMIN_TOKEN`), a
+/// failure counted like any other. An unset or refused `ADMIN_TOKEN` turns
+/// everything behind it away with 403 and what the operator must do.
+pub async fn check_admin(
+    req: &Request,
+    env: &Env,
+    admin: &Result<Option<TokenDigest>, Weakness>,
+) -> Result<(), Rejection> {
+    let admin = match admin {
+        Ok(Some(admin)) => admin,
+        Ok(None) => return Err(ApiError::Forbidden(ADMIN_UNSET).into()),
+        Err(Weakness::Shipped) => return Err(ApiError::Forbidden(ADMIN_SHIPPED).into()),
+        Err(Weakness::Short { .. }) => return Err(ApiError::Forbidden(ADMIN_SHORT).into()),
     };
     let failure = match parse_bearer(authorization(req).as_deref()) {
         Err(problem) => Some(ApiError::Unauthorized(problem.message())),
         Ok(token) if TokenDigest::of(token).matches(admin) => None,
         Ok(_) => Some(ApiError::Unauthorized(UNKNOWN)),
     };
-    if let Some(failure) = failure {
-        return Err(count_failure(req, env, failure).await);
+    match failure {
+        Some(failure) => Err(count_failure(req, env, failure).await),
+        None => Ok(()),
     }
-    store::open(env).map_err(|e| {
-        store::log_failure("binding", e, Consequence::Failed);
-        ApiError::StorageUnavailable.into()
-    })
 }
 
 /// The `Authorization` header, if sent.
@@ -304,10 +347,10 @@ pub fn forget_token(key: &str) {
 
 /// A session key's caller, checked by its signature alone.
 fn session_identity(key: &str, config: &Config, now_ms: u64) -> Identity {
-    let Some(secret) = config.session_keys.secret() else {
+    let Some(ring) = config.session_keys.keyring() else {
         return Identity::Failed(ApiError::Unauthorized(NO_SESSION_KEYS));
     };
-    match session::verify(secret, key, now_ms / 1000) {
+    match session::verify(ring, key, now_ms / 1000) {
         Ok(claims) => Identity::Caller(
             Caller {
                 name: "session".to_string(),
@@ -360,10 +403,10 @@ async fn identify(
         return Ok(session_identity(token, config, now_ms));
     }
     let digest = TokenDigest::of(token);
-    if let Some(i) = match_static(&digest, &config.api_tokens) {
+    if let Some(place) = config.api_tokens.find(&digest) {
         return Ok(Identity::Caller(
             Caller {
-                name: format!("static-{}", i + 1),
+                name: format!("static-{place}"),
                 id: digest.id(),
                 per_minute: None,
                 per_day: None,

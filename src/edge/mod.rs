@@ -150,7 +150,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     trace.route = route.name();
     let outcome = match (&route, &config) {
         // Served even when the configuration is unusable: they are how an operator finds out.
-        (Route::Healthz | Route::OpenApi, _) => routes::public(&req, &env, &route, config),
+        (Route::Healthz | Route::OpenApi, _) => routes::public(&req, &env, &route, config).await,
         (_, Ok(config)) => {
             report_model_problems(config);
             routes::dispatch(&mut req, &env, &ctx, config, &route, &mut trace).await
@@ -182,6 +182,7 @@ fn config_of(env: &Env, now_ms: i64) -> Rc<ConfigResult> {
             Some((d, config)) if *d == day => config.clone(),
             _ => {
                 let config = Rc::new(Config::from_lookup(&|name| lookup(env, name), now_ms));
+                report_secret_problems(&config, now_ms);
                 *cached = Some((day, config.clone()));
                 config
             }
@@ -250,6 +251,29 @@ fn finish(
         })
     );
     Ok(resp)
+}
+
+/// Logs, when the configuration is read (once per isolate and day), the
+/// secrets it refused and why, never their values: the message the operator
+/// gets at start (`/healthz` with the admin token says the same). An
+/// unusable configuration is logged on every request instead.
+fn report_secret_problems(config: &ConfigResult, now_ms: i64) {
+    let Ok(config) = config else {
+        return;
+    };
+    let mut problems: Vec<String> = config
+        .session_keys
+        .problem()
+        .map(ToString::to_string)
+        .into_iter()
+        .collect();
+    problems.extend(crate::core::ops::health::secrets(
+        config,
+        now_ms.max(0) as u64 / 1000,
+    ));
+    if !problems.is_empty() {
+        console_error!("{}", json!({"event": "secret_problems", "problems": problems}));
+    }
 }
 
 /// Logs the model settings the catalog refused, once per isolate: they are

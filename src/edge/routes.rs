@@ -4,12 +4,13 @@
 //! route does not list is answered 405 with `Allow`, whatever its name
 //! (workers-rs reads an unknown method such as `QUERY` as `GET`, so the raw
 //! method is used here). `POST /api/generate-prompt` has its own module,
-//! [`super::generate`]; `/admin/tokens`, [`super::admin`].
+//! [`super::generate`]; `/admin/tokens` and the session key revocation,
+//! [`super::admin`].
 
 use super::{admin, generate, guard, http, state, store, ConfigResult, Trace};
 use crate::core::access::auth::parse_bearer;
 use crate::core::access::session::{self, KeyRequest};
-use crate::core::config::{Config, SessionKeys};
+use crate::core::config::{self, Config, SessionKeys};
 use crate::core::error::ApiError;
 use crate::core::ops::health;
 use serde_json::json;
@@ -30,6 +31,8 @@ pub enum Route {
     AdminUsage,
     /// `/admin/tokens/{id}`, with the id as sent.
     AdminToken(String),
+    /// `POST /admin/session-keys/revoke`: one session key subject refused.
+    AdminRevokeSession,
     /// Any other `/admin/` path: still behind the admin token.
     AdminOther,
     NotFound,
@@ -68,6 +71,7 @@ impl Route {
             "/openapi.json" => Route::OpenApi,
             "/admin/tokens" => Route::AdminTokens,
             "/admin/usage" => Route::AdminUsage,
+            "/admin/session-keys/revoke" => Route::AdminRevokeSession,
             p => match p.strip_prefix("/admin/tokens/") {
                 Some(id) if !id.is_empty() && !id.contains('/') => Route::AdminToken(id.to_string()),
                 _ if p.starts_with("/admin/") => Route::AdminOther,
@@ -89,6 +93,7 @@ impl Route {
             Route::AdminTokens => "/admin/tokens",
             Route::AdminUsage => "/admin/usage",
             Route::AdminToken(_) => "/admin/tokens/{id}",
+            Route::AdminRevokeSession => "/admin/session-keys/revoke",
             Route::AdminOther | Route::NotFound => "unmatched",
         }
     }
@@ -102,6 +107,7 @@ impl Route {
             Route::AdminTokens => "GET, POST",
             Route::AdminUsage => "GET",
             Route::AdminToken(_) => "DELETE",
+            Route::AdminRevokeSession => "POST",
             Route::AdminOther | Route::NotFound => "",
         }
     }
@@ -124,8 +130,17 @@ impl Route {
 /// its tokens.
 const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
 
-/// `GET /healthz` and `GET /openapi.json`: no credentials, no KV, no model.
-pub fn public(req: &Request, env: &Env, route: &Route, config: &ConfigResult) -> Result<Response, ApiError> {
+/// `GET /healthz` and `GET /openapi.json`: no KV, no model. Without
+/// credentials `/healthz` says only whether the Worker can serve; with
+/// `Authorization: Bearer <ADMIN_TOKEN>`, the whole report. `ADMIN_TOKEN` is
+/// read on its own when the rest of the configuration cannot be, so the
+/// report still reaches the admin then.
+pub async fn public(
+    req: &Request,
+    env: &Env,
+    route: &Route,
+    config: &ConfigResult,
+) -> Result<Response, ApiError> {
     match Verb::of(req) {
         Verb::Get => {}
         Verb::Options => return http::empty(204),
@@ -134,15 +149,29 @@ pub fn public(req: &Request, env: &Env, route: &Route, config: &ConfigResult) ->
     if *route == Route::OpenApi {
         return http::static_json(OPENAPI);
     }
-    let bindings = health::Bindings {
+    let now_secs = worker::js_sys::Date::now() as u64 / 1000;
+    let report = health::report(env!("CARGO_PKG_VERSION"), bindings(env), config, now_secs);
+    if guard::authorization(req).is_none() {
+        return http::json(200, &health::public(&report));
+    }
+    let admin = match config {
+        Ok(config) => config.admin_token,
+        Err(_) => config::admin_token(&|name| super::lookup(env, name)),
+    };
+    guard::check_admin(req, env, &admin).await.map_err(|r| r.error)?;
+    http::json(200, &report)
+}
+
+/// Which bindings the Worker finds in its environment.
+fn bindings(env: &Env) -> health::Bindings {
+    health::Bindings {
         ai: env.ai("AI").is_ok(),
         kv: store::open(env).is_ok(),
         caller_state: env.durable_object(state::BINDING).is_ok(),
         auth_failure_limiter: env.rate_limiter(guard::AUTH_FAILURE_LIMITER).is_ok(),
         caller_minute_limiter: env.rate_limiter(guard::CALLER_MINUTE_LIMITER).is_ok(),
         session_key_limiter: env.rate_limiter(guard::SESSION_KEY_LIMITER).is_ok(),
-    };
-    http::json(200, &health::report(env!("CARGO_PKG_VERSION"), bindings, config))
+    }
 }
 
 /// Sends a request to its route's handler. A CORS preflight needs no
@@ -161,7 +190,11 @@ pub async fn dispatch(
     let now_ms = trace.started_ms as u64;
     if matches!(
         route,
-        Route::AdminTokens | Route::AdminUsage | Route::AdminToken(_) | Route::AdminOther
+        Route::AdminTokens
+            | Route::AdminUsage
+            | Route::AdminToken(_)
+            | Route::AdminRevokeSession
+            | Route::AdminOther
     ) {
         let kv = guard::admit_admin(req, env, config)
             .await
@@ -171,6 +204,7 @@ pub async fn dispatch(
             Route::AdminOther => Err(ApiError::NotFound),
             _ if !route.answers(verb) => Err(ApiError::MethodNotAllowed { allow: route.allow() }),
             Route::AdminUsage => admin::usage(req, env, config, now_ms).await,
+            Route::AdminRevokeSession => admin::revoke_session(req, env, config, &kv, now_ms).await,
             _ => admin::route(req, &kv, now_ms).await,
         };
     }
@@ -234,7 +268,7 @@ async fn get_session_key(
     config: &Config,
     now_ms: u64,
 ) -> Result<Response, ApiError> {
-    let secret = match &config.session_keys {
+    let ring = match &config.session_keys {
         SessionKeys::Off => return Err(ApiError::SessionKeysOff),
         SessionKeys::Open(Err(problem)) => {
             // The answer only says "misconfigured"; the log names the var (so does /healthz).
@@ -244,14 +278,14 @@ async fn get_session_key(
             );
             return Err(ApiError::Misconfigured);
         }
-        SessionKeys::Open(Ok(secret)) => secret,
+        SessionKeys::Open(Ok(ring)) => ring,
     };
     guard::limit_key_requests(req, env).await?;
     let body = http::json_body(req).await?;
     let asked = KeyRequest::from_json(&body)?;
     let mut random = [0u8; 12];
     getrandom::fill(&mut random).map_err(|e| ApiError::internal("getrandom", e))?;
-    let issued = session::issue(secret, asked.broadcaster.as_str(), random, now_ms / 1000);
+    let issued = session::issue(ring, asked.broadcaster.as_str(), random, now_ms / 1000);
     http::json(
         200,
         &json!({"sessionKey": issued.key, "expiresAt": issued.expires_at}),

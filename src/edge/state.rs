@@ -15,9 +15,10 @@
 //! at once; a slice asked for while another request runs is simply added.
 //!
 //! The object's routes (internal, reached only through the binding):
-//! `POST /admit`, `POST /record` (a caller's); `POST /lease`, `POST /usage`
-//! (the deployment's). A generate request makes one round trip before its
-//! model (`/admit`) and one after (`/record`, off the response's path).
+//! `POST /admit`, `POST /record`, `POST /deny` (a caller's; the deny list is
+//! [`denied`]); `POST /lease`, `POST /usage` (the deployment's). A generate
+//! request makes one round trip before its model (`/admit`) and one after
+//! (`/record`, off the response's path).
 
 use crate::core::access::lease::{grant, Lease, Report, REPORT_AFTER_MS};
 use crate::core::access::ratelimit::Counter;
@@ -40,6 +41,7 @@ pub const BINDING: &str = "CALLER_STATE";
 pub const DEPLOYMENT: &str = "deployment";
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS denied (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER);
 CREATE TABLE IF NOT EXISTS windows (id INTEGER PRIMARY KEY CHECK (id = 1), day INTEGER, minute INTEGER, minute_count INTEGER, day_count INTEGER);
 CREATE TABLE IF NOT EXISTS said (at INTEGER, line TEXT);
 CREATE TABLE IF NOT EXISTS spend (day TEXT PRIMARY KEY, neurons REAL, reserved REAL);
@@ -64,6 +66,9 @@ const ADD_ROW: &str =
    prompt_tokens = prompt_tokens + excluded.prompt_tokens,
    completion_tokens = completion_tokens + excluded.completion_tokens,
    neurons = neurons + excluded.neurons, usd = usd + excluded.usd, unpriced = unpriced + excluded.unpriced";
+
+mod denied;
+pub use denied::deny;
 
 #[durable_object(alarm)]
 pub struct CallerState {
@@ -130,6 +135,9 @@ pub struct AdmitAnswer {
     /// `None` when the request asked nothing of the deployment's budget.
     #[serde(default)]
     pub budget: Option<DeploymentBudget>,
+    /// The caller is on the deny list: refused, nothing counted.
+    #[serde(default)]
+    pub denied: bool,
 }
 
 /// What a caller's object sends the deployment's to ask for a slice, or on
@@ -238,6 +246,9 @@ impl CallerState {
     async fn admit_paced(&self, ask: AdmitAsk) -> worker::Result<AdmitAnswer> {
         let now_ms = ask.admit.now_ms;
         let estimate = ask.admit.estimate;
+        if self.denied()? {
+            return Ok(AdmitAnswer::denied());
+        }
         let admission = self.admit(ask.admit)?;
         let admitted = admission.retry_after_secs.is_none();
         let pace = match ask.pace {
@@ -263,6 +274,7 @@ impl CallerState {
             admission,
             pace,
             budget,
+            denied: false,
         })
     }
 
@@ -588,6 +600,11 @@ impl DurableObject for CallerState {
             "/admit" => Response::from_json(&self.admit_paced(body(&mut req).await?).await?),
             "/record" => {
                 self.record(body(&mut req).await?).await?;
+                Response::from_json(&json!({"ok": true}))
+            }
+            "/deny" => {
+                let ask: serde_json::Value = body(&mut req).await?;
+                self.deny(ask["now_ms"].as_u64().unwrap_or_default())?;
                 Response::from_json(&json!({"ok": true}))
             }
             "/lease" => Response::from_json(&self.lease_grant(body(&mut req).await?)?),

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { EXAMPLE, ORIGIN, TOKEN, clearOfMinuteEdge, expectError, startWorker } from "./harness.mjs";
 
-const ADMIN = "admin-token-0123456789";
+const ADMIN = "admin-token-0123456789abcdef";
 const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 
 function post(w, { token = TOKEN, auth, ip = "203.0.113.7", origin, body = EXAMPLE } = {}) {
@@ -144,7 +144,7 @@ describe("rate limits", () => {
     const { counter } = await settle(w, TOKEN, 3);
     assert.equal(counter.day_count, 3, "a rejected request writes nothing");
 
-    const other = await post(w, { token: "second-token-abcdef" });
+    const other = await post(w, { token: "second-token-0123456789abcdef" });
     assert.equal(other.status, 200);
     assert.equal(other.headers.get("ratelimit-remaining"), "2");
 
@@ -158,10 +158,10 @@ describe("rate limits", () => {
   });
 
   test("every authenticated /api/* response carries RateLimit headers, errors included; a 401 none", async () => {
-    const bad = await post(w, { token: "second-token-abcdef", body: { broadcaster: "B" } });
+    const bad = await post(w, { token: "second-token-0123456789abcdef", body: { broadcaster: "B" } });
     assert.equal(bad.status, 400);
     assert.ok(bad.headers.get("ratelimit-limit"));
-    const models = await w.fetch("/api/nope", { headers: { Authorization: "Bearer second-token-abcdef" } });
+    const models = await w.fetch("/api/nope", { headers: { Authorization: "Bearer second-token-0123456789abcdef" } });
     assert.equal(models.status, 404);
     assert.ok(models.headers.get("ratelimit-remaining"));
     const unauthorized = await post(w, { token: "wrong-token" });
@@ -397,7 +397,7 @@ describe("the minute window through CALLER_MINUTE_LIMITER", () => {
       assert.ok(statuses.includes(429), statuses.join(","));
       // Miniflare counts in fixed windows: one boundary may fall inside the loop.
       assert.ok(statuses.filter((s) => s === 200).length <= 6, statuses.join(","));
-      assert.equal((await post(w, { token: "second-token-abcdef" })).status, 200, "each caller has its own window");
+      assert.equal((await post(w, { token: "second-token-0123456789abcdef" })).status, 200, "each caller has its own window");
       await sleep(100);
       assert.deepEqual((await w.kv.list()).keys, [], "no counter in KV");
     } finally {

@@ -12,7 +12,7 @@ import { validate } from "@hyperjump/json-schema/openapi-3-1";
 import { EXAMPLE, ORIGIN, TOKEN, startWorker, step } from "./harness.mjs";
 import { DOC, checkNotFound, checkResponse } from "./openapi.mjs";
 
-const ADMIN = "admin-token-0123456789";
+const ADMIN = "admin-token-0123456789abcdef";
 const BODY = { ...EXAMPLE, aimodel: undefined };
 const GEN = "/api/generate-prompt";
 const KEY = "/api/get-session-key";
@@ -104,9 +104,12 @@ describe("responses of the running Worker match the document", () => {
     }
   });
 
-  test("GET /healthz", async () => {
+  test("GET /healthz: public, with the admin token, with another token", async () => {
     const body = await checkResponse("GET", "/healthz", await w.fetch("/healthz"));
-    assert.equal(body.ok, true);
+    assert.deepEqual(body, { ok: true });
+    const report = await checkResponse("GET", "/healthz", await w.fetch("/healthz", { headers: { Authorization: `Bearer ${ADMIN}` } }));
+    assert.deepEqual(report.problems, []);
+    isError(await checkResponse("GET", "/healthz", await w.fetch("/healthz", { headers: { Authorization: `Bearer ${TOKEN}` } })), "unauthorized");
   });
 
   test("POST /api/generate-prompt: 200 as JSON, with usage", async () => {
@@ -286,6 +289,27 @@ describe("session keys: the coach frontend's calls match the document", () => {
     isError(await checkResponse("POST", KEY, text), "unsupported_media_type");
     const limited = await checkResponse("POST", KEY, await keyRequest(w, { broadcaster: "zoe" }));
     isError(limited, "rate_limited");
+  });
+
+  test("POST /admin/session-keys/revoke: 200, then the key is 401; 400 for a subject that is none", async () => {
+    const keys = await startWorker({ vars: SESSIONS });
+    try {
+      const revoke = (subject) =>
+        keys.fetch("/admin/session-keys/revoke", {
+          method: "POST",
+          headers: { Authorization: `Bearer ${ADMIN}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ subject }),
+        });
+      const { sessionKey } = await checkResponse("POST", KEY, await keyRequest(keys, { broadcaster: "BroadcasterName" }));
+      const subject = `s-${sessionKey.split(".")[4].slice(0, 12)}`;
+      assert.deepEqual(await checkResponse("POST", "/admin/session-keys/revoke", await revoke(subject)), { subject, revoked: true });
+      const refused = await keys.post(GEN, { ...BODY, sessionKey }, { Authorization: "" });
+      isError(await checkResponse("POST", GEN, refused), "unauthorized");
+      const bad = await checkResponse("POST", "/admin/session-keys/revoke", await revoke("s-12"));
+      assert.equal(isError(bad, "invalid_request").field, "subject");
+    } finally {
+      await keys.dispose();
+    }
   });
 
   test("500 server_misconfigured when keys are open and SESSION_SECRET is unset", async () => {

@@ -204,11 +204,11 @@ describe("request errors", () => {
   }
 
   test("404 not_found", async () => {
-    await error(await w.fetch("/api/nope", { headers: { Authorization: "Bearer test-token-0123456789" } }), 404, "not_found");
+    await error(await w.fetch("/api/nope", { headers: { Authorization: "Bearer test-token-0123456789abcdef" } }), 404, "not_found");
   });
 
   test("405 method_not_allowed with Allow", async () => {
-    const resp = await w.fetch("/api/generate-prompt", { headers: { Authorization: "Bearer test-token-0123456789" } });
+    const resp = await w.fetch("/api/generate-prompt", { headers: { Authorization: "Bearer test-token-0123456789abcdef" } });
     await error(resp, 405, "method_not_allowed");
     assert.match(resp.headers.get("allow"), /POST/);
   });

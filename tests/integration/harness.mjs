@@ -41,7 +41,7 @@ export const JSON_OBJECT_MODELS = readdirSync(DATA)
 
 export const GUARD = "@cf/meta/llama-guard-3-8b";
 
-export const TOKEN = "test-token-0123456789";
+export const TOKEN = "test-token-0123456789abcdef";
 export const ORIGIN = "https://coach.example.com";
 
 export const BASE_VARS = {
@@ -52,8 +52,8 @@ export const BASE_VARS = {
   MODEL_TIMEOUT_MS: "1500",
   REQUEST_DEADLINE_MS: "4000",
   MODEL_RETRIES: "2",
-  API_TOKENS: `${TOKEN},second-token-abcdef`,
-  ADMIN_TOKEN: "admin-token-0123456789",
+  API_TOKENS: `${TOKEN},second-token-0123456789abcdef`,
+  ADMIN_TOKEN: "admin-token-0123456789abcdef",
   RATE_LIMIT_PER_MINUTE: "1000",
   RATE_LIMIT_PER_DAY: "100000",
   ALLOWED_ORIGINS: ORIGIN,
@@ -336,6 +336,18 @@ class SimAi {
   }
 }
 
+/** wrangler.toml's compatibility_date: the Worker is tested under the date it deploys with. */
+export const COMPATIBILITY_DATE = readFileSync(new URL("../../wrangler.toml", import.meta.url), "utf8").match(
+  /^compatibility_date = "(\d{4}-\d{2}-\d{2})"$/m,
+)[1];
+
+/**
+ * The `namespace_id` of each Rate Limiting binding, as wrangler.toml's
+ * `[[ratelimits]]` number them: Miniflare counts per namespace, not per
+ * binding name, as Cloudflare does.
+ */
+const RATELIMIT_NAMESPACES = { AUTH_FAILURE_LIMITER: "1101", CALLER_MINUTE_LIMITER: "1102", SESSION_KEY_LIMITER: "1103" };
+
 /** Paths the Worker answers before static assets (wrangler.toml `[assets] run_worker_first`). */
 export const RUN_WORKER_FIRST = ["/api/*", "/admin/*", "/healthz", "/openapi.json"];
 
@@ -387,7 +399,10 @@ export async function startWorker({
   const probe = new KvProbe();
   if (kvProbe) wrapped.COACH_KV = { scriptName: "kv-probe" };
   const limiters = { AUTH_FAILURE_LIMITER: { simple: { limit: 1000, period: 60 } }, ...ratelimits };
-  for (const k of Object.keys(limiters)) if (!limiters[k]) delete limiters[k];
+  for (const k of Object.keys(limiters)) {
+    if (!limiters[k]) delete limiters[k];
+    else limiters[k] = { namespace_id: RATELIMIT_NAMESPACES[k], ...limiters[k] };
+  }
   const mf = new Miniflare({
     ...(inspectorPort && { inspectorPort }),
     handleRuntimeStdio(stdout, stderr) {
@@ -400,7 +415,7 @@ export async function startWorker({
         modules: true,
         scriptPath,
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-        compatibilityDate: "2026-04-20",
+        compatibilityDate: COMPATIBILITY_DATE,
         // With the probe, the test reads the same namespace as COACH_KV_DIRECT.
         kvNamespaces: brokenKv ? [] : kvProbe ? { COACH_KV_DIRECT: "coach-kv" } : { COACH_KV: "coach-kv" },
         kvPersist: false,

@@ -1,4 +1,4 @@
-// scripts/models-check, offline: a saved `wrangler ai models --json` listing
+// scripts/models-check, offline: a saved `wrangler ai models list --json` listing
 // (tests/fixtures) against the checked-in catalog.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

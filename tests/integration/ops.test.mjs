@@ -8,11 +8,18 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { EXAMPLE, ORIGIN, STATE_VARS, TOKEN, startWorker, step } from "./harness.mjs";
+import { BASE_VARS, EXAMPLE, ORIGIN, STATE_VARS, TOKEN, startWorker, step } from "./harness.mjs";
 
 const GEN = "/api/generate-prompt";
 const BODY = { ...EXAMPLE, aimodel: undefined };
 const FRESH = /^[0-9a-f]{32}$/;
+
+/** `GET /healthz` as the admin asks it: the whole report. */
+async function health(w) {
+  const resp = await w.fetch("/healthz", { headers: { Authorization: `Bearer ${BASE_VARS.ADMIN_TOKEN}` } });
+  assert.equal(resp.status, 200);
+  return resp.json();
+}
 
 /** The `request` log lines written so far, parsed. */
 function requestLines(w) {
@@ -150,7 +157,7 @@ describe("KV operations per request", () => {
         (
           await w.fetch("/admin/tokens", {
             method: "POST",
-            headers: { Authorization: "Bearer admin-token-0123456789", "Content-Type": "application/json" },
+            headers: { Authorization: "Bearer admin-token-0123456789abcdef", "Content-Type": "application/json" },
             body: JSON.stringify(body),
           })
         ).json();
@@ -185,10 +192,16 @@ describe("KV operations per request", () => {
 });
 
 describe("GET /healthz", () => {
-  test("names the bindings present; no credentials needed; nothing secret", async () => {
+  test("without credentials, only whether it serves; with the admin token, the bindings present; nothing secret", async () => {
     const w = await startWorker();
     try {
-      const resp = await w.fetch("/healthz");
+      const quiet = await w.fetch("/healthz");
+      assert.equal(quiet.status, 200);
+      assert.deepEqual(await quiet.json(), { ok: true });
+      const wrong = await w.fetch("/healthz", { headers: { Authorization: `Bearer ${TOKEN}` } });
+      assert.equal(wrong.status, 401, "a caller's token is not the admin's");
+      assert.equal(wrong.headers.get("www-authenticate"), "Bearer");
+      const resp = await w.fetch("/healthz", { headers: { Authorization: `Bearer ${BASE_VARS.ADMIN_TOKEN}` } });
       const body = await resp.json();
       assert.equal(resp.status, 200);
       assert.equal(body.ok, true);
@@ -203,7 +216,7 @@ describe("GET /healthz", () => {
       });
       assert.deepEqual(body.problems, []);
       const text = JSON.stringify(body);
-      for (const secret of [TOKEN, "admin-token-0123456789"]) assert.ok(!text.includes(secret));
+      for (const secret of [TOKEN, "admin-token-0123456789abcdef"]) assert.ok(!text.includes(secret));
     } finally {
       await w.dispose();
     }
@@ -216,7 +229,8 @@ describe("GET /healthz", () => {
       ratelimits: { AUTH_FAILURE_LIMITER: null, CALLER_MINUTE_LIMITER: { simple: { limit: 5, period: 60 } } },
     });
     try {
-      const body = await (await w.fetch("/healthz")).json();
+      assert.deepEqual(await (await w.fetch("/healthz")).json(), { ok: false }, "anyone learns that it cannot serve, not why");
+      const body = await health(w);
       assert.equal(body.bindings.ai, false);
       assert.equal(body.bindings.caller_minute_limiter, true);
       assert.equal(body.bindings.auth_failure_limiter, false);
@@ -232,7 +246,7 @@ describe("GET /healthz", () => {
   test("an unusable var: ok false, the problem named, while the API answers 500", async () => {
     const w = await startWorker({ vars: { MODEL_RETRIES: "lots" } });
     try {
-      const body = await (await w.fetch("/healthz")).json();
+      const body = await health(w);
       assert.equal(body.ok, false);
       assert.match(body.problems.join("\n"), /MODEL_RETRIES/);
       assert.equal((await w.post(GEN, BODY)).status, 500);
@@ -243,7 +257,7 @@ describe("GET /healthz", () => {
 });
 
 describe("GET /healthz when the main route cannot be served, and what still is", () => {
-  const ADMIN = { Authorization: "Bearer admin-token-0123456789" };
+  const ADMIN = { Authorization: "Bearer admin-token-0123456789abcdef" };
   /** A POST as the coach frontend sends it: no Authorization header. */
   const asApp = (w, path, body) =>
     w.fetch(path, { method: "POST", headers: { "Content-Type": "application/json", "CF-Connecting-IP": "203.0.113.9" }, body: JSON.stringify(body) });
@@ -251,7 +265,7 @@ describe("GET /healthz when the main route cannot be served, and what still is",
   test("no CALLER_STATE binding while callers are counted in state objects: ok false, named; the admin routes still answer", async () => {
     const w = await startWorker({ state: false, vars: { ...STATE_VARS, DAILY_NEURON_BUDGET: "off" } });
     try {
-      const body = await (await w.fetch("/healthz")).json();
+      const body = await health(w);
       assert.equal(body.ok, false);
       assert.equal(body.bindings.caller_state, false);
       assert.match(body.problems.join("\n"), /RATE_LIMIT_STORE is do but there is no CALLER_STATE binding/);
@@ -263,7 +277,7 @@ describe("GET /healthz when the main route cannot be served, and what still is",
     }
     const open = await startWorker({ state: false, vars: { ...STATE_VARS, DAILY_NEURON_BUDGET: "off", STATE_FAILURE_MODE: "open" } });
     try {
-      assert.equal((await (await open.fetch("/healthz")).json()).ok, false);
+      assert.equal((await health(open)).ok, false);
       assert.equal((await open.post(GEN, BODY)).status, 200, "STATE_FAILURE_MODE=open serves tokens, uncounted");
     } finally {
       await open.dispose();
@@ -277,7 +291,7 @@ describe("GET /healthz when the main route cannot be served, and what still is",
     test(`session keys open with ${what}: ok false, named; only session keys stop, tokens and admin routes are served`, async () => {
       const w = await startWorker({ vars: { SESSION_KEYS: "open", SESSION_SECRET: secret } });
       try {
-        const body = await (await w.fetch("/healthz")).json();
+        const body = await health(w);
         assert.equal(body.ok, false);
         const problems = body.problems.join("\n");
         assert.match(problems, /SESSION_KEYS is open but SESSION_SECRET (is unset|must be at least 32 characters)/);

@@ -139,7 +139,7 @@ describe("the page at / in Chromium", { timeout: 120_000 }, () => {
     assert.deepEqual(inline, { ran: false, violated: "script-src-elem" });
     rec.console.splice(0); // the refused inline script's report, provoked above
     // The model picker lists GET /api/models, the default chosen.
-    const listing = await (await w.fetch("/api/models", { headers: { Authorization: "Bearer test-token-0123456789" } })).json();
+    const listing = await (await w.fetch("/api/models", { headers: { Authorization: "Bearer test-token-0123456789abcdef" } })).json();
     const options = await page.$$eval("#model option", (os) => os.map((o) => ({ value: o.value, selected: o.selected })));
     assert.deepEqual(options.map((o) => o.value), listing.models.map((m) => m.id));
     assert.equal(options.find((o) => o.selected).value, listing.default);
@@ -149,7 +149,7 @@ describe("the page at / in Chromium", { timeout: 120_000 }, () => {
     assert.ok(width <= 320, `the page is ${width} px wide at a 320 px viewport`);
     // The key is kept in this tab only.
     const kept = await page.evaluate(() => JSON.parse(sessionStorage.getItem("coach.sessionKey")));
-    assert.match(kept.key, /^cs1\./);
+    assert.match(kept.key, /^cs2\./);
     assert.equal(kept.name, "luna");
     assert.deepEqual(errors(rec.console), [], JSON.stringify(rec.console));
     assert.deepEqual(rec.offsite, []);

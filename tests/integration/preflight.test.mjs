@@ -81,12 +81,14 @@ describe("the preflight reads wrangler.toml as wrangler does", () => {
     }
     const theirs = wrangler.unstable_readConfig({ config: join(ROOT, "wrangler.toml") }, { hideWarnings: true });
     const ours = parseToml(SHIPPED);
-    assert.deepEqual(ours.vars, theirs.vars);
-    assert.deepEqual(ours.kv_namespaces, theirs.kv_namespaces);
-    assert.deepEqual(ours.durable_objects.bindings, theirs.durable_objects.bindings);
-    assert.deepEqual(ours.migrations, theirs.migrations);
+    // Compared as data: wrangler 4.168 builds [vars] as an object without a prototype.
+    const data = (value) => JSON.parse(JSON.stringify(value));
+    assert.deepEqual(ours.vars, data(theirs.vars));
+    assert.deepEqual(ours.kv_namespaces, data(theirs.kv_namespaces));
+    assert.deepEqual(ours.durable_objects.bindings, data(theirs.durable_objects.bindings));
+    assert.deepEqual(ours.migrations, data(theirs.migrations));
     assert.equal(ours.assets.directory, theirs.assets.directory);
-    assert.deepEqual(ours.ratelimits, theirs.ratelimits);
+    assert.deepEqual(ours.ratelimits, data(theirs.ratelimits));
   });
 
   test("what the TOML reader accepts, and what it refuses by line", () => {
@@ -136,6 +138,12 @@ describe("the preflight refuses, with the sentence that names the fix", () => {
 
   test("a SESSION_SECRET shorter than the Worker takes", () => {
     refusedOnce(refusals(configured(), { environ: { SESSION_SECRET: "fifteen-chars!!" } }), /SESSION_SECRET in the environment has 15 characters; the Worker needs at least 32/);
+  });
+
+  test("the example SESSION_SECRET of .dev.vars.example, and LOCAL_DEV in [vars]", () => {
+    const example = readFileSync(join(ROOT, ".dev.vars.example"), "utf8").match(/^SESSION_SECRET=(.*)$/m)[1];
+    refusedOnce(refusals(configured(), { environ: { SESSION_SECRET: example } }), /SESSION_SECRET in the environment is the example value of \.dev\.vars\.example.*the deployed Worker refuses it/);
+    refusedOnce(refusals(configured().replace("[vars]\n", '[vars]\nLOCAL_DEV = "true"\n')), /LOCAL_DEV is set in \[vars\] of .*: it makes the Worker accept the example secrets.*Remove it\./);
   });
 
   test("a real deploy: the Worker's secrets, as wrangler secret list names them", () => {

@@ -23,8 +23,8 @@ export const reply = {
   }),
   /** Streamed: one event per piece, `gapMs` apart, then [DONE]. */
   stream: (pieces, gapMs = 0) => ({ status: 200, sse: pieces, gapMs }),
-  /** Streamed, then a failure inside the stream, as OpenRouter reports one. */
-  streamError: (pieces) => ({ status: 200, sse: pieces, error: true }),
+  /** Streamed, then a failure inside the stream, as OpenRouter reports one; each event `gapMs` apart. */
+  streamError: (pieces, gapMs = 0) => ({ status: 200, sse: pieces, gapMs, error: true }),
   status: (status, headers = {}, body = { error: { message: "UPSTREAM-SECRET-TEXT" } }) => ({ status, headers, json: body }),
   malformed: () => ({ status: 200, raw: '{"choices": [{"message": ' }),
   hang: () => ({ hang: true }),
@@ -66,6 +66,7 @@ export async function startProvider() {
         res.write(event({ content: piece }));
       }
       if (step.error) {
+        if (step.gapMs) await new Promise((r) => setTimeout(r, step.gapMs));
         res.end(`data: ${JSON.stringify({ error: { message: "UPSTREAM-SECRET-TEXT" }, choices: [{ index: 0, delta: { content: "" }, finish_reason: "error" }] })}\n\n`);
         return;
       }

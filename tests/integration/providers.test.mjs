@@ -85,7 +85,7 @@ describe("an OpenAI-compatible provider", () => {
   });
 
   test("GET /api/models lists the provider's models; an unconfigured provider's model is unknown", async () => {
-    const list = await expectJson(await w.fetch("/api/models", { headers: { Authorization: "Bearer test-token-0123456789" } }));
+    const list = await expectJson(await w.fetch("/api/models", { headers: { Authorization: "Bearer test-token-0123456789abcdef" } }));
     const local = list.models.find((m) => m.id === LOCAL);
     assert.equal(local.provider, "openai");
     assert.equal(list.models.find((m) => m.id === BACKUP)?.provider ?? "workers-ai", "workers-ai");
@@ -141,7 +141,10 @@ describe("an OpenAI-compatible provider", () => {
   });
 
   test("a failure reported inside the stream ends it with an error event, without upstream text", async () => {
-    p.script(reply.streamError(["Thank", " you", " User456", " for the"]));
+    // Paced, so the first words reach the Worker (and open the stream) before
+    // the failure: pieces written in one tick can arrive as one chunk, and a
+    // failure read with the opening moves the chain on instead.
+    p.script(reply.streamError(["Thank", " you", " User456", " for the"], 20));
     const resp = await w.post("/api/generate-prompt", { ...BODY, stream: true });
     const text = await resp.clone().text();
     const evs = await events(resp);
@@ -183,7 +186,7 @@ describe("a provider without its key", () => {
   test("is unavailable: not listed, its model unknown, the problem reported", async () => {
     const w = await startWorker({ vars: { TOGETHER_MODELS: "meta-llama/Llama-3.3-70B-Instruct-Turbo" } });
     try {
-      const list = await expectJson(await w.fetch("/api/models", { headers: { Authorization: "Bearer test-token-0123456789" } }));
+      const list = await expectJson(await w.fetch("/api/models", { headers: { Authorization: "Bearer test-token-0123456789abcdef" } }));
       assert.ok(!list.models.some((m) => m.provider === "together"));
       assert.ok(list.problems.some((p) => p.includes("TOGETHER_API_KEY")), JSON.stringify(list.problems));
       await error(
@@ -213,7 +216,7 @@ describe("a provider whose models take JSON mode", () => {
       const body = await expectJson(await w.post("/api/generate-prompt", BODY));
       assert.equal(body.model, LOCAL);
       assert.deepEqual(p.requests[0].body.response_format, { type: "json_object" });
-      const list = await expectJson(await w.fetch("/api/models", { headers: { Authorization: "Bearer test-token-0123456789" } }));
+      const list = await expectJson(await w.fetch("/api/models", { headers: { Authorization: "Bearer test-token-0123456789abcdef" } }));
       assert.equal(list.models.find((m) => m.id === LOCAL).json_mode, true);
 
       p.reset();

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { CATALOG, EXAMPLE, STATE_VARS, clearOfMinuteEdge, expectError, startWorker, step, TOKEN } from "./harness.mjs";
 
-const ADMIN = "admin-token-0123456789";
+const ADMIN = "admin-token-0123456789abcdef";
 const PRICED = "@cf/meta/llama-3.3-70b-instruct-fp8-fast";
 const PRICE = CATALOG.models.find((m) => m.id === PRICED).price;
 const USD_PER_NEURON = 0.011 / 1000;
@@ -143,7 +143,7 @@ describe("memory of what was said", () => {
   test("the lines a client sends in `recent` are merged in", async () => {
     const fresh = "A line the frontend spoke itself, never said here.";
     w.sim.script("*", step.answer(JSON.stringify({ action: "say", content: fresh })), step.answer(JSON.stringify({ action: "say", content: "Something else entirely for the room." })));
-    const body = await (await post(w, { ...ROOM, broadcaster: "Nova", recent: [fresh] }, "second-token-abcdef")).json();
+    const body = await (await post(w, { ...ROOM, broadcaster: "Nova", recent: [fresh] }, "second-token-0123456789abcdef")).json();
     assert.notEqual(body.content, fresh);
   });
 });
@@ -218,7 +218,7 @@ describe("usage and budgets", () => {
       }
       assert.equal(over?.over_budget, "caller");
       assert.equal(over.model, "rules");
-      const other = await (await post(w, { ...ROOM, broadcaster: "Other" }, "second-token-abcdef")).json();
+      const other = await (await post(w, { ...ROOM, broadcaster: "Other" }, "second-token-0123456789abcdef")).json();
       assert.equal(other.model, PRICED, "another caller still gets the model");
       // The allowance binds before it is passed: a request that could cost
       // more than is left (its worst case set aside) goes to the rules coach.

@@ -18,6 +18,11 @@ pub const MISSING: &str =
 pub const MALFORMED: &str = "The Authorization header must be `Bearer <token>` with a single token.";
 pub const UNKNOWN: &str = "That token is not valid; check it or ask the operator for a new one.";
 pub const REVOKED: &str = "That token has been revoked; ask the operator for a new one.";
+/// The answers of the admin routes (and of `/healthz` asked with a token)
+/// while `ADMIN_TOKEN` cannot be used: what the operator must do, never the value.
+pub const ADMIN_UNSET: &str = "The admin routes are disabled: the operator has not set ADMIN_TOKEN.";
+pub const ADMIN_SHIPPED: &str = "The admin routes and the detailed health report are disabled: ADMIN_TOKEN is an example value shipped with this project, which anyone can read. Set a new one: openssl rand -hex 32 | npx wrangler secret put ADMIN_TOKEN";
+pub const ADMIN_SHORT: &str = "The admin routes and the detailed health report are disabled: ADMIN_TOKEN is shorter than 24 characters. Set a new one: openssl rand -hex 32 | npx wrangler secret put ADMIN_TOKEN";
 
 /// Why a request carries no usable credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +156,35 @@ pub fn match_static(presented: &TokenDigest, configured: &[TokenDigest]) -> Opti
     found
 }
 
+/// `API_TOKENS` as digests, each with its place in the variable (from 1):
+/// the `N` of `static-N` in logs, unchanged when an entry before it is
+/// refused (see [`crate::core::access::strength`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StaticTokens {
+    digests: Vec<TokenDigest>,
+    places: Vec<usize>,
+}
+
+impl StaticTokens {
+    pub fn push(&mut self, place: usize, token: &str) {
+        self.digests.push(TokenDigest::of(token));
+        self.places.push(place);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    pub fn digests(&self) -> &[TokenDigest] {
+        &self.digests
+    }
+
+    /// The place of the presented token, compared with every entry.
+    pub fn find(&self, presented: &TokenDigest) -> Option<usize> {
+        match_static(presented, &self.digests).and_then(|i| self.places.get(i).copied())
+    }
+}
+
 /// Prefix of the tokens `POST /admin/tokens` issues: `ck_` and 64 hex digits.
 pub const ISSUED_PREFIX: &str = "ck_";
 
@@ -159,9 +193,10 @@ pub fn issued_token(secret: &[u8; 32]) -> String {
     format!("{ISSUED_PREFIX}{}", hex(secret))
 }
 
-/// Whether `token` is a session key (see [`crate::core::access::session`]).
+/// Whether `token` is a session key, in either format (see
+/// [`crate::core::access::session`]).
 pub fn looks_like_session_key(token: &str) -> bool {
-    token.starts_with("cs1.")
+    token.starts_with("cs2.") || token.starts_with("cs1.")
 }
 
 /// Whether `token` has the shape of an issued token; nothing else can be in
@@ -258,6 +293,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_admin_refusals_state_the_minimum() {
+        let min = crate::core::access::strength::MIN_TOKEN_CHARS;
+        assert!(ADMIN_SHORT.contains(&format!("shorter than {min} characters")));
+    }
+
+    #[test]
     fn new_token_requests() {
         let t = NewToken::from_json(br#"{"name":" Luna  Live ","per_minute":5}"#).unwrap();
         assert_eq!(
@@ -336,6 +377,11 @@ mod tests {
             );
         }
         assert_eq!(match_static(&TokenDigest::of("one"), &[]), None);
+        let mut places = StaticTokens::default();
+        places.push(1, "one");
+        places.push(3, "three");
+        assert_eq!(places.find(&TokenDigest::of("three")), Some(3));
+        assert_eq!(places.find(&TokenDigest::of("two")), None);
     }
 
     #[test]
@@ -362,7 +408,7 @@ mod tests {
         assert_eq!(token.len(), 67);
         for other in [
             "ck_",
-            "test-token-0123456789",
+            "test-token-0123456789abcdef",
             &token[..66],
             &format!("{token}0"),
             &token.to_uppercase(),

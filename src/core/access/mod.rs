@@ -1,5 +1,6 @@
 //! Access: who is calling ([`auth`] for bearer tokens, [`session`] for the
-//! coach frontend's session keys), how often they may ([`ratelimit`], per
+//! coach frontend's session keys), whether a configured secret may guard
+//! anything ([`strength`]), how often they may ([`ratelimit`], per
 //! [`address`] network for failures), how much they may spend ([`usage`], and
 //! the deployment's budget in slices, [`lease`]),
 //! what their state object decides ([`state`]), remembered token records
@@ -13,4 +14,5 @@ pub mod lease;
 pub mod ratelimit;
 pub mod session;
 pub mod state;
+pub mod strength;
 pub mod usage;

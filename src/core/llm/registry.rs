@@ -604,7 +604,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let endpoints = Endpoints::from_lookup(&|k| vars.get(k).map(|v| v.to_string()));
+        let endpoints = Endpoints::from_lookup(&|k| vars.get(k).map(|v| v.to_string())).unwrap();
         let r = Registry::new(
             &ModelSettings {
                 fallbacks: Some("openai:local, together:x".into()),

@@ -1,15 +1,20 @@
 //! `GET /healthz`: what an operator (or a load balancer) needs to see that
-//! this deployment can serve: the version, which bindings are present, and
-//! the configuration problems the Worker knows of. `ok` is false when the
-//! main route cannot be served as configured: an unusable var, a required
-//! binding missing (`AUTH_FAILURE_LIMITER`; `CALLER_STATE` when callers are
-//! counted in state objects), or session keys open without a usable
-//! `SESSION_SECRET` (the coach frontend's only credential). Nothing secret:
-//! no var values beyond the ones a problem names, no tokens, not even their
-//! count.
+//! this deployment can serve. Anyone gets [`public`], `{"ok": bool}` and
+//! nothing else: the problems describe the defences (a limiter missing, a
+//! budget that cannot bind), which is the admin's business. With the admin
+//! token, [`report`]: the version, which bindings are present, and the
+//! configuration problems the Worker knows of, secrets it refused included.
+//! `ok` is false when the main route cannot be served as configured: an
+//! unusable var, a required binding missing (`AUTH_FAILURE_LIMITER`;
+//! `CALLER_STATE` when callers are counted in state objects), or session
+//! keys open without a usable `SESSION_SECRET` (the coach frontend's only
+//! credential). Nothing secret even then: no var values beyond the ones a
+//! problem names, no tokens, not even their count.
 
+use crate::core::access::strength::Mode;
 use crate::core::access::usage::{price_list, PriceSource};
 use crate::core::config::{CallerStore, Config, ConfigError, SessionKeys};
+use crate::core::time::format_rfc3339;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -31,13 +36,29 @@ pub struct Bindings {
     pub session_key_limiter: bool,
 }
 
-/// The `/healthz` body. `ok` is false when the configuration cannot serve
-/// (every API request would be `500 server_misconfigured`), a required
-/// binding is missing, or session keys are open without a usable secret; the
-/// status is 200 either way, so the body is read.
-pub fn report(version: &str, bindings: Bindings, config: &Result<Config, ConfigError>) -> Value {
+/// The `/healthz` body for anyone: whether the Worker can serve, and nothing
+/// of why.
+pub fn public(report: &Value) -> Value {
+    json!({ "ok": report["ok"] })
+}
+
+/// The `/healthz` body for the admin, at `now_secs`. `ok` is false when the
+/// configuration cannot serve (every API request would be `500
+/// server_misconfigured`), a required binding is missing, or session keys
+/// are open without a usable secret; the status is 200 either way, so the
+/// body is read.
+pub fn report(
+    version: &str,
+    bindings: Bindings,
+    config: &Result<Config, ConfigError>,
+    now_secs: u64,
+) -> Value {
     let (mut serving, mut problems) = match config {
-        Ok(config) => configured(config, bindings),
+        Ok(config) => {
+            let (serving, mut problems) = configured(config, bindings);
+            problems.extend(secrets(config, now_secs));
+            (serving, problems)
+        }
         Err(problem) => (false, vec![problem.to_string()]),
     };
     if !bindings.kv {
@@ -69,6 +90,33 @@ pub fn report(version: &str, bindings: Bindings, config: &Result<Config, ConfigE
         "problems": problems,
         "prices": prices,
     })
+}
+
+/// The secrets the Worker refused or keeps for a while: none of them makes
+/// the main route unservable (a bad `SESSION_SECRET` is in [`configured`]).
+/// Also what the edge logs when it reads the configuration.
+pub fn secrets(config: &Config, now_secs: u64) -> Vec<String> {
+    let mut problems: Vec<String> = config.refused.iter().map(ConfigError::to_string).collect();
+    if let Err(weakness) = config.admin_token {
+        problems.push(format!(
+            "ADMIN_TOKEN {}: the admin routes and this detailed report are off; openssl rand -hex 32 | npx wrangler secret put ADMIN_TOKEN",
+            weakness.problem()
+        ));
+    }
+    let previous = config.session_keys.keyring().and_then(|ring| ring.previous());
+    if let Some(previous) = previous.filter(|p| p.at(now_secs).is_none()) {
+        problems.push(format!(
+            "SESSION_SECRET_PREVIOUS's overlap ended at {}: the keys it signed are refused; npx wrangler secret delete SESSION_SECRET_PREVIOUS (and SESSION_SECRET_PREVIOUS_UNTIL)",
+            format_rfc3339(previous.until_secs.min(i64::MAX as u64 / 1000) as i64 * 1000)
+        ));
+    }
+    if config.mode == Mode::Local {
+        problems.push(
+            "LOCAL_DEV is true: the example secrets shipped with this project are accepted, as ./scripts/dev needs; a deployed Worker must never set it"
+                .to_string(),
+        );
+    }
+    problems
 }
 
 /// The problems of a usable configuration with these bindings, and whether
@@ -119,6 +167,8 @@ fn configured(config: &Config, bindings: Bindings) -> (bool, Vec<String>) {
 mod tests {
     use super::*;
 
+    const NOW: u64 = 1_795_000_000;
+
     fn all() -> Bindings {
         Bindings {
             ai: true,
@@ -141,9 +191,10 @@ mod tests {
             "1.2.3",
             all(),
             &config(&[
-                ("API_TOKENS", "secret-token-value"),
+                ("API_TOKENS", "secret-token-value-0123456789"),
                 ("DAILY_NEURON_BUDGET", "off"),
             ]),
+            NOW,
         );
         assert_eq!(r["ok"], json!(true));
         assert_eq!(r["version"], json!("1.2.3"));
@@ -151,18 +202,24 @@ mod tests {
         assert_eq!(r["bindings"]["caller_minute_limiter"], json!(false));
         assert_eq!(r["problems"], json!([]));
         assert!(!r.to_string().contains("secret-token-value"));
+        assert_eq!(public(&r), json!({"ok": true}));
     }
 
     #[test]
     fn an_unusable_var_is_a_problem_and_not_ok() {
-        let r = report("1", all(), &config(&[("KV_FAILURE_MODE", "sometimes")]));
+        let r = report("1", all(), &config(&[("KV_FAILURE_MODE", "sometimes")]), NOW);
         assert_eq!(r["ok"], json!(false));
         assert!(r["problems"][0].as_str().unwrap().contains("KV_FAILURE_MODE"));
     }
 
     #[test]
     fn an_unknown_model_is_a_problem_but_still_serving() {
-        let r = report("1", all(), &config(&[("FALLBACK_MODELS", "@cf/nobody/nothing")]));
+        let r = report(
+            "1",
+            all(),
+            &config(&[("FALLBACK_MODELS", "@cf/nobody/nothing")]),
+            NOW,
+        );
         assert_eq!(r["ok"], json!(true));
         assert!(r["problems"].to_string().contains("@cf/nobody/nothing"), "{r}");
     }
@@ -170,7 +227,7 @@ mod tests {
     #[test]
     fn every_offered_model_has_a_price_and_an_assumed_one_is_named() {
         // The built-in default has no published price in the catalog.
-        let r = report("1", all(), &config(&[]));
+        let r = report("1", all(), &config(&[]), NOW);
         assert!(r["problems"].to_string().contains("assumed price"), "{r}");
         let prices = r["prices"].as_array().unwrap();
         assert!(
@@ -184,7 +241,7 @@ mod tests {
             "MODEL_PRICES",
             "@cf/meta/llama-3.1-8b-instruct-fast=0.045/0.384,@cf/meta/llama-3.2-3b-instruct=0.051/0.335",
         )]);
-        let r = report("1", all(), &set);
+        let r = report("1", all(), &set, NOW);
         assert_eq!(r["problems"], json!([]));
         assert_eq!(r["prices"][0]["source"], json!("operator"), "{r}");
         assert_eq!(r["prices"][2]["source"], json!("published"), "the fallback: {r}");
@@ -195,7 +252,7 @@ mod tests {
         for secret in [None, Some("fifteen-chars!!")] {
             let mut pairs = vec![("SESSION_KEYS", "open"), ("DAILY_NEURON_BUDGET", "off")];
             pairs.extend(secret.map(|s| ("SESSION_SECRET", s)));
-            let r = report("1", all(), &config(&pairs));
+            let r = report("1", all(), &config(&pairs), NOW);
             assert_eq!(r["ok"], json!(false), "{r}");
             let text = r["problems"].to_string();
             assert!(text.contains("SESSION_SECRET"), "{text}");
@@ -209,7 +266,7 @@ mod tests {
             ("SESSION_SECRET", "a-session-secret-of-32-characters-or-more"),
             ("DAILY_NEURON_BUDGET", "off"),
         ]);
-        assert_eq!(report("1", all(), &signed)["ok"], json!(true));
+        assert_eq!(report("1", all(), &signed, NOW)["ok"], json!(true));
     }
 
     #[test]
@@ -218,18 +275,18 @@ mod tests {
             caller_state: false,
             ..all()
         };
-        let r = report("1", missing, &config(&[("DAILY_NEURON_BUDGET", "off")]));
+        let r = report("1", missing, &config(&[("DAILY_NEURON_BUDGET", "off")]), NOW);
         assert_eq!(r["ok"], json!(false));
         assert!(r["problems"].to_string().contains("CALLER_STATE"), "{r}");
         assert_eq!(r["bindings"]["caller_state"], json!(false));
         // The KV store needs no state object.
         let kv = config(&[("DAILY_NEURON_BUDGET", "off"), ("RATE_LIMIT_STORE", "kv")]);
-        assert_eq!(report("1", missing, &kv)["ok"], json!(true));
+        assert_eq!(report("1", missing, &kv, NOW)["ok"], json!(true));
     }
 
     #[test]
     fn missing_bindings_are_named() {
-        let r = report("1", Bindings::default(), &config(&[]));
+        let r = report("1", Bindings::default(), &config(&[]), NOW);
         assert_eq!(r["ok"], json!(false));
         let text = r["problems"].to_string();
         assert!(
@@ -237,6 +294,80 @@ mod tests {
                 && text.contains("AUTH_FAILURE_LIMITER")
                 && text.contains("CALLER_STATE"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_public_body_says_only_whether_it_serves() {
+        let r = report("1", Bindings::default(), &config(&[]), NOW);
+        assert_eq!(public(&r), json!({"ok": false}));
+    }
+
+    #[test]
+    fn refused_secrets_are_named_without_their_values() {
+        let r = report(
+            "1",
+            all(),
+            &config(&[
+                ("DAILY_NEURON_BUDGET", "off"),
+                ("ADMIN_TOKEN", "dev-admin-token-change-me"),
+                ("API_TOKENS", "short-token, a-static-token-of-24-characters"),
+            ]),
+            NOW,
+        );
+        assert_eq!(r["ok"], json!(true), "the main route still serves");
+        let text = r["problems"].to_string();
+        assert!(
+            text.contains("ADMIN_TOKEN is an example value shipped with this project"),
+            "{text}"
+        );
+        assert!(
+            text.contains("API_TOKENS entry 1 of 2 must be at least 24 characters"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("dev-admin-token-change-me") && !text.contains("short-token"),
+            "{text}"
+        );
+        let local = report(
+            "1",
+            all(),
+            &config(&[
+                ("DAILY_NEURON_BUDGET", "off"),
+                ("LOCAL_DEV", "true"),
+                ("ADMIN_TOKEN", "dev-admin-token-change-me"),
+            ]),
+            NOW,
+        );
+        assert!(
+            local["problems"].to_string().contains("LOCAL_DEV is true"),
+            "{local}"
+        );
+    }
+
+    #[test]
+    fn a_previous_secret_past_its_overlap_is_named() {
+        let pairs = [
+            ("DAILY_NEURON_BUDGET", "off"),
+            ("SESSION_KEYS", "open"),
+            ("SESSION_SECRET", "a-session-secret-of-32-characters-or-more"),
+            (
+                "SESSION_SECRET_PREVIOUS",
+                "the-old-session-secret-of-32-characters",
+            ),
+            ("SESSION_SECRET_PREVIOUS_UNTIL", "2026-11-19T00:00:00Z"),
+        ];
+        let until = 1_795_046_400;
+        assert_eq!(
+            report("1", all(), &config(&pairs), until - 1)["problems"],
+            json!([])
+        );
+        let after = report("1", all(), &config(&pairs), until);
+        assert!(
+            after["problems"]
+                .to_string()
+                .contains("SESSION_SECRET_PREVIOUS's overlap ended at 2026-11-19T00:00:00Z"),
+            "{after}"
         );
     }
 }
