@@ -45,7 +45,7 @@ async function usage(w) {
 
 /** The usage report once `n` requests are in it (callers report within USAGE_REPORT_SECONDS). */
 async function reported(w, n) {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 300; i++) {
     const u = await usage(w);
     if (u.rows.reduce((s, r) => s + r.requests, 0) >= n) return u;
     await sleep(100);
