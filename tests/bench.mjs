@@ -44,7 +44,8 @@ function roomBody(n) {
 /** The two stores, as wrangler.toml ships them but for RATE_LIMIT_STORE (STATE_VARS: budget 10000, closed). */
 const STORES = {
   kv: { ...STATE_VARS, RATE_LIMIT_STORE: "kv" },
-  do: { ...STATE_VARS, RATE_LIMIT_STORE: "do" },
+  // The budget out of the way: thousands of requests would spend the shipped 10,000 neurons.
+  do: { ...STATE_VARS, RATE_LIMIT_STORE: "do", DAILY_NEURON_BUDGET: "10000000" },
 };
 
 function percentile(sorted, p) {
@@ -95,7 +96,8 @@ function word(n) {
 }
 function nextAnswer() {
   const n = (said++ % 20000) * 3;
-  const content = `Thanks User456 for the 50 tokens, ${word(n)} ${word(n + 1)} ${word(n + 2)}!`;
+  // Not a thank-you: the caller's object remembers acts, and a second thank-you to one tipper is refused.
+  const content = `Ask chat about the ${word(n)} ${word(n + 1)} ${word(n + 2)} tonight, friend!`;
   return JSON.stringify({ action: "say", content });
 }
 /** Scripts as SimAi keeps them, but with nothing scripted for "*" a new line each call. */
