@@ -6,8 +6,13 @@
 // time, time to the first streamed word) and writes every room, prompt and
 // answer to test-output/eval.json for a person to read.
 //
-// Usage: node scripts/eval.mjs [--rooms N] [--seed S]   (defaults: 48 rooms, seed 19)
+// Usage: node scripts/eval.mjs [--rooms N] [--seed S] [--build DIR] [--out FILE]
+// (defaults: 48 rooms, seed 19, the work tree's build/, test-output/eval.json).
+// `--build` runs another build of the Worker (a copy of an earlier build/,
+// below this folder: Miniflare loads modules only from below the working
+// directory), so a before and an after are measured on the same rooms.
 import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { startWorker } from "../tests/integration/harness.mjs";
 import { makeRooms, runRooms, summarize, table, workerVars } from "../tests/integration/real-rooms.mjs";
 import { startModelServer } from "../tests/real-model/server.mjs";
@@ -16,13 +21,21 @@ const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
 };
+const text = (name, fallback) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? process.argv[at + 1] : fallback;
+};
 const n = arg("rooms", 48);
 const seed = arg("seed", 19);
+const build = text("build", "build");
+const out = text("out", "test-output/eval.json");
 
 const started = Date.now();
 const server = await startModelServer();
 const worker = await startWorker({
   ai: false,
+  scriptPath: `${build}/index.js`,
+  state: true,
   vars: workerVars(server.baseUrl, server.model),
   ratelimits: { SESSION_KEY_LIMITER: { simple: { limit: 1000, period: 60 } } },
 });
@@ -39,9 +52,9 @@ try {
   console.log(`## Evaluation: ${n} rooms (seed ${seed}), SmolLM2-135M-Instruct through openai:\n`);
   console.log(table(summary));
   console.log(`\n(${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
-  mkdirSync("test-output", { recursive: true });
+  mkdirSync(dirname(out), { recursive: true });
   writeFileSync(
-    "test-output/eval.json",
+    out,
     JSON.stringify(
       {
         summary,
@@ -56,7 +69,17 @@ try {
           error: r.error,
           kinds: r.kinds,
           refusals: r.refusals,
-          calls: r.calls.map((c) => ({ ms: c.ms, firstMs: c.firstMs, text: c.text, promptTokens: c.promptTokens })),
+          // Every call as the model answered it: the raw text, why it stopped, and what it was sent.
+          calls: r.calls.map((c) => ({
+            ms: c.ms,
+            firstMs: c.firstMs,
+            stream: c.stream,
+            maxTokens: c.maxTokens,
+            finish: c.finish,
+            text: c.text,
+            promptTokens: c.promptTokens,
+            messages: c.messages,
+          })),
           prompt: r.calls[0]?.messages ?? null,
         })),
       },
@@ -64,7 +87,7 @@ try {
       1,
     ),
   );
-  process.stderr.write("[eval] every room, prompt and answer: test-output/eval.json\n");
+  process.stderr.write(`[eval] every room, prompt and answer: ${out}\n`);
 } finally {
   await worker.dispose();
   await server.close();

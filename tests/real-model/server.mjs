@@ -44,7 +44,8 @@ export function installed() {
  * Loads the model and listens on 127.0.0.1 (`port` 0: any free port).
  * Returns {baseUrl, model, calls, close}; `calls` records each call's
  * timing and what was said ({ms, firstMs, promptTokens, completionTokens,
- * stream, messages, text}).
+ * stream, maxTokens, finish, messages, text}): `text` is the answer exactly
+ * as the model wrote it.
  */
 export async function startModelServer({ port = 0, modelPath = MODEL_PATH, threads = 1 } = {}) {
   if (!installed()) {
@@ -98,6 +99,8 @@ export async function startModelServer({ port = 0, modelPath = MODEL_PATH, threa
       promptTokens,
       completionTokens,
       stream: body.stream === true,
+      maxTokens: Number(body.max_tokens) || null,
+      finish,
       messages: body.messages,
       text: result.response,
     });
