@@ -3,15 +3,15 @@
 //! ([`CoachCall`]).
 
 use super::backends::timed::Timed;
-use super::backends::{AnyStream, Backends};
+use super::backends::Backends;
 use super::clock::WorkersClock;
 use super::state::{self, Ledger};
-use super::{failure_json, guard, http, Trace};
+use super::{guard, http, Trace};
 use crate::core::access::auth::{parse_bearer, BearerProblem};
 use crate::core::access::session;
 use crate::core::access::usage;
 use crate::core::coach::pacing::{PaceAsk, PaceSettings, Paced, Verdict, WaitWhy};
-use crate::core::coach::streaming::{open_stream, Opened, StreamEvent};
+use crate::core::coach::streaming::{open_stream, Opened};
 use crate::core::coach::{coach, paced_wait, Answer, CoachCall};
 use crate::core::config::Config;
 use crate::core::config::{CallerStore, KvFailurePolicy};
@@ -19,8 +19,7 @@ use crate::core::error::ApiError;
 use crate::core::llm::registry::Model;
 use crate::core::llm::Clock;
 use crate::core::request::{parse_object, CoachRequest};
-use serde_json::json;
-use worker::{console_log, wasm_bindgen_futures, Context, Env, Request, Response};
+use worker::{wasm_bindgen_futures, Context, Env, Request, Response};
 
 /// `POST /api/generate-prompt`: credentials, the JSON body, the caller
 /// counted (with what its state object remembers and whether its budgets
@@ -151,13 +150,7 @@ fn wait_response(
     trace.model = Some(answer.model.clone());
     if stream {
         trace.streamed = true;
-        let opened = Opened::<AnyStream>::whole(answer);
-        return http::event_stream(stream_body(
-            opened,
-            trace.started_ms as u64,
-            trace.id.clone(),
-            ledger,
-        ));
+        return http::event_stream(stream_body(Opened::whole(answer), ledger));
     }
     ctx.wait_until(ledger.record(Some(answer.clone())));
     http::json(200, &answer)
@@ -308,8 +301,9 @@ async fn suggest(
             trace.fallback = fallback;
         }
         trace.streamed = true;
+        trace.usage = opened.answer().and_then(|a| a.usage.clone());
         let ledger = ledger.after(trace.failures.len());
-        return http::event_stream(stream_body(opened, arrived_ms, trace.id.clone(), ledger));
+        return http::event_stream(stream_body(opened, ledger));
     }
     let mut answer = coach(&call, &mut trace.failures).await?;
     answer.retired_model = retired;
@@ -331,62 +325,13 @@ fn accepts_event_stream(req: &Request) -> bool {
         .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/event-stream"))
 }
 
-/// The body of a streamed answer: the events known at once, then the live
-/// model's, as they come. When the stream ends early a `stream_end` line
-/// tells the operator why (the request line went out with the headers).
+/// The body of a streamed answer: its events, all known when the stream
+/// opens (a stream sends nothing before the whole answer is judged). The
+/// answer is recorded as it goes out, off the response's path.
 fn stream_body(
-    opened: Opened<AnyStream>,
-    arrived_ms: u64,
-    request_id: String,
+    opened: Opened,
     ledger: Ledger,
 ) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
-    let first: String = opened.first.iter().map(StreamEvent::to_sse).collect();
-    // A whole answer (no live model) is recorded as it goes out; a live one when it is done.
-    let mut ledger = Some(ledger);
-    if opened.rest.is_none() {
-        let done = opened.first.iter().find_map(StreamEvent::answer).cloned();
-        if let Some(ledger) = ledger.take() {
-            wasm_bindgen_futures::spawn_local(ledger.record(done));
-        }
-    }
-    // The request id rides in the state: the closure runs once per chunk.
-    let state = (Some(first), opened.rest, request_id, ledger);
-    futures_util::stream::unfold(
-        state,
-        move |(first, mut rest, request_id, mut ledger)| async move {
-            if let Some(first) = first {
-                return Some((Ok(first.into_bytes()), (None, rest, request_id, ledger)));
-            }
-            let live = rest.as_mut()?;
-            match live.next(&WorkersClock).await {
-                Some(events) => {
-                    if let Some(done) = events.iter().find_map(StreamEvent::answer) {
-                        if let Some(ledger) = ledger.take() {
-                            ledger.record(Some(done.clone())).await;
-                        }
-                    }
-                    let bytes: String = events.iter().map(StreamEvent::to_sse).collect();
-                    Some((Ok(bytes.into_bytes()), (None, rest, request_id, ledger)))
-                }
-                None => {
-                    // Ended without `done`: what was set aside is released.
-                    if let Some(ledger) = ledger {
-                        ledger.record(None).await;
-                    }
-                    console_log!(
-                        "{}",
-                        json!({
-                            "event": "stream_end",
-                            "request_id": request_id,
-                            "failure": live.failure().map(failure_json),
-                            "ms": (worker::js_sys::Date::now() as u64).saturating_sub(arrived_ms),
-                            "prompt_tokens": live.usage().map(|u| u.prompt_tokens),
-                            "completion_tokens": live.usage().map(|u| u.completion_tokens),
-                        })
-                    );
-                    None
-                }
-            }
-        },
-    )
+    wasm_bindgen_futures::spawn_local(ledger.record(opened.answer().cloned()));
+    futures_util::stream::once(futures_util::future::ready(Ok(opened.to_sse().into_bytes())))
 }
