@@ -76,6 +76,7 @@ try {
             stream: c.stream,
             maxTokens: c.maxTokens,
             finish: c.finish,
+            stopped: c.stopped,
             text: c.text,
             promptTokens: c.promptTokens,
             messages: c.messages,

@@ -296,10 +296,15 @@ impl<'a> Judge<'a> {
         if names_a_stranger(content, self.req) {
             return Err(Quality::UnknownName);
         }
-        if let Some(focus) = self.req.focus() {
-            if !addresses_focus(content, focus) {
-                return Err(Quality::OffFocus);
-            }
+        if self.people.greets_no_one(content) {
+            return Err(Quality::UnknownName);
+        }
+        let off_focus = match self.req.focus() {
+            Some(focus) => !addresses_focus(content, focus),
+            None => names::asked_for(self.req).is_some_and(|user| names::misses(content, user, self.req)),
+        };
+        if off_focus {
+            return Err(Quality::OffFocus);
         }
         if repeats_recent_act(content, self.req) {
             return Err(Quality::RepeatsAct);
@@ -612,9 +617,12 @@ mod tests {
         let req = smollm_room("MiaRose", "tip");
         let judge = Judge::new(&req, "", 15);
         let said = |a: &str| judge.answer(&json!(a), None).map(|s| s.content().to_string());
+        let quiet = smollm_room("MiaRose", "inactivity");
         assert_eq!(
-            said("Thank you so much, mr_south!").unwrap(),
-            "Thank you so much, Mister South!"
+            Judge::new(&quiet, "", 15)
+                .answer(&json!("Thank you so much, mr_south!"), None)
+                .map(|s| s.content().to_string()),
+            Ok("Thank you so much, Mister South!".to_string())
         );
         assert_eq!(
             said("Thanks, Tommy! Spinning just for you.").unwrap(),
@@ -634,6 +642,37 @@ mod tests {
                 .answer(&json!("Lunastar: \"Lets give you a gift! "), None)
                 .map(|s| s.content().to_string()),
             Err(Quality::SpeakerLabel)
+        );
+    }
+
+    #[test]
+    fn a_line_must_speak_to_someone_about_the_one_it_was_asked_for() {
+        let entrance = smollm_room("MiaRose", "userEnter");
+        let judge = Judge::new(&entrance, "", 15);
+        let verdict = |a: &str| judge.answer(&json!(a), None).map(|s| s.content().to_string());
+        // Nico came in last: a line naming someone else misses him.
+        assert_eq!(verdict("Dance with Max."), Err(Quality::OffFocus));
+        assert!(verdict("Welcome in, Nico, make yourself at home!").is_ok());
+        assert!(verdict("Welcome back, everyone!").is_ok());
+        assert_eq!(verdict("Greet My hair."), Err(Quality::UnknownName));
+        for narration in [
+            "The next day, Nico is the one to thank.",
+            "Max and Mia Rose, both are happy to share tips with Mia Rose.",
+        ] {
+            assert_eq!(verdict(narration), Err(Quality::Narration), "{narration}");
+        }
+        // The broadcaster speaking, asking, exclaiming, or calling a viewer by name.
+        for spoken in [
+            "I love having you all here tonight.",
+            "Who wants a song next?",
+            "What a night it has been!",
+            "Nico, good to see you.",
+        ] {
+            assert!(verdict(spoken).is_ok(), "{spoken}");
+        }
+        assert_eq!(
+            verdict("Would you like to answer a question to the viewers?"),
+            Err(Quality::Refusal)
         );
     }
 

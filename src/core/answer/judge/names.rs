@@ -1,9 +1,16 @@
-//! Who a line names. Refuses a word that can only be a username (`@Ghost`,
-//! `cool_guy`, `User789`) when nobody in the room is called so: a suggestion
-//! about a made-up viewer is worse than none. (A capitalised word used as a
-//! name, a thank-you said twice and a line that leaves out whom it was
-//! chosen for are [`crate::core::answer::people`]'s, which the pacing
-//! shares.)
+//! Who a line names. Refuses:
+//! - a word that can only be a username (`@Ghost`, `cool_guy`, `User789`)
+//!   when nobody in the room is called so: a suggestion about a made-up
+//!   viewer is worse than none;
+//! - a greeting that greets no one ("Greet My hair."): a small model takes
+//!   a viewer's words for a name;
+//! - a line that names people of the room but not the one the request was
+//!   for (a newcomer, the latest tipper or chatter), when the pacing chose
+//!   no one: "Dance with Max." for Mister South's entrance.
+//!
+//! (A capitalised word used as a name, a thank-you said twice and a line
+//! that leaves out whom the pacing chose it for are
+//! [`crate::core::answer::people`]'s, which the pacing shares.)
 //!
 //! It also knows the room's people ([`People`]): each username with the
 //! name a person would say (`mr_south` is Mister South), which the other
@@ -11,10 +18,12 @@
 //! made to a model's words, since it changes how a name sounds, not what
 //! the line says.
 
-use super::words::words;
+use super::words::{words, WordList};
+use crate::core::answer::people;
 use crate::core::prompt::broadcaster_name;
 use crate::core::prompt::names::{spoken_name, NEUTRAL_NAME};
-use crate::core::request::CoachRequest;
+use crate::core::request::events::EventKind;
+use crate::core::request::{CoachRequest, Reason};
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -135,6 +144,70 @@ impl People {
         let head = words(head);
         !head.is_empty() && head.iter().all(|w| self.name_words.contains(w))
     }
+
+    /// Whether the line calls a viewer by name: a clause of viewers' names
+    /// alone (`Kim, …`, `…, Max and Kim!`). The broadcaster does not call
+    /// herself.
+    pub(super) fn calls_a_viewer(&self, content: &str) -> bool {
+        content.split([',', '!', '?', '.', ';', ':']).any(|clause| {
+            let called: Vec<String> = words(clause).into_iter().filter(|w| w != "and").collect();
+            !called.is_empty()
+                && called
+                    .iter()
+                    .all(|w| self.name_words.contains(w) && !self.broadcaster.contains(w))
+        })
+    }
+
+    /// A greeting that greets no one: a sentence opening with `Greet` whose
+    /// next words name no one ("Greet My hair."), or with `Welcome` followed
+    /// by neither someone nor a greeting's own words ("back", "in", "to").
+    pub(super) fn greets_no_one(&self, content: &str) -> bool {
+        static PEOPLE: WordList = WordList::new(
+            "everyone everybody all chat them him her you y'all guys friend friends folks viewer viewers \
+             newcomer newcomers newbie newbies fans fan fam team crew room people someone somebody",
+        );
+        static WELCOME_WORDS: WordList = WordList::new("back in to aboard home");
+        let someone = |w: &String| self.name_words.contains(w) || PEOPLE.has(w);
+        content.split(['.', '!', '?', ';']).any(|sentence| {
+            let said = words(sentence);
+            match said.first().map(String::as_str) {
+                Some("greet") => said.len() > 1 && !said[1..said.len().min(4)].iter().any(someone),
+                Some("welcome") => said.get(1).is_some_and(|w| !someone(w) && !WELCOME_WORDS.has(w)),
+                _ => false,
+            }
+        })
+    }
+}
+
+/// Whom the request asks a line for when the pacing chose no one: the latest
+/// tipper of a tip, the newcomer of an entrance, the latest chatter of a chat
+/// message (what the prompt's last line names); `None` for a quiet room.
+pub(super) fn asked_for(req: &CoachRequest) -> Option<&str> {
+    let kind = match req.reason()? {
+        Reason::Tip => EventKind::Tip,
+        Reason::Entrance => EventKind::Join,
+        Reason::Chat => EventKind::Chat,
+        Reason::Inactivity => return None,
+    };
+    let b = req.broadcaster().as_str();
+    req.context()
+        .events()
+        .iter()
+        .rev()
+        .find(|e| e.kind() == kind)
+        .and_then(|e| e.user())
+        .filter(|u| !u.eq_ignore_ascii_case(b))
+}
+
+/// Whether `content` names people of the room but not `user`, whom it was
+/// asked for: a line for a newcomer that talks to someone else misses them.
+pub(super) fn misses(content: &str, user: &str, req: &CoachRequest) -> bool {
+    let said = people::words(content);
+    let named_others = req
+        .people()
+        .iter()
+        .any(|u| !u.eq_ignore_ascii_case(user) && people::names(&said, u));
+    named_others && !people::names(&said, user)
 }
 
 /// The name-like core of a token (`@Max,` is `Max`, `dr.feelgood!` is

@@ -139,6 +139,13 @@ static REFUSALS: Phrases = Phrases::new(&[
     "room lines",
     "response",
     "same meaning",
+    // Advice about a line, and talk of editing text, instead of the line.
+    "how about asking",
+    "asking the question",
+    "grammar",
+    "edited for",
+    "rephrase",
+    "reworded",
 ]);
 
 /// Openings of reasoning text.
@@ -178,9 +185,20 @@ pub(super) fn is_null(bare: &str) -> bool {
     NULLS.contains(&bare)
 }
 
-/// "Zoe should say something": the task talked about, not done.
+/// "Zoe should say something", "Would you like to answer a question to the
+/// viewers?": the task talked about, or the broadcaster spoken to about her
+/// viewers, not words for her to say.
 fn talks_about_the_task(content: &str, people: &People) -> bool {
     let said = words(content);
+    let about_the_viewers = said
+        .windows(2)
+        .any(|w| matches!(w[0].as_str(), "the" | "your") && matches!(w[1].as_str(), "viewers" | "audience"));
+    let to_her = said
+        .iter()
+        .any(|w| matches!(w.as_str(), "you" | "you're" | "you've" | "you'll" | "yourself"));
+    if about_the_viewers && to_her {
+        return true;
+    }
     said.windows(3).any(|w| {
         people.is_broadcaster(&w[0])
             && matches!(
@@ -268,5 +286,14 @@ pub(super) fn narrates(content: &str, people: &People) -> bool {
         .max()
         .or_else(|| people.actors.contains(&said[0]).then_some(1));
     let acts = after_actor.is_some_and(|at| said.get(at).is_some_and(|w| ACTS.has(w)));
-    tells_an_event || acts
+    if tells_an_event || acts {
+        return true;
+    }
+    // Nor is the broadcaster speaking (no first person), nor asking or
+    // exclaiming to the room, nor calling a viewer: the line is about the
+    // room, to no one ("The next day, Ana Banana is the one to thank.").
+    static FIRST_PERSON: WordList =
+        WordList::new("i i'm i've i'll i'd me my mine we we're we'll us our let's");
+    let first_person = said.iter().any(|w| FIRST_PERSON.has(w));
+    !(first_person || content.contains(['?', '!']) || people.calls_a_viewer(content))
 }
