@@ -214,7 +214,7 @@ impl<'a> Judge<'a> {
         // A room username is said by its spoken name: the line the earpiece
         // would say is judged as well as the line the model wrote.
         let spoken = self.people.speakable(content);
-        self.verdict(content, &spoken)?;
+        self.verdict(content, &spoken, draft.action())?;
         Suggestion::new(draft.action(), &spoken).ok_or(Quality::Unusable)
     }
 
@@ -236,11 +236,12 @@ impl<'a> Judge<'a> {
     }
 
     /// The checks on `content`, the answer as the model wrote it, and
-    /// `spoken`, the same with usernames said by name, in order: what it
+    /// `spoken`, the same with usernames said by name (`action` says whether
+    /// they are words to say or an action to take), in order: what it
     /// carries (contact details, markup), its form as the earpiece would say
     /// it, what it is (a refusal, an echo, a script, narration, a fragment),
     /// and whom it names.
-    fn verdict(&self, content: &str, spoken: &str) -> Result<(), Quality> {
+    fn verdict(&self, content: &str, spoken: &str, action: Action) -> Result<(), Quality> {
         if limits::has_contact(content) {
             return Err(Quality::ContactInfo);
         }
@@ -281,7 +282,7 @@ impl<'a> Judge<'a> {
         if echoes::quotes_a_viewer(&said, self.req) {
             return Err(Quality::QuotesViewer);
         }
-        if voice::narrates(content, &self.people) {
+        if voice::narrates(content, &self.people, action == Action::Say) {
             return Err(Quality::Narration);
         }
         if form::is_fragment(content) {

@@ -235,8 +235,9 @@ static COACHING_LEADS: WordList = WordList::new(
 
 /// Narration about the room (`Zoe smiles`, `Max tipped 50 tokens.`, `The
 /// chat is quiet`) that says nothing to anyone: no clause opens with words
-/// for someone, and no one is spoken to.
-pub(super) fn narrates(content: &str, people: &People) -> bool {
+/// for someone, and no one is spoken to. Words to `say` must also speak to
+/// someone; a `do` is an action, and needs no one to speak to.
+pub(super) fn narrates(content: &str, people: &People, to_say: bool) -> bool {
     static ACTS: WordList = WordList::new(
         "\
     smiles smiled laughs laughed nods nodded waves waved looks looked walks walked sits sat giggles \
@@ -295,5 +296,5 @@ pub(super) fn narrates(content: &str, people: &People) -> bool {
     static FIRST_PERSON: WordList =
         WordList::new("i i'm i've i'll i'd me my mine we we're we'll us our let's");
     let first_person = said.iter().any(|w| FIRST_PERSON.has(w));
-    !(first_person || content.contains(['?', '!']) || people.calls_a_viewer(content))
+    to_say && !(first_person || content.contains(['?', '!']) || people.calls_a_viewer(content))
 }
