@@ -671,10 +671,13 @@ mod tests {
         ] {
             assert!(verdict(spoken).is_ok(), "{spoken}");
         }
-        assert_eq!(
-            verdict("Would you like to answer a question to the viewers?"),
-            Err(Quality::Refusal)
-        );
+        for about_them in [
+            "Would you like to answer a question to the viewers?",
+            "You've got a good question. What's the most fun question you've ever asked a viewer?",
+        ] {
+            assert_eq!(verdict(about_them), Err(Quality::Refusal), "{about_them}");
+        }
+        assert!(verdict("Welcome in, new viewers, make yourselves at home!").is_ok());
     }
 
     #[test]

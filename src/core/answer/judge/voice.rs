@@ -186,17 +186,18 @@ pub(super) fn is_null(bare: &str) -> bool {
 }
 
 /// "Zoe should say something", "Would you like to answer a question to the
-/// viewers?": the task talked about, or the broadcaster spoken to about her
-/// viewers, not words for her to say.
+/// viewers?": the task talked about, or the viewers talked about ("the
+/// viewers", "a viewer": a line to the room calls them "you", "chat",
+/// "everyone"), not words for her to say to them.
 fn talks_about_the_task(content: &str, people: &People) -> bool {
     let said = words(content);
-    let about_the_viewers = said
-        .windows(2)
-        .any(|w| matches!(w[0].as_str(), "the" | "your") && matches!(w[1].as_str(), "viewers" | "audience"));
-    let to_her = said
-        .iter()
-        .any(|w| matches!(w.as_str(), "you" | "you're" | "you've" | "you'll" | "yourself"));
-    if about_the_viewers && to_her {
+    let about_the_viewers = said.windows(2).any(|w| {
+        matches!(
+            w[0].as_str(),
+            "a" | "an" | "the" | "your" | "my" | "our" | "every" | "each" | "any" | "other"
+        ) && matches!(w[1].as_str(), "viewer" | "viewers" | "audience")
+    });
+    if about_the_viewers {
         return true;
     }
     said.windows(3).any(|w| {
