@@ -199,15 +199,19 @@ pub(super) fn asked_for(req: &CoachRequest) -> Option<&str> {
         .filter(|u| !u.eq_ignore_ascii_case(b))
 }
 
-/// Whether `content` names people of the room but not `user`, whom it was
-/// asked for: a line for a newcomer that talks to someone else misses them.
-pub(super) fn misses(content: &str, user: &str, req: &CoachRequest) -> bool {
-    let said = people::words(content);
-    let named_others = req
-        .people()
-        .iter()
-        .any(|u| !u.eq_ignore_ascii_case(user) && people::names(&said, u));
-    named_others && !people::names(&said, user)
+impl People {
+    /// Whether `content` names viewers of the room but not `user`, whom it
+    /// was asked for: a line for a newcomer that talks to someone else misses them.
+    pub(super) fn misses(&self, content: &str, user: &str) -> bool {
+        let said = people::words(content);
+        // The first name is the broadcaster's.
+        let named_others = self
+            .names
+            .iter()
+            .skip(1)
+            .any(|(u, _)| !u.eq_ignore_ascii_case(user) && people::names(&said, u));
+        named_others && !people::names(&said, user)
+    }
 }
 
 /// The name-like core of a token (`@Max,` is `Max`, `dr.feelgood!` is
