@@ -43,7 +43,7 @@ pub(super) struct Prompt {
     runs: Arc<PromptRuns>,
     /// The words of every line of the prompts that is ours, not a viewer's.
     lines: Arc<PromptLines>,
-    /// The words of the lines that say what to do now, which an answer may echo in part.
+    /// The words of the lines that say what to do now, whose names an answer repeats.
     steers: Vec<Vec<String>>,
 }
 
@@ -108,10 +108,18 @@ impl Prompt {
         sort(&mut meant);
         meant.dedup();
         // What depends on the answer alone, worked out once for all the lines:
-        // its runs of three words with two telling ones, and its words but names.
+        // its runs of three words with two telling ones (for the lines saying
+        // what to do now, two telling ones but names: "Thank you Sara, Tom and
+        // Max!" does what "Thank Sara, Tom and Max for the tips" asks), and its
+        // words but names.
         let telling: Vec<&[String]> = said
             .windows(3)
             .filter(|win| win.iter().filter(|w| !is_function_word(w)).count() >= 2)
+            .collect();
+        let telling_unnamed: Vec<&[String]> = telling
+            .iter()
+            .copied()
+            .filter(|win| win.iter().filter(|w| !is_function_word(w) && !named(w)).count() >= 2)
             .collect();
         let said_unnamed: Vec<&String> = unnamed(&said, &named).collect();
         let may_be_copied = said.len() >= 2 && !said_unnamed.is_empty();
@@ -129,11 +137,15 @@ impl Prompt {
             self.lines.holding(keys)
         };
         looked_at.into_iter().map(|i| &lines[i]).any(|line| {
-            // Three words in a row of ours, two of them telling; not of the line
-            // saying what to do, whose words a good answer uses ("a fun question").
-            let run = !telling.is_empty()
-                && !self.steers.contains(line)
-                && telling.iter().any(|win| line.windows(3).any(|l| l == *win));
+            // Three words in a row of ours, two of them telling: the line saying
+            // what to do too ("Ask the viewers a fun question." played back as
+            // "What's a fun question?"), though its names are the room's.
+            let runs = if self.steers.contains(line) {
+                &telling_unnamed
+            } else {
+                &telling
+            };
+            let run = runs.iter().any(|win| line.windows(3).any(|l| l == *win));
             // A line of ours word for word is ours, however short, whoever it names.
             let copied = may_be_copied && unnamed(line, &named).eq(said_unnamed.iter().copied());
             let shared = meant.iter().filter(|w| line.contains(w)).count();

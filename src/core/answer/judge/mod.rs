@@ -302,7 +302,7 @@ impl<'a> Judge<'a> {
         }
         let off_focus = match self.req.focus() {
             Some(focus) => !addresses_focus(content, focus),
-            None => names::asked_for(self.req).is_some_and(|user| names::misses(content, user, self.req)),
+            None => names::asked_for(self.req).is_some_and(|user| self.people.misses(content, user)),
         };
         if off_focus {
             return Err(Quality::OffFocus);
@@ -678,6 +678,51 @@ mod tests {
             assert_eq!(verdict(about_them), Err(Quality::Refusal), "{about_them}");
         }
         assert!(verdict("Welcome in, new viewers, make yourselves at home!").is_ok());
+    }
+
+    #[test]
+    fn the_line_saying_what_to_do_is_done_not_played_back() {
+        use crate::core::prompt::{system_message, AnswerFormat};
+        use crate::core::request::moments::{Focus, Moment, MomentKind};
+        let quiet = smollm_room("JT", "inactivity");
+        let system = system_message(&quiet, 15, AnswerFormat::Plain);
+        let judge = Judge::new(&quiet, &system, 15);
+        // "Ask the viewers a fun question." talked about instead of asked.
+        for played_back in [
+            "What's a fun question?",
+            "You asked a fun question, and the answer was a fun question.",
+        ] {
+            assert_eq!(
+                judge.answer(&json!(played_back), None),
+                Err(Quality::EchoesPrompt),
+                "{played_back}"
+            );
+        }
+        assert!(judge
+            .answer(
+                &json!("Quick one, chat: what's the best snack for a night in?"),
+                None
+            )
+            .is_ok());
+        // A thank-you to the tippers the pacing chose names them as its line does.
+        let mut tips = smollm_room("JT", "tip");
+        let tip = |u: &str| Moment {
+            kind: MomentKind::Tip,
+            user: u.to_string(),
+            amount: Some(5),
+            key: u.to_string(),
+        };
+        tips.set_pace(
+            Focus::of(vec![tip("PapaBear"), tip("tommy"), tip("Max")]),
+            Vec::new(),
+        );
+        let system = system_message(&tips, 15, AnswerFormat::Plain);
+        assert_eq!(
+            Judge::new(&tips, &system, 15)
+                .answer(&json!("Thank you Papa Bear, tommy and Max for the tips!"), None)
+                .map(|s| s.content().to_string()),
+            Ok("Thank you Papa Bear, tommy and Max for the tips!".to_string())
+        );
     }
 
     #[test]
