@@ -286,9 +286,6 @@ async function coach(retried = false) {
         ended = true;
         if (first) fact("f-first", "no words");
         finish(data);
-      } else if (e.event === "error") {
-        ended = true;
-        throw new Failure(0, data);
       }
     }
     if (!ended) throw new Error("The stream ended without an answer; ask again.");

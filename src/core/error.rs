@@ -33,13 +33,6 @@ pub enum ApiError {
     UnknownModel(String),
     /// Every model failed and the operator turned the rules fallback off.
     ModelUnavailable,
-    /// Stream only: the model failed after its first words were sent.
-    StreamBroken,
-    /// Stream only: the request deadline passed before the model finished.
-    DeadlineExceeded,
-    /// Stream only: the finished suggestion failed the checks a whole answer
-    /// must pass, after some of it was sent.
-    SuggestionWithdrawn,
     /// The deployment is missing a binding or has an unusable setting.
     Misconfigured,
     /// A storage backend failed and the fail-closed policy applies.
@@ -95,8 +88,6 @@ impl ApiError {
             ApiError::RateLimited { .. } => 429,
             ApiError::Misconfigured | ApiError::Internal(_) => 500,
             ApiError::ModelUnavailable | ApiError::StorageUnavailable => 503,
-            ApiError::StreamBroken | ApiError::SuggestionWithdrawn => 502,
-            ApiError::DeadlineExceeded => 504,
         }
     }
 
@@ -113,9 +104,6 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::UnknownModel(_) => "unknown_model",
             ApiError::ModelUnavailable => "model_unavailable",
-            ApiError::StreamBroken => "stream_broken",
-            ApiError::DeadlineExceeded => "deadline_exceeded",
-            ApiError::SuggestionWithdrawn => "suggestion_withdrawn",
             ApiError::Misconfigured => "server_misconfigured",
             ApiError::StorageUnavailable => "storage_unavailable",
             ApiError::SessionKeysOff => "session_keys_off",
@@ -153,18 +141,6 @@ impl ApiError {
             ),
             ApiError::ModelUnavailable => {
                 "No model could produce a suggestion right now; try again in a few seconds."
-                    .to_string()
-            }
-            ApiError::StreamBroken => {
-                "The model stopped before finishing this suggestion; drop what was said and ask again."
-                    .to_string()
-            }
-            ApiError::DeadlineExceeded => {
-                "The suggestion was not finished within the request deadline; drop what was said and ask again."
-                    .to_string()
-            }
-            ApiError::SuggestionWithdrawn => {
-                "The finished suggestion failed the coach's checks; stop speaking it and ask again."
                     .to_string()
             }
             ApiError::Misconfigured => {

@@ -3,16 +3,16 @@
 //! ([`CoachCall`]).
 
 use super::backends::timed::Timed;
-use super::backends::{AnyStream, Backends};
+use super::backends::Backends;
 use super::clock::WorkersClock;
 use super::ledger::{self, Ledger};
 use super::state::DeploymentBudget;
-use super::{failure_json, guard, http, Sent, Trace};
+use super::{guard, http, Sent, Trace};
 use crate::core::access::auth::{parse_bearer, BearerProblem};
 use crate::core::access::session;
 use crate::core::access::usage;
 use crate::core::coach::pacing::{PaceAsk, PaceSettings, Paced, Verdict, WaitWhy};
-use crate::core::coach::streaming::{open_stream, LiveStream, Opened, StreamEvent};
+use crate::core::coach::streaming::{open_stream, Opened};
 use crate::core::coach::{coach, paced_wait, Answer, CoachCall};
 use crate::core::config::Config;
 use crate::core::config::KvFailurePolicy;
@@ -20,10 +20,7 @@ use crate::core::error::ApiError;
 use crate::core::llm::registry::Model;
 use crate::core::llm::Clock;
 use crate::core::request::{parse_object, CoachRequest};
-use serde_json::json;
-use std::cell::RefCell;
-use std::rc::Rc;
-use worker::{console_log, wasm_bindgen_futures, Context, Env, Request, Response};
+use worker::{Context, Env, Request, Response};
 
 /// `POST /api/generate-prompt`: credentials, the JSON body, the caller
 /// counted (with what its state object remembers and whether its budgets
@@ -161,16 +158,9 @@ fn wait_response(
     trace.model = Some(answer.model.clone());
     if stream {
         trace.streamed = true;
-        let opened = Opened::<AnyStream>::whole(answer);
-        let first = Sent::framed(&opened.first, &[]);
-        return http::event_stream(stream_body(
-            opened,
-            first,
-            trace.started_ms as u64,
-            trace.id.clone(),
-            ledger,
-            ctx,
-        ));
+        let opened = Opened::whole(answer);
+        ctx.wait_until(ledger.record(opened.answer().cloned()));
+        return http::event_stream(stream_body(Sent::framed(&opened.events, &[])));
     }
     ctx.wait_until(ledger.record(Some(answer.clone())));
     http::json(200, &answer)
@@ -321,16 +311,10 @@ async fn suggest(
             trace.fallback = fallback;
         }
         trace.streamed = true;
-        let ledger = ledger.after(&trace.failures);
-        let first = Sent::framed(&opened.first, &trace.failures);
-        return http::event_stream(stream_body(
-            opened,
-            first,
-            arrived_ms,
-            trace.id.clone(),
-            ledger,
-            ctx,
-        ));
+        trace.usage = opened.answer().and_then(|a| a.usage.clone());
+        let body = Sent::framed(&opened.events, &trace.failures);
+        ctx.wait_until(ledger.after(&trace.failures).record(opened.answer().cloned()));
+        return http::event_stream(stream_body(body));
     }
     let mut answer = coach(&call, &mut trace.failures).await?;
     answer.retired_model = retired;
@@ -352,120 +336,8 @@ fn accepts_event_stream(req: &Request) -> bool {
         .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/event-stream"))
 }
 
-/// What a streamed body holds between chunks. A stream the client drops
-/// before its end leaves its ledger (the call that was answering added) in
-/// `dropped`, for the request's `wait_until` to record.
-struct StreamState {
-    first: Option<String>,
-    rest: Option<LiveStream<AnyStream>>,
-    request_id: String,
-    ledger: Option<Ledger>,
-    dropped: Rc<RefCell<Option<Ledger>>>,
-    /// Set once the stream recorded its own ledger.
-    done: Rc<RefCell<bool>>,
-}
-
-impl Drop for StreamState {
-    fn drop(&mut self) {
-        if let Some(ledger) = self.ledger.take() {
-            let ledger = match &self.rest {
-                Some(live) => ledger.dropped(live.model(), live.usage().cloned()),
-                None => ledger,
-            };
-            *self.dropped.borrow_mut() = Some(ledger);
-        }
-    }
-}
-
-/// Longest a request waits, after its stream went out, for a stream the
-/// client drops: past the deadline and the longest answer's words.
-const DROPPED_STREAM_WAIT_MS: u64 = 60_000;
-
-/// Records a dropped stream's ledger once its state is dropped; ends when
-/// the stream ended and was recorded on its own (the ledger is gone).
-async fn record_if_dropped(dropped: Rc<RefCell<Option<Ledger>>>, done: Rc<RefCell<bool>>) {
-    let mut waited = 0;
-    while waited < DROPPED_STREAM_WAIT_MS && !*done.borrow() {
-        let taken = dropped.borrow_mut().take();
-        if let Some(ledger) = taken {
-            ledger.record(None).await;
-            return;
-        }
-        WorkersClock.sleep(500).await;
-        waited += 500;
-    }
-}
-
-/// The body of a streamed answer: the events known at once (`first`,
-/// framed), then the live model's, as they come. When the stream ends early a
-/// `stream_end` line tells the operator why (the request line went out with
-/// the headers).
-fn stream_body(
-    opened: Opened<AnyStream>,
-    first: String,
-    arrived_ms: u64,
-    request_id: String,
-    ledger: Ledger,
-    ctx: &Context,
-) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
-    // A whole answer (no live model) is recorded as it goes out; a live one when it is done.
-    let mut ledger = Some(ledger);
-    if opened.rest.is_none() {
-        let done = opened.first.iter().find_map(StreamEvent::answer).cloned();
-        if let Some(ledger) = ledger.take() {
-            wasm_bindgen_futures::spawn_local(ledger.record(done));
-        }
-    }
-    let dropped = Rc::new(RefCell::new(None));
-    let done = Rc::new(RefCell::new(ledger.is_none()));
-    if ledger.is_some() {
-        ctx.wait_until(record_if_dropped(dropped.clone(), done.clone()));
-    }
-    let state = StreamState {
-        first: Some(first),
-        rest: opened.rest,
-        request_id,
-        ledger,
-        dropped,
-        done,
-    };
-    futures_util::stream::unfold(state, move |mut state| async move {
-        if let Some(first) = state.first.take() {
-            return Some((Ok(first.into_bytes()), state));
-        }
-        let live = state.rest.as_mut()?;
-        match live.next(&WorkersClock).await {
-            Some(events) => {
-                if let Some(answer) = events.iter().find_map(StreamEvent::answer) {
-                    if let Some(ledger) = state.ledger.take() {
-                        ledger.record(Some(answer.clone())).await;
-                        *state.done.borrow_mut() = true;
-                    }
-                }
-                let bytes: String = events.iter().map(StreamEvent::to_sse).collect();
-                Some((Ok(bytes.into_bytes()), state))
-            }
-            None => {
-                // Ended without `done`: the failed call is paid for, and
-                // what was set aside is released.
-                if let Some(ledger) = state.ledger.take() {
-                    let failed: Vec<_> = live.failure().cloned().into_iter().collect();
-                    ledger.after_more(&failed).record(None).await;
-                    *state.done.borrow_mut() = true;
-                }
-                console_log!(
-                    "{}",
-                    json!({
-                        "event": "stream_end",
-                        "request_id": state.request_id,
-                        "failure": live.failure().map(failure_json),
-                        "ms": (worker::js_sys::Date::now() as u64).saturating_sub(arrived_ms),
-                        "prompt_tokens": live.usage().map(|u| u.prompt_tokens),
-                        "completion_tokens": live.usage().map(|u| u.completion_tokens),
-                    })
-                );
-                None
-            }
-        }
-    })
+/// The body of a streamed answer: its events, all known when the stream
+/// opens (a stream sends nothing before the whole answer is judged), framed.
+fn stream_body(body: String) -> impl futures_util::Stream<Item = worker::Result<Vec<u8>>> + 'static {
+    futures_util::stream::once(futures_util::future::ready(Ok(body.into_bytes())))
 }

@@ -88,20 +88,6 @@ impl Ledger {
         self
     }
 
-    /// The ledger with `more` failed calls (a live stream's, after it opened).
-    pub fn after_more(mut self, more: &[FailedCall]) -> Ledger {
-        self.failed_calls
-            .extend(more.iter().map(|f| (f.model.clone(), f.usage.clone())));
-        self
-    }
-
-    /// The ledger of a stream the client dropped while `model` was answering:
-    /// that call is paid for too (what it reported, else its estimate).
-    pub fn dropped(mut self, model: &str, usage: Option<Usage>) -> Ledger {
-        self.failed_calls.push((model.to_string(), usage));
-        self
-    }
-
     /// The cost of one call of `model`: what it reported at the model's
     /// price, else the estimate of a call; and whether the price was assumed.
     fn call_cost(&self, model: &str, usage: Option<&Usage>) -> (Cost, bool) {

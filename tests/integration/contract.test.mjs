@@ -66,13 +66,12 @@ describe("the document", () => {
     assert.deepEqual(routes.sort(), Object.keys(DOC.paths).sort());
   });
 
-  test("every error body, and a stream's error event, is {error: string, code}", () => {
+  test("every error body is {error: string, code}, and a stream has no error event", async () => {
     const body = DOC.components.schemas.Error;
     assert.deepEqual(body.required, ["error", "code"]);
     assert.equal(body.properties.error.type, "string");
     const events = DOC.paths[GEN].post.responses["200"].content["text/event-stream"].schema.oneOf;
-    const error = events.find((e) => e.properties.event.const === "error");
-    assert.equal(error.properties.data.contentSchema.$ref, "#/components/schemas/Error");
+    assert.deepEqual(events.map((e) => e.properties.event.const), ["delta", "done"]);
     for (const [name, r] of Object.entries(DOC.components.responses)) {
       const schema = r.content?.["application/json"]?.schema;
       if (schema) assert.equal(schema.$ref, "#/components/schemas/Error", name);
@@ -131,14 +130,14 @@ describe("responses of the running Worker match the document", () => {
     assert.equal(events.at(-1).event, "done");
   });
 
-  test("POST /api/generate-prompt: a stream that breaks ends with an error event", async () => {
+  test("POST /api/generate-prompt: a stream that breaks is answered by the rules coach, as the document says", async () => {
     w.sim.script(
       "*",
       step.sse(['data: {"response":"Thank you User456 for"}\n\n'], { end: "error", errorMessage: "3040: Capacity temporarily exceeded" }),
     );
     const events = await checkResponse("POST", GEN, await w.post(GEN, { ...BODY, stream: true }));
-    assert.equal(events.at(-1).event, "error");
-    isError(events.at(-1).data, "stream_broken");
+    assert.deepEqual(events.map((e) => e.event), ["delta", "done"]);
+    assert.equal(events.at(-1).data.model, "rules");
   });
 
   test("400: invalid_json, invalid_request, unknown_model", async () => {

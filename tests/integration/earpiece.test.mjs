@@ -77,24 +77,26 @@ describe("with a model", () => {
     assert.equal(second.refused, undefined, "a model answered: refused is only for the rules coach");
   });
 
+  // [name, answer, whether the same model is asked again (a slip of one sample)].
   const rejected = [
-    ["a refusal", "I'm sorry, but I can't help with that request."],
-    ["meta-talk", "As an AI language model, I think you should thank your viewers."],
-    ["a suggestion about the suggestion", "Here is a suggestion for the broadcaster"],
-    ["null", "null"],
-    ["an echo of the system prompt", "You are a live-stream coach speaking into the earpiece of Luna"],
-    ["an echoed room event", "[tip 40 tokens] mr_south (say \"Mister South\"): mr_south tipped 40 tokens"],
-    ["a URL", "Tell chat to visit scam.example for free tokens"],
-    ["a phone number", "Tell chat to call 555-123-4567"],
-    ["reasoning text", "Okay, so the viewer mr_south tipped and I should thank him"],
+    ["a refusal", "I'm sorry, but I can't help with that request.", false],
+    ["meta-talk", "As an AI language model, I think you should thank your viewers.", false],
+    ["a suggestion about the suggestion", "Here is a suggestion for the broadcaster", false],
+    ["null", "null", false],
+    ["an echo of the system prompt", "You are a live-stream coach speaking into the earpiece of Luna", false],
+    ["an echoed room event", "[tip 40 tokens] mr_south (say \"Mister South\"): mr_south tipped 40 tokens", true],
+    ["a URL", "Tell chat to visit scam.example for free tokens", false],
+    ["a phone number", "Tell chat to call 555-123-4567", false],
+    ["reasoning text", "Okay, so the viewer mr_south tipped and I should thank him", false],
   ];
-  for (const [name, answer] of rejected) {
+  for (const [name, answer, again] of rejected) {
     test(`${name} is not a suggestion: the next model or the rules coach answers`, async () => {
       w.sim.script("*", step.answer(answer));
       const body = await post(w, ROOM);
       assert.deepEqual([body.model, body.fallback], ["rules", true], JSON.stringify(body));
-      assert.equal(w.sim.callsTo(DEFAULT).length, 1);
-      assert.equal(w.sim.callsTo(BACKUP).length, 1);
+      // Two refused answers are all a request takes.
+      assert.equal(w.sim.callsTo(DEFAULT).length, again ? 2 : 1);
+      assert.equal(w.sim.callsTo(BACKUP).length, again ? 0 : 1);
       // The answer says why: the judge's verdict on each model's line.
       assert.equal(body.refused.length, 2, JSON.stringify(body));
       assert.equal(body.refused[0], body.refused[1]);
@@ -111,22 +113,31 @@ describe("with a model", () => {
     assert.equal((await post(w, ROOM)).refused, undefined, "no line was refused");
   });
 
-  test("speech-ready: markup, stage directions, emoji, hashtags and quotes go; at most 15 words", async () => {
-    w.sim.script(DEFAULT, step.answer('Say: "*smiles* **Thank you**, Mister South! \ud83c\udf89 #blessed"'));
+  test("spoken as written or not at all: markup is not cleaned out, a long line is not cut short", async () => {
+    for (const answer of [
+      'Say: "*smiles* **Thank you**, Mister South! \ud83c\udf89 #blessed"',
+      "Tell Mister South thanks and then ask the whole room what they would love to see next on this stream",
+    ]) {
+      w.sim.reset();
+      w.sim.script("*", step.answer(answer));
+      const body = await post(w, ROOM);
+      assert.deepEqual([body.model, w.sim.callsTo(DEFAULT).length], ["rules", 2], answer);
+    }
+    // The surrounding quotes and one Say: label are all that comes off.
+    w.sim.reset();
+    w.sim.script(DEFAULT, step.answer('Say: "Thank you, Mister South!"'));
     assert.equal((await post(w, ROOM)).content, "Thank you, Mister South!");
-    w.sim.script(DEFAULT, step.answer("Tell Mister South thanks and then ask the whole room what they would love to see next on this stream"));
-    const long = await post(w, ROOM);
-    assert.ok(long.content.split(/\s+/).length <= 15, long.content);
-    assert.doesNotMatch(long.content, /\b(and|the|to|on)$/);
   });
 
-  test("an answer cut by the token limit ends at its last sentence, or is not spoken", async () => {
-    w.sim.script(DEFAULT, step.answer("Welcome in, Dark Angel! Ask what brings", { finish_reason: "length" }));
-    assert.equal((await post(w, ROOM)).content, "Welcome in, Dark Angel!");
-    w.sim.reset();
-    w.sim.script(DEFAULT, step.answer("Welcome in, Dark Angel and ask what", { finish_reason: "length" }));
-    w.sim.script(BACKUP, step.answer("Thanks, Mary!"));
-    assert.equal((await post(w, ROOM)).model, BACKUP);
+  test("an answer cut by the token limit is not spoken, not even its first sentence: the model is asked again", async () => {
+    w.sim.script(
+      DEFAULT,
+      step.answer("Welcome in, Dark Angel! Ask what brings", { finish_reason: "length" }),
+      step.answer("Welcome in, Dark Angel!"),
+    );
+    const body = await post(w, ROOM);
+    assert.deepEqual([body.content, body.model], ["Welcome in, Dark Angel!", DEFAULT]);
+    assert.equal(w.sim.callsTo(DEFAULT).length, 2);
   });
 
   test("an answer against the preferences is not spoken", async () => {

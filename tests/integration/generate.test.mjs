@@ -78,27 +78,40 @@ describe("generate-prompt with a model", () => {
   const shapes = [
     ["clean JSON", step.answer('{"action":"do","content":"Wave at the camera"}'), "do", "Wave at the camera"],
     ["JSON in a code fence", step.answer('```json\n{"action": "say", "content": "Hi everyone, thanks for coming!"}\n```'), "say", "Hi everyone, thanks for coming!"],
-    ["JSON with prose around it", step.answer('Sure! {"action":"say","content":"Ask chat about their day"} Hope that helps.'), "say", "Ask chat about their day"],
     ["an object response (JSON mode)", step.answer({ action: "do", content: "Smile at the camera" }), "do", "Smile at the camera"],
     ["plain text", step.answer("Thank everyone for the tips!"), "say", "Thank everyone for the tips!"],
-    ["a bare string result", step.string('{"action":"say","content":"Bare string"}'), "say", "Bare string"],
+    ["a bare string result", step.string('{"action":"say","content":"Hi all, a bare string!"}'), "say", "Hi all, a bare string!"],
     [
       "an SSE byte stream",
       step.sse([
         'data: {"response":"{\\"action\\":\\"say\\","}\n\n',
-        'data: {"response":"\\"content\\":\\"Streamed hi\\"}"}\n\n',
+        'data: {"response":"\\"content\\":\\"Hi all, streamed!\\"}"}\n\n',
         "data: [DONE]\n\n",
       ]),
       "say",
-      "Streamed hi",
+      "Hi all, streamed!",
     ],
-    ["markdown and emoji", step.answer("**Say:** Thanks for the tip! \ud83c\udf89"), "say", "Thanks for the tip!"],
   ];
   for (const [name, answer, action, content] of shapes) {
     test(`parses ${name}`, async () => {
       w.sim.script(DEFAULT, answer);
       const body = await ok(await w.post("/api/generate-prompt", { ...EXAMPLE, aimodel: undefined }));
       assert.deepEqual([body.action, body.content, body.model], [action, content, DEFAULT]);
+    });
+  }
+
+  // Whole or not at all: a line that would have to be cut out of prose, or
+  // cleaned of markup from inside, is refused; the model is asked once more.
+  const notWhole = [
+    ["JSON with prose around it", 'Sure! {"action":"say","content":"Ask chat about their day"} Hope that helps.'],
+    ["markdown and emoji", "**Say:** Thanks for the tip! \ud83c\udf89"],
+  ];
+  for (const [name, answer] of notWhole) {
+    test(`refuses ${name}, and asks again once`, async () => {
+      w.sim.script(DEFAULT, step.answer(answer), step.answer("Thank everyone for the tips!"));
+      const body = await ok(await w.post("/api/generate-prompt", { ...EXAMPLE, aimodel: undefined }));
+      assert.deepEqual([body.content, body.model], ["Thank everyone for the tips!", DEFAULT]);
+      assert.equal(w.sim.callsTo(DEFAULT).length, 2);
     });
   }
 
@@ -126,9 +139,9 @@ describe("generate-prompt with a model", () => {
   });
 
   test("a slow answer inside the timeout is used", async () => {
-    w.sim.script(DEFAULT, step.slow(300, step.answer("Slow but fine")));
+    w.sim.script(DEFAULT, step.slow(300, step.answer("Slow but fine, hi all!")));
     const body = await ok(await w.post("/api/generate-prompt", { ...EXAMPLE, aimodel: undefined }));
-    assert.equal(body.content, "Slow but fine");
+    assert.equal(body.content, "Slow but fine, hi all!");
   });
 
   test("model errors never reach the client", async () => {

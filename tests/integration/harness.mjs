@@ -320,7 +320,7 @@ class SimAi {
     const { model, input, gateway } = await request.json();
     this.calls.push({ model, input, gateway });
     const queue = this.scripts.get(model) ?? this.scripts.get("*");
-    const unscripted = '{"action":"say","content":"Unscripted answer"}';
+    const unscripted = '{"action":"say","content":"Hi everyone, an unscripted answer!"}';
     const shape = CATALOG.models.find((m) => m.id === model)?.answer;
     const next = !queue
       ? JSON_OBJECT_MODELS.includes(model)

@@ -56,7 +56,7 @@ describe("with the shipped wrangler.toml", () => {
     for (const m of list.models) {
       w.sim.reset();
       const answer = await json(await w.post("/api/generate-prompt", body({ aimodel: m.id })));
-      assert.deepEqual([answer.model, answer.fallback, answer.content], [m.id, false, "Unscripted answer"], m.id);
+      assert.deepEqual([answer.model, answer.fallback, answer.content], [m.id, false, "Hi everyone, an unscripted answer!"], m.id);
       assert.equal(w.sim.calls.length, 1, m.id);
       assert.deepEqual(w.sim.refused, [], m.id);
       const asked = w.sim.calls[0].input;
@@ -218,7 +218,7 @@ describe("generation options per model", () => {
 
   test("a fallback model is sent the options fitted to its own ranges, never refused", async () => {
     w.sim.script(DEFAULT, step.error(CAPACITY));
-    w.sim.script(BACKUP, step.answer({ action: "say", content: "Backup here" }));
+    w.sim.script(BACKUP, step.answer({ action: "say", content: "Backup here, hi everyone!" }));
     const answer = await json(await w.post("/api/generate-prompt", body({ options: { top_p: 0, top_k: 5 } })));
     assert.equal(answer.model, BACKUP);
     assert.deepEqual(w.sim.refused, []);
@@ -243,10 +243,11 @@ describe("generation options per model", () => {
     assert.equal(w.sim.calls[1].input.response_format, undefined);
   });
 
-  test("other models get the format in the prompt and the robust parser", async () => {
-    w.sim.script(DEFAULT, step.answer("Sure! Say: Thanks for the tip!"));
+  test("other models get the format in the prompt; a suggestion after a preamble is not cut out of it", async () => {
+    w.sim.script(DEFAULT, step.answer("Sure! Say: Thanks for the tip!"), step.answer("Thanks for the tip!"));
     const answer = await json(await w.post("/api/generate-prompt", body()));
-    assert.equal(answer.content, "Thanks for the tip!");
+    assert.deepEqual([answer.model, answer.content], [DEFAULT, "Thanks for the tip!"]);
+    assert.equal(w.sim.callsTo(DEFAULT).length, 2, "asked again once");
     assert.equal(w.sim.calls[0].input.response_format, undefined);
   });
 
@@ -265,18 +266,18 @@ describe("always an answer", () => {
   beforeEach(() => w.sim.reset());
 
   test("capacity errors that clear after two tries", async () => {
-    w.sim.script(DEFAULT, step.error(CAPACITY), step.error(CAPACITY), step.answer("Third time lucky"));
+    w.sim.script(DEFAULT, step.error(CAPACITY), step.error(CAPACITY), step.answer("Third time lucky, hi everyone!"));
     const answer = await json(await w.post("/api/generate-prompt", body()));
-    assert.deepEqual([answer.content, answer.model, answer.fallback], ["Third time lucky", DEFAULT, false]);
+    assert.deepEqual([answer.content, answer.model, answer.fallback], ["Third time lucky, hi everyone!", DEFAULT, false]);
     assert.equal(w.sim.callsTo(DEFAULT).length, 3);
     assert.equal(w.sim.callsTo(BACKUP).length, 0);
   });
 
   test("errors that never clear: the fallback model answers", async () => {
     w.sim.script(DEFAULT, step.error(CAPACITY));
-    w.sim.script(BACKUP, step.answer("Backup here"));
+    w.sim.script(BACKUP, step.answer("Backup here, hi everyone!"));
     const answer = await json(await w.post("/api/generate-prompt", body()));
-    assert.deepEqual([answer.content, answer.model, answer.fallback], ["Backup here", BACKUP, true]);
+    assert.deepEqual([answer.content, answer.model, answer.fallback], ["Backup here, hi everyone!", BACKUP, true]);
     assert.equal(w.sim.callsTo(DEFAULT).length, 3, "1 try + MODEL_RETRIES=2");
   });
 
@@ -332,9 +333,9 @@ describe("always an answer", () => {
 
   test("a hanging primary leaves time for the fallback model", async () => {
     w.sim.script(DEFAULT, step.hang());
-    w.sim.script(BACKUP, step.answer("Backup after a hang"));
+    w.sim.script(BACKUP, step.answer("Hi all, backup after a hang!"));
     const answer = await json(await w.post("/api/generate-prompt", body()));
-    assert.deepEqual([answer.content, answer.model, answer.fallback], ["Backup after a hang", BACKUP, true]);
+    assert.deepEqual([answer.content, answer.model, answer.fallback], ["Hi all, backup after a hang!", BACKUP, true]);
   });
 
   test("a streamed (SSE) answer with usage", async () => {

@@ -17,7 +17,14 @@
 // sent), markup, chat-template tokens, speaker labels, apologies and
 // refusals, fragments, narration about the room, talk about the task, raw
 // usernames, contact details, a viewer quoted at length, and words a stream
-// spoke before withdrawing them.
+// spoke before withdrawing them. For a model's line it also holds the rules
+// the hand-labelled answers were read by (tests/fixtures/labelled-answers.md):
+// the line spoken is the model's answer whole, with only its wrapping taken
+// off (`unwrapped`), not cut off by the token limit, at most 15 words and two
+// sentences. `labelOf` finds a person's label for an answer the labelled set
+// holds, which then decides whether it was fit.
+
+import { readFileSync } from "node:fs";
 
 /** A small seeded generator (mulberry32): the same seed, the same rooms. */
 export function random(seed) {
@@ -247,6 +254,93 @@ function unspeakable(name) {
 }
 
 /**
+ * A model's answer with only its wrapping taken off, as the labels read it:
+ * a closed `<think>` block, the JSON envelope (clean or in a code fence), one
+ * leading `Say:`/`Do:` label, surrounding quotes, whitespace. `null` when what
+ * is left is not one line of text: a preamble, more lines, prose around JSON,
+ * JSON cut off.
+ */
+export function unwrapped(raw) {
+  let text = String(raw ?? "");
+  const end = text.lastIndexOf("</think>");
+  if (end >= 0) text = text.slice(end + "</think>".length);
+  text = text.trim();
+  const fence = text.match(/^```[^\n]*\n([\s\S]*?)\n?```$/);
+  if (fence) text = fence[1].trim();
+  if (text.startsWith("{")) {
+    try {
+      const v = JSON.parse(text);
+      const inner = v.response && typeof v.response === "object" ? v.response : v;
+      text = typeof inner.content === "string" ? inner.content.trim() : "";
+    } catch {
+      return null;
+    }
+  } else if (/[{}]/.test(text) && /"(action|content)"/.test(text)) {
+    return null;
+  }
+  const unquote = (t) => {
+    const m = t.match(/^(["\u201c'])([\s\S]*)(["\u201d'])$/);
+    return m && !m[2].includes(m[1]) && !m[2].includes(m[3]) ? m[2].trim() : t;
+  };
+  text = unquote(text);
+  text = text.replace(/^(say|do):\s*/i, "");
+  text = unquote(text);
+  if (text.split("\n").filter((l) => l.trim()).length !== 1) return null;
+  return text.replace(/\s+/g, " ");
+}
+
+/** The words of `text` that are not names of the room: a username said by its spoken name changes only those. */
+function unnamedWords(text, room) {
+  const names = new Set(usernames(room).flatMap((n) => [...wordsOf(n), ...wordsOf(speakable(n))]));
+  return wordsOf(text).filter((w) => !names.has(w));
+}
+
+/** Sentences of `text`: each end (`.`, `!`, `?`) followed by more words closes one; a title's dot ends none. */
+function sentences(text) {
+  const tokens = text.split(/\s+/).filter(Boolean);
+  const closed = tokens
+    .slice(0, -1)
+    .filter((t) => /[.!?]["')]?$/.test(t) && !/^(mr|mrs|ms|dr|st)\.$/i.test(t)).length;
+  return closed + (tokens.length ? 1 : 0);
+}
+
+/**
+ * What makes a model's spoken line unfit by the labels' rules, beside
+ * `unfitKinds`: `raw` is the answer as the model wrote it, `finish` why it stopped.
+ */
+export function unwholeKinds(spoken, raw, finish, room) {
+  const kinds = [];
+  const text = String(spoken ?? "").trim();
+  if (!text) return kinds;
+  const whole = unwrapped(raw);
+  if (finish === "length") kinds.push("cut off by the token limit");
+  if (whole === null || unnamedWords(whole, room).join(" ") !== unnamedWords(text, room).join(" ")) {
+    kinds.push("not the model's line whole");
+  }
+  if (text.split(/\s+/).length > 15 || sentences(text) > 2) kinds.push("over 15 words or two sentences");
+  return kinds;
+}
+
+/** The labelled set (tests/fixtures/labelled-answers.json), as `labelOf` reads it. */
+export function loadLabels(path = new URL("../fixtures/labelled-answers.json", import.meta.url)) {
+  const doc = JSON.parse(readFileSync(path, "utf8"));
+  const byAnswer = new Map();
+  for (const a of doc.answers) byAnswer.set(labelKey(a.raw, a.request), a);
+  return byAnswer;
+}
+
+/** What identifies an answer in the labelled set: its raw text and its room as sent. */
+function labelKey(raw, body) {
+  const { broadcaster, preferences = "", reason, context } = body;
+  return JSON.stringify([raw, broadcaster, preferences, reason, context.map((e) => [e.type, e.text])]);
+}
+
+/** A person's label of `raw`, answered in `room`, if the labelled set holds it. */
+export function labelOf(labels, raw, room) {
+  return labels?.get(labelKey(raw, room.body)) ?? null;
+}
+
+/**
  * What makes `spoken` (the words that reached the earpiece) unfit: a list of
  * kinds, empty when it is fit. `messages` is the prompt the model was sent
  * (null for the rules coach); `withdrawn` when a stream took its words back.
@@ -407,9 +501,10 @@ function logLines(worker, id) {
 /**
  * Sends each room to `worker` (from startWorker) in front of `server` (from
  * startModelServer), one after another, as the coach frontend would: a
- * session key per broadcaster, then its body. Returns one result per room.
+ * session key per broadcaster, then its body. Returns one result per room,
+ * judged (see `judge`) against `labels` (from `loadLabels`) when given.
  */
-export async function runRooms(worker, server, rooms, { onResult } = {}) {
+export async function runRooms(worker, server, rooms, { onResult, labels = null } = {}) {
   const keys = new Map();
   const results = [];
   const headers = { "Content-Type": "application/json", "CF-Connecting-IP": "203.0.113.9" };
@@ -460,12 +555,39 @@ export async function runRooms(worker, server, rooms, { onResult } = {}) {
       ...lines.flatMap((l) => l.model_failures ?? []),
       ...lines.map((l) => l.failure).filter(Boolean),
     ].map((f) => f.kind);
-    const messages = result.calls.at(-1)?.messages ?? null;
-    result.kinds = unfitKinds(result.spoken, room, messages, { withdrawn: result.withdrawn });
+    judge(result, labels);
     results.push(result);
     onResult?.(result);
   }
   return results;
+}
+
+/** Whether `result` is the model's own line (not the rules coach's, not a wait). */
+const ownLine = (r) => r.model && r.model !== "rules" && r.model !== "none" && r.action !== "wait";
+
+/**
+ * Judges what `result` spoke: its unfit kinds by the test's rules, and for the
+ * model's own line (`result.accepted`, the call it came from) the labels'
+ * rules and a person's label when the labelled set holds it. A person's label
+ * decides whether the line was fit; without one, the rules do.
+ */
+export function judge(result, labels) {
+  const { room } = result;
+  result.accepted ??= ownLine(result) ? result.calls.at(-1) ?? null : null;
+  const call = result.accepted;
+  result.kinds = unfitKinds(result.spoken, room, call?.messages ?? result.calls.at(-1)?.messages ?? null, {
+    withdrawn: result.withdrawn,
+  });
+  result.label = null;
+  if (call) {
+    result.raw = call.text;
+    result.finish = call.finish;
+    result.kinds.push(...unwholeKinds(result.spoken, call.text, call.finish, room));
+    const labelled = labelOf(labels, call.text, room);
+    if (labelled) result.label = { label: labelled.label, reasons: labelled.reasons ?? [], id: labelled.id };
+  }
+  result.fit = result.label ? result.label.label === "fit" : result.kinds.length === 0;
+  return result;
 }
 
 function percentile(xs, p) {
@@ -483,9 +605,13 @@ export function summarize(results) {
   const byModel = results.filter((r) => r.model && r.model !== "rules");
   const own = byModel.filter((r) => r.action !== "wait");
   const spoken = results.filter((r) => r.spoken);
-  const unfit = results.filter((r) => r.kinds.length > 0);
+  const unfit = results.filter((r) => r.spoken && !r.fit);
   const kinds = {};
-  for (const r of unfit) for (const k of r.kinds) kinds[k] = (kinds[k] ?? 0) + 1;
+  for (const r of unfit) {
+    const named = r.label ? r.label.reasons.map((k) => `${k} (read)`) : r.kinds;
+    for (const k of named) kinds[k] = (kinds[k] ?? 0) + 1;
+  }
+  const ownLines = results.filter(ownLine);
   const refusals = {};
   for (const r of results) for (const k of r.refusals) refusals[k] = (refusals[k] ?? 0) + 1;
   const calls = results.flatMap((r) => r.calls);
@@ -497,12 +623,17 @@ export function summarize(results) {
     streamed: streamed.length,
     answered200: results.filter((r) => r.status === 200 && !r.error).length,
     modelOwn: own.length,
+    // The model's own lines fit to speak: by a person's label where the labelled set holds
+    // the answer, else by the labels' rules; `ownRead` of them were read by a person.
+    modelOwnFit: ownLines.filter((r) => r.fit).length,
+    ownRead: ownLines.filter((r) => r.label).length,
+    ownUnread: ownLines.filter((r) => !r.label).map((r) => ({ room: r.room.index, raw: r.raw, spoken: r.spoken })),
     modelWait: byModel.length - own.length,
     rules: results.filter((r) => r.model === "rules").length,
     unanswered: results.filter((r) => !r.model).length,
     unfitSpoken: unfit.length,
     unfitByKind: kinds,
-    unfitExamples: unfit.map((r) => ({ room: r.room.index, model: r.model, spoken: r.spoken, kinds: r.kinds })),
+    unfitExamples: unfit.map((r) => ({ room: r.room.index, model: r.model, spoken: r.spoken, kinds: r.kinds, label: r.label })),
     wordsPerAnswer: mean(spoken.map((r) => countWords(r.spoken))),
     wordsPerModelAnswer: mean(own.map((r) => countWords(r.spoken))),
     distinct: new Set(spoken.map((r) => r.spoken)).size,
@@ -529,6 +660,8 @@ export function table(s) {
     ["rooms (streamed)", `${s.rooms} (${s.streamed})`],
     ["answered 200", pct(s.answered200, s.rooms)],
     ["the model's own say/do", pct(s.modelOwn, s.rooms)],
+    ["**the model's own and fit** (the labels' rules)", `**${pct(s.modelOwnFit, s.rooms)}**`],
+    ["&nbsp;&nbsp;of the model's own, read by a person (the labelled set)", `${s.ownRead} of ${s.modelOwn}`],
     ["the model's wait", pct(s.modelWait, s.rooms)],
     ["the rules coach", pct(s.rules, s.rooms)],
     ["unfit answers spoken", `${s.unfitSpoken}`],

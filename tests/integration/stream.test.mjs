@@ -1,6 +1,8 @@
 // Streaming suggestions over server-sent events, end to end in workerd: the
 // simulated binding streams as Workers AI does, and the test reads the
-// response body as a browser would, event by event.
+// response body as a browser would, event by event. A stream speaks only
+// what stands as the whole answer: the model is read to its end and judged
+// before anything is sent, so the line comes as one delta, then done.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { EXAMPLE, ORIGIN, expectError as error, startWorker, step } from "./harness.mjs";
@@ -54,7 +56,7 @@ describe("streamed suggestions", () => {
   after(() => w.dispose());
   beforeEach(() => w.sim.reset());
 
-  test('"stream": true gives deltas in order and a final done that says what they said', async () => {
+  test('"stream": true gives the whole line in one delta and a final done that says it', async () => {
     w.sim.script(DEFAULT, step.answer("Thank you User456 for the 50 tokens, you are amazing!"));
     const resp = await w.post("/api/generate-prompt", BODY, { Origin: ORIGIN });
     expectStream(resp);
@@ -66,8 +68,7 @@ describe("streamed suggestions", () => {
       { action: done.data.action, content: done.data.content, model: done.data.model, fallback: done.data.fallback },
       { action: "say", content: "Thank you User456 for the 50 tokens, you are amazing!", model: DEFAULT, fallback: false },
     );
-    assert.ok(deltas(events).length >= 2, JSON.stringify(events));
-    assert.equal(deltas(events).join(""), done.data.content);
+    assert.deepEqual(deltas(events), [done.data.content], JSON.stringify(events));
     assert.equal(events.filter((e) => e.event === "done").length, 1);
     const { input } = w.sim.calls[0];
     assert.equal(input.stream, true);
@@ -86,25 +87,24 @@ describe("streamed suggestions", () => {
     assert.equal(w.sim.calls.at(-1).input.stream, undefined);
   });
 
-  test("the first delta reaches the client before the model has finished", async () => {
-    // The model sends four words, then waits until the test has seen a delta.
+  test("nothing is sent before the model has finished: a later word could still refuse the line", async () => {
+    // The model sends four words, then waits until the gate opens.
     w.sim.script(
       DEFAULT,
       step.tokens(["Thank", " you", " User456", " for", " the", " tokens!"], { gateAfter: 4 }),
     );
-    let opened = false;
+    let gateOpen = false;
+    const gate = setTimeout(() => {
+      gateOpen = true;
+      w.sim.openGate();
+    }, 500);
+    // The stream opens with its answer: not before the model has said it all.
     const resp = await w.post("/api/generate-prompt", BODY);
+    assert.ok(gateOpen, "the stream opened while the model was still held");
     expectStream(resp);
-    const guard = setTimeout(() => w.sim.openGate(), 10_000);
-    const events = await readEvents(resp, (e) => {
-      if (e.event === "delta" && !opened) {
-        opened = true;
-        w.sim.openGate();
-      }
-      if (e.event === "done") assert.ok(opened, "done came first: the stream was buffered");
-    });
-    clearTimeout(guard);
-    assert.equal(events[0].event, "delta", "a delta arrived while the model was still held");
+    const events = await readEvents(resp);
+    clearTimeout(gate);
+    assert.deepEqual(events.map((e) => e.event), ["delta", "done"]);
     assert.equal(events.at(-1).data.content, "Thank you User456 for the tokens!");
   });
 
@@ -123,9 +123,9 @@ describe("streamed suggestions", () => {
   });
 
   test("characters split between chunks at the byte level arrive whole", async () => {
-    const text = "Merci User456, caf\u00e9 et no\u00ebl time \u{1F389} tonight!";
+    const text = "Merci User456, caf\u00e9 et no\u00ebl time \u{20BB7} tonight!";
     const bytes = [...new TextEncoder().encode(`data: ${JSON.stringify({ response: text })}\n\ndata: [DONE]\n\n`)];
-    // Cut inside the two bytes of each accented letter and the four of the emoji.
+    // Cut inside the two bytes of each accented letter and the four of the last character.
     const at = (b) => bytes.findIndex((x, i) => x === b && i > 10) + 1;
     const cuts = [at(0xc3), bytes.indexOf(0xab) , bytes.indexOf(0xf0) + 2].sort((a, b) => a - b);
     const chunks = [bytes.slice(0, cuts[0]), bytes.slice(cuts[0], cuts[1]), bytes.slice(cuts[1], cuts[2]), bytes.slice(cuts[2])];
@@ -137,7 +137,7 @@ describe("streamed suggestions", () => {
     assert.equal(deltas(events).join(""), content);
   });
 
-  test("a stream that breaks after two chunks ends with an error event and no upstream text", async () => {
+  test("a stream that breaks sends nothing of it: the fallback answers, and no upstream text", async () => {
     w.sim.script(
       DEFAULT,
       step.tokens(["Thank you User456", " for the", " tokens"], {
@@ -146,30 +146,28 @@ describe("streamed suggestions", () => {
         errorMessage: "3040: Capacity temporarily exceeded SECRET-UPSTREAM",
       }),
     );
+    w.sim.script(BACKUP, step.answer("Welcome User123 and thank User456 for the tip"));
     const resp = await w.post("/api/generate-prompt", BODY);
     const raw = await resp.clone().text();
     assert.doesNotMatch(raw, /SECRET-UPSTREAM|3040/);
     const events = await readEvents(resp);
-    assert.deepEqual(events.at(-1), {
-      event: "error",
-      data: { code: "stream_broken", error: events.at(-1).data.error },
-    });
-    assert.ok(deltas(events).length >= 1);
-    assert.equal(events.filter((e) => e.event === "done").length, 0);
+    assert.deepEqual(events.map((e) => e.event), ["delta", "done"]);
+    assert.doesNotMatch(deltas(events).join(""), /Thank you User456 for the/);
+    assert.equal(events.at(-1).data.fallback, true);
   });
 
-  test("a stream that stalls ends by the deadline and stops reading the model", async () => {
+  test("a stream that stalls is cut off at the model's timeout and stops reading the model", async () => {
     w.sim.script(
       DEFAULT,
       step.sse(['data: {"response":"Thank you User456 for"}\n\n', 'data: {"response":" the"}\n\n'], { end: "stall" }),
     );
     const events = await readEvents(await w.post("/api/generate-prompt", BODY));
-    assert.equal(events.at(-1).event, "error");
-    assert.equal(events.at(-1).data.code, "deadline_exceeded");
+    assert.deepEqual(events.map((e) => e.event), ["delta", "done"]);
+    assert.doesNotMatch(deltas(events).join(""), /Thank you User456 for the/);
     // The cancel reaches the stand-in over its own subrequest: give it a moment.
     for (let i = 0; i < 50 && w.sim.cancelled === 0; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(w.sim.cancelled, 1, "the upstream stream was cancelled");
-    assert.ok(w.logs.join("").includes('"event":"stream_end"'), "the operator's log says how it ended");
+    assert.ok(w.sim.cancelled >= 1, "the upstream stream was cancelled");
+    assert.match(w.logs.join(""), /"model_failures":\[\{[^\]]*"kind":"timeout"/, "the operator's log says why");
   });
 
   test("a model that refuses before streaming is answered by the fallback in the same stream", async () => {

@@ -45,7 +45,9 @@ export function installed() {
  * Loads the model and listens on 127.0.0.1 (`port` 0: any free port).
  * Returns {baseUrl, model, calls, close}; `calls` records each call's
  * timing and what was said ({ms, firstMs, promptTokens, completionTokens,
- * stream, messages, text}).
+ * stream, maxTokens, finish, stopped, messages, text}), in the order the
+ * calls started: `text` is the answer exactly as the model wrote it, filled
+ * in when the call ends.
  */
 export async function startModelServer({ port = 0, modelPath = MODEL_PATH, threads = 1 } = {}) {
   if (!installed()) {
@@ -78,6 +80,10 @@ export async function startModelServer({ port = 0, modelPath = MODEL_PATH, threa
     history.push({ type: "model", response: [] });
     const started = Date.now();
     let firstMs = null;
+    // Recorded when it starts, so a call the Worker stopped reading (and the
+    // model finishes after the caller moved on) is counted where it began.
+    const call = { ms: null, firstMs: null, stream: body.stream === true, maxTokens: Number(body.max_tokens) || null, messages: body.messages, text: null };
+    calls.push(call);
     const result = await chat.generateResponse(history, {
       maxTokens: Math.max(1, Math.min(Number(body.max_tokens) || 256, 1024)),
       temperature: typeof body.temperature === "number" ? body.temperature : 0.7,
@@ -93,15 +99,9 @@ export async function startModelServer({ port = 0, modelPath = MODEL_PATH, threa
     const promptTokens = body.messages.reduce((n, m) => n + model.tokenize(String(m.content)).length, 0);
     const completionTokens = model.tokenize(result.response).length;
     const finish = result.metadata.stopReason === "maxTokens" ? "length" : "stop";
-    calls.push({
-      ms: Date.now() - started,
-      firstMs,
-      promptTokens,
-      completionTokens,
-      stream: body.stream === true,
-      messages: body.messages,
-      text: result.response,
-    });
+    // `stopped`: why generation ended, "abort" when the caller went away
+    // before the model finished (the text is then what it had said so far).
+    Object.assign(call, { ms: Date.now() - started, firstMs, promptTokens, completionTokens, finish, stopped: result.metadata.stopReason, text: result.response });
     return { text: result.response, finish, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens } };
   }
 

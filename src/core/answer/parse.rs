@@ -1,15 +1,19 @@
 //! What the coach answers ([`Suggestion`]) and how a model's answer becomes
-//! one: clean JSON, JSON in a code fence, JSON with prose around it, JSON cut
-//! off by the token limit, an already-parsed object (Workers AI JSON mode) or
-//! plain text (a `say`). The content is cleaned for text-to-speech; an empty
-//! or unusable answer yields `None`, never an empty `say`.
+//! one, whole or not at all: only what plainly wraps a suggestion is taken
+//! off (the JSON envelope, clean or in a code fence; a reasoning model's
+//! closed `<think>` block before it; one leading `Say:` or `Do:` label;
+//! surrounding quotes; whitespace). What is left is the suggestion as the
+//! model wrote it. An answer that would need a piece cut out of it (a
+//! preamble, more lines after it, prose around its JSON) or that the token
+//! limit cut off is [`Misshapen`], never carved into something speakable:
+//! a carved line is a guess at what the model meant (docs/evaluation.md).
 
-use crate::core::answer::speech::{clean, LABELS};
+use crate::core::answer::speech::clean;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// The word cap of a parsed answer: the largest `MAX_WORDS` allows. The
-/// checks cut to the configured `MAX_WORDS` once the answer is judged.
+/// The word cap of a cleaned suggestion: the largest `MAX_WORDS` allows. A
+/// model's answer over the configured `MAX_WORDS` is refused by the judge.
 pub const HARD_MAX_WORDS: usize = 40;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,30 +75,38 @@ impl Suggestion {
     }
 }
 
-/// A model's answer as it wrote it: the action and the content, not yet
-/// cleaned or checked, so the checks see the URL or the label it carried.
+/// Why a model's answer holds no suggestion to take whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misshapen {
+    /// Nothing speakable: empty, `null`, a number, JSON without a content.
+    Empty,
+    /// The suggestion sits inside other text: a preamble before it, more
+    /// lines after it, prose around its JSON. Taking it would cut it out.
+    Surrounded,
+    /// JSON that ended before it closed: the token limit cut it off.
+    Cut,
+}
+
+/// A model's answer with its wrapping taken off: the action and the content
+/// as the model wrote it (whitespace collapsed), not yet cleaned or
+/// checked, so the checks see the markup or the label it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draft {
     action: Action,
     content: String,
-    /// The content is a whole line with more text after it, so a token
-    /// limit that ended the answer did not cut it.
-    line_ended: bool,
 }
 
 impl Draft {
-    /// `None` when a `say`/`do` has nothing speakable in it.
-    fn new(action: Action, content: &str) -> Option<Draft> {
+    fn new(action: Action, content: &str) -> Result<Draft, Misshapen> {
         if action == Action::Wait {
-            return Some(Draft::wait());
+            return Ok(Draft::wait());
         }
-        if !clean(content, HARD_MAX_WORDS).chars().any(char::is_alphanumeric) {
-            return None;
+        if !content.chars().any(char::is_alphanumeric) {
+            return Err(Misshapen::Empty);
         }
-        Some(Draft {
+        Ok(Draft {
             action,
             content: content.split_whitespace().collect::<Vec<_>>().join(" "),
-            line_ended: false,
         })
     }
 
@@ -102,14 +114,7 @@ impl Draft {
         Draft {
             action: Action::Wait,
             content: String::new(),
-            line_ended: false,
         }
-    }
-
-    /// Whether the content ended with its line, more text following: the
-    /// token limit may have cut the answer, but not this part of it.
-    pub fn line_ended(&self) -> bool {
-        self.line_ended
     }
 
     pub fn action(&self) -> Action {
@@ -122,45 +127,46 @@ impl Draft {
     }
 }
 
-/// Parses a model's answer into a [`Draft`] for the checks.
-pub fn parse_draft(answer: &Value) -> Option<Draft> {
+/// A model's answer (a string, or an object in JSON mode) with only its
+/// wrapping taken off, or why it has no whole suggestion.
+pub fn parse_draft(answer: &Value) -> Result<Draft, Misshapen> {
     parse_value(answer, 0)
 }
 
-fn parse_value(v: &Value, depth: u8) -> Option<Draft> {
+fn parse_value(v: &Value, depth: u8) -> Result<Draft, Misshapen> {
     if depth > 3 {
-        return None;
+        return Err(Misshapen::Empty);
     }
     match v {
         Value::Object(obj) => from_object(obj, depth),
         Value::String(s) => parse_text(s, depth),
-        _ => None,
+        _ => Err(Misshapen::Empty),
     }
 }
 
-fn from_object(obj: &Map<String, Value>, depth: u8) -> Option<Draft> {
+/// The JSON envelope: `{"action", "content"}` (or Workers AI's `{"response": ...}` around it).
+fn from_object(obj: &Map<String, Value>, depth: u8) -> Result<Draft, Misshapen> {
     if let Some(inner) = obj.get("response") {
-        if let Some(s) = parse_value(inner, depth + 1) {
-            return Some(s);
+        if let Ok(d) = parse_value(inner, depth + 1) {
+            return Ok(d);
         }
     }
-    let text_of = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| obj.get(*k).and_then(Value::as_str))
-            .map(str::to_string)
-    };
-    let action = text_of(&["action", "type"]).and_then(|a| Action::parse(&a));
+    let text_of = |keys: &[&str]| keys.iter().find_map(|k| obj.get(*k).and_then(Value::as_str));
+    let action = text_of(&["action", "type"]).and_then(Action::parse);
     let content = text_of(&["content", "text", "message", "suggestion", "say"]).unwrap_or_default();
     match action {
-        Some(action) => Draft::new(action, &content),
-        None if !content.trim().is_empty() => Draft::new(Action::Say, &content),
-        None => None,
+        Some(Action::Wait) => Ok(Draft::wait()),
+        Some(action) => Draft::new(action, unquoted(one_line(content)?)),
+        None if !content.trim().is_empty() => Draft::new(Action::Say, unquoted(one_line(content)?)),
+        None => Err(Misshapen::Empty),
     }
 }
 
 /// The answer without a reasoning model's thinking: what follows the last
 /// `</think>`; an unclosed `<think>` (cut off by the token limit) leaves only
-/// what came before it. Reasoning is never spoken.
+/// what came before it. Reasoning is never spoken, and it is not part of the
+/// answer that would be cut out: such a model writes its thinking first by
+/// its protocol, then its answer.
 pub fn without_reasoning(text: &str) -> &str {
     if let Some(end) = text.rfind("</think>") {
         return &text[end + "</think>".len()..];
@@ -171,162 +177,112 @@ pub fn without_reasoning(text: &str) -> &str {
     }
 }
 
-fn parse_text(raw: &str, depth: u8) -> Option<Draft> {
+fn parse_text(raw: &str, depth: u8) -> Result<Draft, Misshapen> {
     let text = without_reasoning(raw).trim();
     if text.is_empty() {
-        return None;
+        return Err(Misshapen::Empty);
     }
-    let unfenced = strip_code_fence(text);
-    if let Ok(v) = serde_json::from_str::<Value>(unfenced) {
-        if v.is_object() || (v.is_string() && depth < 2) {
-            return parse_value(&v, depth + 1);
+    if let Some(json) = json_envelope(text)? {
+        return match serde_json::from_str::<Value>(json) {
+            Ok(v) if v.is_object() => parse_value(&v, depth + 1),
+            Ok(_) => Err(Misshapen::Empty),
+            // The envelope opened and never closed.
+            Err(e) if e.is_eof() => Err(Misshapen::Cut),
+            Err(_) => Err(Misshapen::Empty),
+        };
+    }
+    // A whole answer written as a JSON string: its quotes wrap it.
+    if text.starts_with('"') && depth < 2 {
+        if let Ok(Value::String(inner)) = serde_json::from_str::<Value>(text) {
+            return parse_text(&inner, depth + 1);
         }
     }
-    for candidate in json_object_candidates(unfenced) {
-        if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(candidate) {
-            if let Some(s) = from_object(&obj, depth + 1) {
-                return Some(s);
-            }
-        }
+    if text.contains('{') && (text.contains("\"action\"") || text.contains("\"content\"")) {
+        // JSON inside prose: the suggestion would be cut out of it.
+        return Err(Misshapen::Surrounded);
     }
-    if let Some(s) = salvage_truncated_json(unfenced) {
-        return Some(s);
-    }
-    if unfenced.contains('{') && unfenced.contains("\"action\"") {
-        // JSON we could not read: speaking its braces and keys would be worse
-        // than no answer.
-        return None;
-    }
-    plain_text(unfenced)
+    plain_text(text)
 }
 
-/// The inside of the first ``` fence, or the text itself.
-fn strip_code_fence(text: &str) -> &str {
-    let Some(start) = text.find("```") else {
-        return text;
+/// The JSON of an answer that is a JSON envelope: the text itself when it
+/// opens with `{`, or the inside of a code fence that is the whole answer;
+/// `None` when it is not JSON; `Surrounded` when text follows the JSON or
+/// its fence.
+fn json_envelope(text: &str) -> Result<Option<&str>, Misshapen> {
+    let json = match text.strip_prefix("```") {
+        Some(fenced) => {
+            // The fence's info string ("json") runs to the end of its line.
+            let body = fenced.split_once('\n').map_or("", |(_, body)| body);
+            match body.rfind("```") {
+                Some(end) if body[end + 3..].trim().is_empty() => body[..end].trim(),
+                Some(_) => return Err(Misshapen::Surrounded),
+                None => body.trim(),
+            }
+        }
+        None => text,
     };
-    let after = &text[start + 3..];
-    // Skip the info string ("json") up to the end of the line.
-    let body_start = after.find('\n').map(|i| i + 1).unwrap_or(0);
-    let body = &after[body_start..];
-    match body.find("```") {
-        Some(end) => body[..end].trim(),
-        None => body.trim(),
+    if json.is_empty() {
+        return Err(Misshapen::Empty);
+    }
+    if !json.starts_with('{') {
+        return Ok(None);
+    }
+    // Only the first JSON value is read: text after it is not part of it.
+    let mut values = serde_json::Deserializer::from_str(json).into_iter::<Value>();
+    if let Some(Ok(_)) = values.next() {
+        if !json[values.byte_offset()..].trim().is_empty() {
+            return Err(Misshapen::Surrounded);
+        }
+    }
+    Ok(Some(json))
+}
+
+/// Plain words: one leading `Say:`/`Do:` label and surrounding quotes come
+/// off; a second line of text means the answer is more than a suggestion.
+fn plain_text(text: &str) -> Result<Draft, Misshapen> {
+    let (action, rest) = without_label(unquoted(text));
+    let line = unquoted(one_line(rest)?);
+    if let Some(Action::Wait) = Action::parse(line.trim_end_matches(['.', '!'])) {
+        return Ok(Draft::wait());
+    }
+    Draft::new(action, line)
+}
+
+/// `text` when it holds one line of text; `Surrounded` when a second line
+/// has words too (a preamble line, a list, the model's next turn).
+fn one_line(text: &str) -> Result<&str, Misshapen> {
+    let text = text.trim();
+    match text.lines().filter(|l| !l.trim().is_empty()).count() {
+        0 | 1 => Ok(text),
+        _ => Err(Misshapen::Surrounded),
     }
 }
 
-/// Balanced `{...}` spans (string-aware), in order of their opening brace.
-/// Bounded so a pathological answer cannot cost more than a few scans.
-fn json_object_candidates(text: &str) -> Vec<&str> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    for (start, _) in text.match_indices('{').take(8) {
-        let mut depth = 0usize;
-        let mut in_string = false;
-        let mut escaped = false;
-        for (i, &b) in bytes.iter().enumerate().skip(start) {
-            if in_string {
-                match b {
-                    _ if escaped => escaped = false,
-                    b'\\' => escaped = true,
-                    b'"' => in_string = false,
-                    _ => {}
-                }
-                continue;
+/// The action a leading `Say:` or `Do:` names, and the text after it (any
+/// case; at most one label comes off).
+fn without_label(text: &str) -> (Action, &str) {
+    for (label, action) in [("say:", Action::Say), ("do:", Action::Do)] {
+        if let Some(head) = text.get(..label.len()) {
+            if head.eq_ignore_ascii_case(label) {
+                return (action, text[label.len()..].trim_start());
             }
-            match b {
-                b'"' => in_string = true,
-                b'{' => depth += 1,
-                b'}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        out.push(&text[start..=i]);
-                        break;
-                    }
-                }
-                _ => {}
+        }
+    }
+    (Action::Say, text)
+}
+
+/// `text` without quotes that wrap it whole (`"…"`, `“…”` or `'…'`, with no
+/// such quote inside), else `text` trimmed.
+pub fn unquoted(text: &str) -> &str {
+    let t = text.trim();
+    for (open, close) in [('"', '"'), ('\u{201C}', '\u{201D}'), ('\'', '\'')] {
+        if let Some(inner) = t.strip_prefix(open).and_then(|r| r.strip_suffix(close)) {
+            if !inner.contains(open) && !inner.contains(close) {
+                return inner.trim();
             }
         }
     }
-    out
-}
-
-/// `{"action": "say", "content": "Thanks Mi` (cut by max_tokens): take what
-/// the string fields hold so far.
-fn salvage_truncated_json(text: &str) -> Option<Draft> {
-    let start = text.find('{')?;
-    let json = &text[start..];
-    let content = string_field_prefix(json, "content")?;
-    let action = string_field_prefix(json, "action")
-        .and_then(|a| Action::parse(&a))
-        .unwrap_or(Action::Say);
-    Draft::new(action, &content)
-}
-
-/// The (possibly unterminated) string value of `"key": "...`.
-fn string_field_prefix(json: &str, key: &str) -> Option<String> {
-    let needle = format!("\"{key}\"");
-    let after_key = &json[json.find(&needle)? + needle.len()..];
-    let after_colon = after_key.trim_start().strip_prefix(':')?.trim_start();
-    let body = after_colon.strip_prefix('"')?;
-    let mut out = String::new();
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => break,
-            '\\' => match chars.next() {
-                Some('n') | Some('t') | Some('r') => out.push(' '),
-                Some(other) => out.push(other),
-                None => break,
-            },
-            c => out.push(c),
-        }
-    }
-    Some(out)
-}
-
-fn plain_text(text: &str) -> Option<Draft> {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    // "Here's a suggestion:" followed by the suggestion on the next line.
-    let (line, more) = match lines.as_slice() {
-        [] => return None,
-        [lead, next, rest @ ..] if lead.ends_with(':') => (next, !rest.is_empty()),
-        [first, rest @ ..] => (first, !rest.is_empty()),
-    };
-    if let Some(action) = Action::parse(line.trim_end_matches(['.', '!'])) {
-        if action == Action::Wait {
-            return Some(Draft::wait());
-        }
-    }
-    let (action, line) = after_preamble(line);
-    Draft::new(action, line).map(|d| Draft {
-        line_ended: more,
-        ..d
-    })
-}
-
-/// "Sure! Say: Thanks Max!" -> (Say, "Thanks Max!"): a label after a short
-/// preamble marks where the suggestion starts.
-fn after_preamble(line: &str) -> (Action, &str) {
-    // ASCII lowering keeps byte offsets valid in `line`.
-    let lower = line.to_ascii_lowercase();
-    let found = LABELS
-        .iter()
-        .filter_map(|label| {
-            let at = lower.find(label)?;
-            let starts_word = at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric();
-            let action = if matches!(*label, "do:" | "action:") {
-                Action::Do
-            } else {
-                Action::Say
-            };
-            (starts_word && at <= 60).then_some((at + label.len(), action))
-        })
-        .min_by_key(|(end, _)| *end);
-    match found {
-        Some((end, action)) if !line[end..].trim().is_empty() => (action, line[end..].trim()),
-        _ => (Action::Say, line),
-    }
+    t
 }
 
 #[cfg(test)]
@@ -334,49 +290,32 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A model's answer parsed and cleaned, as the judge would before its checks.
-    fn parse_answer(answer: &Value) -> Option<Suggestion> {
-        parse_draft(answer).and_then(|d| Suggestion::new(d.action, &d.content))
+    fn parsed(v: Value) -> Result<(Action, String), Misshapen> {
+        parse_draft(&v).map(|d| (d.action(), d.content().to_string()))
     }
 
-    fn parsed(v: Value) -> Option<(Action, String)> {
-        parse_answer(&v).map(|s| (s.action(), s.content().to_string()))
+    fn say(s: &str) -> Result<(Action, String), Misshapen> {
+        Ok((Action::Say, s.to_string()))
     }
 
-    fn say(s: &str) -> Option<(Action, String)> {
-        Some((Action::Say, s.to_string()))
-    }
-
-    fn wait() -> Option<(Action, String)> {
-        Some((Action::Wait, String::new()))
+    fn wait() -> Result<(Action, String), Misshapen> {
+        Ok((Action::Wait, String::new()))
     }
 
     #[test]
-    fn clean_json() {
+    fn the_json_envelope_comes_off() {
         assert_eq!(
             parsed(json!(r#"{"action":"say","content":"Thanks Mike for the tip!"}"#)),
             say("Thanks Mike for the tip!")
         );
         assert_eq!(
             parsed(json!(r#"{"action":"DO","content":"Wave at the camera"}"#)),
-            Some((Action::Do, "Wave at the camera".into()))
+            Ok((Action::Do, "Wave at the camera".into()))
         );
-    }
-
-    #[test]
-    fn fenced_json() {
-        let text = "```json\n{\"action\": \"say\", \"content\": \"Hello Anna!\"}\n```";
-        assert_eq!(parsed(json!(text)), say("Hello Anna!"));
-    }
-
-    #[test]
-    fn json_with_prose_around_it() {
-        let text = "Sure! Here is my suggestion: {\"action\": \"say\", \"content\": \"Ask {chat} about their day\"} Hope it helps.";
-        assert_eq!(parsed(json!(text)), say("Ask chat about their day"));
-    }
-
-    #[test]
-    fn already_parsed_object_and_nested_response() {
+        let fenced = "```json\n{\"action\": \"say\", \"content\": \"Hello Anna!\"}\n```";
+        assert_eq!(parsed(json!(fenced)), say("Hello Anna!"));
+        let pretty = "{\n  \"action\": \"say\",\n  \"content\": \"Hello Anna!\"\n}";
+        assert_eq!(parsed(json!(pretty)), say("Hello Anna!"));
         assert_eq!(
             parsed(json!({"action": "say", "content": "Hi all"})),
             say("Hi all")
@@ -393,35 +332,51 @@ mod tests {
     }
 
     #[test]
-    fn plain_text_becomes_say() {
+    fn one_label_quotes_and_whitespace_come_off() {
         assert_eq!(
             parsed(json!("\"Thank Mike for the 50 tokens!\"")),
             say("Thank Mike for the 50 tokens!")
         );
+        assert_eq!(parsed(json!("  SAY: Thanks Max!\n")), say("Thanks Max!"));
+        assert_eq!(parsed(json!("Say: \"Thanks  Max!\"")), say("Thanks Max!"));
+        assert_eq!(parsed(json!("SAY:\nThanks Max!")), say("Thanks Max!"));
         assert_eq!(
-            parsed(json!("Here's a suggestion:\nWelcome Anna to the room!")),
-            say("Welcome Anna to the room!")
+            parsed(json!("DO: wave at the camera")),
+            Ok((Action::Do, "wave at the camera".into()))
         );
         assert_eq!(parsed(json!("Wait.")), wait());
-        assert_eq!(parsed(json!("Sure! Say: Thanks Max!")), say("Thanks Max!"));
+        assert_eq!(parsed(json!("WAIT")), wait());
         assert_eq!(
-            parsed(json!("Good idea. Do: wave at the camera")),
-            Some((Action::Do, "wave at the camera".into()))
+            parsed(json!("Say: Do: wave")),
+            Ok((Action::Say, "Do: wave".into())),
+            "one label only: the second stays, for the checks to read"
+        );
+        assert_eq!(
+            parsed(json!("\u{201C}Welcome in, Sam!\u{201D}")),
+            say("Welcome in, Sam!")
         );
     }
 
     #[test]
-    fn a_first_line_with_more_after_it_was_not_cut() {
-        let d = parse_draft(&json!("Welcome in, Max!\nMax came in.\nMax came")).unwrap();
-        assert_eq!((d.content(), d.line_ended()), ("Welcome in, Max!", true));
-        assert!(!parse_draft(&json!("Welcome in, Max and")).unwrap().line_ended());
+    fn a_suggestion_inside_other_text_is_not_cut_out() {
+        for text in [
+            "Here's a suggestion:\nWelcome Anna to the room!",
+            "Welcome in, Max!\nMax came in.\nMax came",
+            "Sure! Here is my suggestion: {\"action\": \"say\", \"content\": \"Hi Anna\"} Hope it helps.",
+            "{\"action\": \"say\", \"content\": \"Hi Anna\"}\nThat should work.",
+            "```json\n{\"action\": \"say\", \"content\": \"Hi Anna\"}\n```\nThat should work.",
+            "{\"action\": \"say\", \"content\": \"Hi Anna!\\nP.S. more\"}",
+            "What's the most memorable episode of Nico's show?\n\nA:",
+        ] {
+            assert_eq!(parsed(json!(text)), Err(Misshapen::Surrounded), "{text}");
+        }
     }
 
     #[test]
-    fn truncated_json_is_salvaged() {
+    fn json_the_token_limit_cut_off_is_not_salvaged() {
         assert_eq!(
             parsed(json!(r#"{"action": "say", "content": "Thanks Mike for"#)),
-            say("Thanks Mike for")
+            Err(Misshapen::Cut)
         );
     }
 
@@ -431,18 +386,15 @@ mod tests {
             json!(""),
             json!("   "),
             json!(r#"{"action":"say","content":""}"#),
-            json!(format!(
-                "{{\"action\":\"say\",\"content\":\"  ** {} **\"}}",
-                '\u{1F600}'
-            )),
             json!({"action": "do"}),
             json!({}),
             json!(null),
             json!(42),
             json!(r#"{"action": "say", "content": }"#),
             json!("```\n```"),
+            json!("\"\""),
         ] {
-            assert_eq!(parse_answer(&v), None, "{v}");
+            assert_eq!(parse_draft(&v), Err(Misshapen::Empty), "{v}");
         }
     }
 
@@ -457,13 +409,17 @@ mod tests {
             text("Let me weigh the room first.</think>{\"action\":\"wait\",\"content\":\"\"}"),
             wait()
         );
-        assert_eq!(text("<think>Max tipped 50, so the best move is"), None);
+        assert_eq!(
+            text("<think>Max tipped 50, so the best move is"),
+            Err(Misshapen::Empty)
+        );
     }
 
     #[test]
-    fn long_content_is_capped() {
+    fn a_suggestion_is_cleaned_and_capped_at_the_hard_limit() {
         let long = "word ".repeat(60);
-        let s = parse_answer(&json!({"action": "say", "content": long})).unwrap();
+        let s = Suggestion::new(Action::Say, &long).unwrap();
         assert_eq!(s.content().split_whitespace().count(), HARD_MAX_WORDS);
+        assert_eq!(Suggestion::new(Action::Say, "** \u{1F600} **"), None);
     }
 }

@@ -95,6 +95,9 @@ const SUBJECTS: &[&str] = &[
     "it", "this", "that", "these", "those", "he", "she", "they", "we", "you", "there", "here", "someone",
     "somebody", "everyone", "everybody", "nobody", "anyone", "chat", "the", "a", "an", "your", "my", "our",
     "their", "his", "her", "its", "what", "who", "which", "one", "each", "every", "some", "all", "viewers",
+    "how", "why", "where", "when", "so", "and", "but", "then", "now", "today", "tonight", "everything",
+    "nothing", "something", "anything", "today's", "tonight's", "that's", "it's", "there's", "here's", "music",
+    "time", "life", "nobody's", "everyone's", "someone's", "this's", "no", "yes", "more", "most", "both",
 ];
 
 /// Words that, right after a sentence's first word, make it the subject of
@@ -261,6 +264,8 @@ mod tests {
             "Everyone loved that, keep going!",
             "Smile and wave at the camera.",
             "Dark Angel joined us, say hello!",
+            "Welcome back, chat! How was your day?",
+            "Great vibes! Everything was perfect tonight.",
         ] {
             assert!(!names_a_stranger(line, &r), "{line}");
         }

@@ -1,10 +1,13 @@
 //! Speech-ready text: what a text-to-speech voice may say into an earpiece.
 //! [`clean`] strips what a voice would read out wrongly (markdown, asterisked
 //! stage directions, emoji, hashtags, URLs, email addresses, phone numbers,
-//! wrapping quotes, `Say:` labels) and caps the words, ending cleanly. It is
-//! applied to every answer, whoever wrote it: a model, the rules coach, or the
-//! final text of a streamed answer. Contact details are found by
-//! [`crate::core::contact`], which the checks that refuse such answers share.
+//! wrapping quotes, `Say:` labels) and caps the words, ending cleanly: the
+//! rules coach's lines go through it. A model's answer is not cleaned into
+//! something else: [`speakable_as_written`] says whether cleaning would take
+//! anything out of it, and the judge refuses it when it would (markup removed
+//! from inside a line left "mThank you" in the earpiece: docs/evaluation.md).
+//! Contact details are found by [`crate::core::contact`], which the checks
+//! that refuse such answers share.
 
 use crate::core::contact::{has_email, has_url, is_phone_token};
 use crate::core::text::is_invisible;
@@ -55,16 +58,7 @@ pub fn clean(text: &str, max_words: usize) -> String {
     let words: Vec<String> = plain
         .split_whitespace()
         .filter(|w| !is_unspeakable_token(w))
-        .map(|w| {
-            w.chars()
-                .filter(|c| {
-                    !matches!(
-                        c,
-                        '*' | '_' | '`' | '#' | '~' | '|' | '<' | '>' | '[' | ']' | '{' | '}' | '@'
-                    )
-                })
-                .collect::<String>()
-        })
+        .map(|w| w.chars().filter(|c| !is_removed(*c)).collect::<String>())
         // Again once the markup is gone: `{a@b.co` hid an address.
         .filter(|w| !w.is_empty() && !is_unspeakable_token(w))
         .collect();
@@ -86,6 +80,37 @@ pub fn clean(text: &str, max_words: usize) -> String {
     }
     let text = strip_wrapping_quotes(&text);
     limit_words(text, max_words)
+}
+
+/// A character [`clean`] takes out of a word or a text: markup, emoji,
+/// invisible and control characters.
+fn is_removed(c: char) -> bool {
+    is_emoji_or_pictograph(c)
+        || is_invisible(c)
+        || (c.is_control() && !c.is_whitespace())
+        || matches!(
+            c,
+            '*' | '_' | '`' | '#' | '~' | '|' | '<' | '>' | '[' | ']' | '{' | '}' | '@'
+        )
+}
+
+/// Whether `text` is ready for a voice as it was written: [`clean`] would
+/// take nothing out of it (no markup, emoji, stage direction, hashtag, link,
+/// contact detail, list bullet or leading label), whitespace and typographic
+/// quotes aside. Reads the text once, and builds nothing.
+pub fn speakable_as_written(text: &str) -> bool {
+    let t = text.trim_start();
+    let bullet = t.starts_with(['-', '+'])
+        || t.split_once(". ")
+            .is_some_and(|(num, _)| !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()));
+    let labelled = LABELS
+        .iter()
+        .any(|l| t.get(..l.len()).is_some_and(|head| head.eq_ignore_ascii_case(l)));
+    !bullet
+        && !labelled
+        && !text.chars().any(is_removed)
+        && !text.split_whitespace().any(is_unspeakable_token)
+        && strip_wrapping_quotes(t.trim_end()) == t.trim_end()
 }
 
 /// Without `*waves*`-style stage directions (single asterisks); `**bold**`
@@ -130,8 +155,12 @@ fn strip_wrapping_quotes(s: &str) -> &str {
             }
         }
     }
-    // A lone opening or closing quote left by a cut.
-    t.trim_matches('"')
+    // A lone opening or closing quote left by a cut; a quote inside the
+    // text ("Say \"hi\"") is kept whole.
+    if t.matches('"').count() % 2 == 1 {
+        return t.trim_matches('"');
+    }
+    t
 }
 
 /// At most `max_words` words, cut at a word boundary and ending cleanly: at
@@ -168,25 +197,6 @@ pub fn limit_words(s: &str, max_words: usize) -> String {
 
 fn ends_sentence(word: &str) -> bool {
     word.trim_end_matches(['"', '\'', ')']).ends_with(['.', '!', '?'])
-}
-
-/// The text up to its last complete sentence, for an answer the token limit
-/// cut off (`finish_reason` `length`); `None` when no sentence was finished.
-pub fn complete_sentences(text: &str) -> Option<&str> {
-    let t = text.trim_end();
-    let end = t
-        .char_indices()
-        .filter(|(i, c)| {
-            matches!(c, '.' | '!' | '?')
-                && t[i + c.len_utf8()..]
-                    .chars()
-                    .next()
-                    .is_none_or(|n| n.is_whitespace() || n == '"')
-        })
-        .map(|(i, c)| i + c.len_utf8())
-        .next_back()?;
-    let s = t[..end].trim();
-    s.chars().any(char::is_alphanumeric).then_some(s)
 }
 
 #[cfg(test)]
@@ -232,16 +242,6 @@ mod tests {
         );
         let long = "word ".repeat(40);
         assert_eq!(clean(&long, 15).split_whitespace().count(), 15);
-    }
-
-    #[test]
-    fn a_cut_answer_ends_at_its_last_complete_sentence() {
-        assert_eq!(
-            complete_sentences("Thanks Max for the tip! Ask him what he"),
-            Some("Thanks Max for the tip!")
-        );
-        assert_eq!(complete_sentences("Thanks Max for the"), None);
-        assert_eq!(complete_sentences("Version 2.5 is"), None);
     }
 
     #[test]

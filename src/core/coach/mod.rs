@@ -357,12 +357,6 @@ impl<'a, B: ModelBackend, C: Clock> CoachCall<'a, B, C> {
             deadline: self.arrived_ms + self.policy.deadline_ms,
         })
     }
-
-    /// Whether a stream may speak the model's words as they come: not when
-    /// moderation is on, since the guard model judges only a whole answer.
-    pub(crate) fn streams_live(&self) -> bool {
-        self.policy.moderation.is_none()
-    }
 }
 
 /// The coaching loop: the chain's models in order within the deadline, then
@@ -956,18 +950,25 @@ mod tests {
     }
 
     #[test]
-    fn the_model_is_told_what_was_said_and_a_truncated_answer_ends_cleanly() {
+    fn the_model_is_told_what_was_said_and_a_cut_answer_is_asked_again_not_shortened() {
         let (answer, models, _) = run_flow_with(
             &[(
                 PRIMARY,
-                vec![ok(
-                    json!({"response": "Welcome back, chat! Tell me what you", "finish_reason": "length"}),
-                )],
+                vec![
+                    ok(
+                        json!({"response": "Welcome back, chat! Tell me what you", "finish_reason": "length"}),
+                    ),
+                    ok(json!({"response": "Welcome back, chat! How was your day?", "finish_reason": "stop"})),
+                ],
             )],
             &[],
             &["Thanks Max!"],
         );
-        assert_eq!(answer.unwrap().suggestion.content(), "Welcome back, chat!");
+        assert_eq!(
+            answer.unwrap().suggestion.content(),
+            "Welcome back, chat! How was your day?"
+        );
+        assert_eq!(models.calls_to(PRIMARY), 2);
         let user = models.inputs_to(PRIMARY)[0]["messages"][1]["content"]
             .as_str()
             .unwrap()

@@ -1,22 +1,24 @@
 //! The streaming coach: the same chain, retries and fallbacks as
-//! [`crate::core::coach`], but each attempt streams. Nothing is committed to the
-//! caller until a model has given its first speakable words: a model that
-//! fails (or refuses) before then is answered by the next one, and the
-//! caller still gets a plain JSON error if none answers. After that the
-//! stream belongs to that model: its words go out as `delta` events as they
-//! arrive, and the stream ends with `done` (the same object a non-streaming
-//! call returns) or `error` (never upstream text), by the deadline at the
-//! latest.
+//! [`crate::core::coach`], but each attempt streams. A stream speaks only what
+//! will stand as the whole answer: a later word can always make an answer
+//! unfit (a second line, a word past the limit, a stranger's name), and a
+//! spoken word cannot be taken back. So the model's text is read to its end
+//! and judged whole, as a non-streaming answer is, and only then sent: its
+//! words in one `delta`, then `done` (the same object a non-streaming call
+//! returns). What streaming from the model still gives is time: reading
+//! stops as soon as the text can no longer be a whole suggestion
+//! ([`Relay::cannot_stand`]), and the next try starts at once. A model that
+//! fails or is refused is answered by the next one, or the rules coach, in
+//! the same stream; nothing of it was sent.
 
 use crate::core::access::session::Issued;
-use crate::core::answer::judge::{Judge, Screen};
-use crate::core::answer::parse::Suggestion;
+use crate::core::answer::judge::Judge;
 use crate::core::coach::relay::Relay;
 use crate::core::coach::{
     input_for, judged, rules_answer, run_chain, Answer, Attempt, CoachCall, CoachPolicy, FailedCall, Ready,
 };
 use crate::core::error::ApiError;
-use crate::core::llm::failure::{FailureKind, ModelFailure};
+use crate::core::llm::failure::ModelFailure;
 use crate::core::llm::protocol::Protocol;
 use crate::core::llm::registry::Model;
 use crate::core::llm::sse::{encode, SseDecoder};
@@ -24,18 +26,15 @@ use crate::core::llm::Message;
 use crate::core::llm::{Chunk, Clock, ModelBackend, ModelStream};
 use crate::core::llm::{ModelReply, Usage};
 use crate::core::prompt::AnswerFormat;
-use crate::core::request::CoachRequest;
 use serde_json::json;
 
 /// One event of ours on the wire.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
-    /// Speakable words, in order; together they say the final `content`.
+    /// Speakable words; together they say the final `content`.
     Delta(String),
     /// The whole answer, as a non-streaming call returns it.
     Done(Answer),
-    /// The stream ends without an answer.
-    Error(ApiError),
 }
 
 impl StreamEvent {
@@ -52,7 +51,6 @@ impl StreamEvent {
         match self {
             StreamEvent::Delta(text) => encode("delta", &json!({ "text": text }).to_string()),
             StreamEvent::Done(answer) => done_event(answer),
-            StreamEvent::Error(e) => encode("error", &e.body().to_string()),
         }
     }
 }
@@ -65,32 +63,33 @@ pub fn done_event(answer: &impl serde::Serialize) -> String {
     )
 }
 
-/// A stream ready to send: the events known now, and the model still
-/// speaking (`None` when `first` already ends with `done`).
-pub struct Opened<S> {
-    pub first: Vec<StreamEvent>,
-    pub rest: Option<LiveStream<S>>,
+/// A stream's events: the answer's words in one delta (none for a silent
+/// `wait`), then `done`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened {
+    pub events: Vec<StreamEvent>,
 }
 
-impl<S> Opened<S> {
-    /// A whole answer (the rules coach's, or a model's that ended before its
-    /// first delta) as a stream: its content in one delta, then `done`.
-    pub fn whole(answer: Answer) -> Opened<S> {
-        let mut first = Vec::new();
+impl Opened {
+    /// A whole answer (a model's, the rules coach's, or a paced wait) as a
+    /// stream: its content in one delta, then `done`.
+    pub fn whole(answer: Answer) -> Opened {
+        let mut events = Vec::new();
         if !answer.suggestion.content().is_empty() {
-            first.push(StreamEvent::Delta(answer.suggestion.content().to_string()));
+            events.push(StreamEvent::Delta(answer.suggestion.content().to_string()));
         }
-        first.push(StreamEvent::Done(answer));
-        Opened { first, rest: None }
+        events.push(StreamEvent::Done(answer));
+        Opened { events }
+    }
+
+    /// The answer the stream ends with.
+    pub fn answer(&self) -> Option<&Answer> {
+        self.events.iter().find_map(StreamEvent::answer)
     }
 
     /// The model that answers, as the log reports it.
     pub fn model(&self) -> Option<(&str, bool)> {
-        match (&self.rest, self.first.last()) {
-            (Some(live), _) => Some((live.model.as_str(), live.fallback)),
-            (None, Some(StreamEvent::Done(a))) => Some((a.model.as_str(), a.fallback)),
-            _ => None,
-        }
+        self.answer().map(|a| (a.model.as_str(), a.fallback))
     }
 
     /// Records on the `done` event what the request adds to the answer: the
@@ -101,17 +100,18 @@ impl<S> Opened<S> {
         session_key: Option<Issued>,
         over_budget: Option<&'static str>,
     ) {
-        for event in &mut self.first {
+        for event in &mut self.events {
             if let StreamEvent::Done(a) = event {
                 a.retired_model = retired.clone();
                 a.session_key = session_key.clone();
                 a.over_budget = over_budget;
             }
         }
-        if let Some(live) = &mut self.rest {
-            live.retired_model = retired;
-            live.session_key = session_key;
-        }
+    }
+
+    /// The events as the bytes of the response body.
+    pub fn to_sse(&self) -> String {
+        self.events.iter().map(StreamEvent::to_sse).collect()
     }
 }
 
@@ -126,14 +126,6 @@ struct Upstream<S> {
     finish_reason: Option<String>,
 }
 
-/// What reading the upstream gave.
-enum Read {
-    Deltas(Vec<String>),
-    /// The upstream has said everything (`[DONE]`, its end, or the relay
-    /// needs no more of it).
-    End(Vec<String>),
-}
-
 impl<S: ModelStream> Upstream<S> {
     fn new(stream: S, relay: Relay, protocol: Protocol) -> Self {
         Upstream {
@@ -146,22 +138,23 @@ impl<S: ModelStream> Upstream<S> {
         }
     }
 
-    /// Reads one chunk within `timeout_ms`.
-    async fn read(&mut self, timeout_ms: u64, may_say: &dyn Fn(&str) -> bool) -> Result<Read, ModelFailure> {
+    /// Reads one chunk within `timeout_ms`; `true` once there is nothing more
+    /// to read: the upstream ended (`[DONE]`, its end, a whole reply), or the
+    /// text can no longer be a whole suggestion.
+    async fn read(&mut self, timeout_ms: u64) -> Result<bool, ModelFailure> {
         let (events, ended) = match self.stream.next(timeout_ms).await? {
             None => (self.decoder.finish().into_iter().collect(), true),
             Some(Chunk::Whole(reply)) => {
                 self.usage = reply.usage;
                 self.finish_reason = reply.finish_reason;
-                let text = match reply.response {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                return Ok(Read::End(self.relay.push(&text, may_say).into_iter().collect()));
+                match reply.response {
+                    serde_json::Value::String(s) => self.relay.push(&s),
+                    other => self.relay.push(&other.to_string()),
+                }
+                return Ok(true);
             }
             Some(Chunk::Bytes(bytes)) => (self.decoder.push(&bytes), false),
         };
-        let mut deltas = Vec::new();
         for event in events {
             let Some(piece) = self.protocol.stream_piece(&event.data) else {
                 continue;
@@ -170,32 +163,78 @@ impl<S: ModelStream> Upstream<S> {
                 return Err(ModelFailure::stream_failed());
             }
             if piece.done {
-                return Ok(Read::End(deltas));
+                return Ok(true);
             }
             self.usage = piece.usage.or(self.usage.take());
             self.finish_reason = piece.finish_reason.or(self.finish_reason.take());
-            deltas.extend(self.relay.push(&piece.text, may_say));
+            self.relay.push(&piece.text);
         }
-        if ended || self.relay.has_all_it_needs() {
-            return Ok(Read::End(deltas));
-        }
-        Ok(Read::Deltas(deltas))
+        Ok(ended || self.relay.cannot_stand())
     }
 
-    /// The whole answer as the model wrote it (for the same judgement a
-    /// non-streamed answer gets) and the last words the end released.
-    fn finish(self, may_say: &dyn Fn(&str) -> bool) -> (ModelReply, Option<String>) {
-        let (text, last) = self.relay.finish(may_say);
-        let reply = ModelReply {
-            response: serde_json::Value::String(text),
+    /// The whole answer as the model wrote it, for the same judgement a
+    /// non-streamed answer gets.
+    fn finish(self) -> ModelReply {
+        ModelReply {
+            response: serde_json::Value::String(self.relay.finish()),
             usage: self.usage,
             finish_reason: self.finish_reason,
-        };
-        (reply, last)
+        }
     }
 }
 
-fn answer_from(suggestion: Suggestion, reply: ModelReply) -> Answer {
+/// One streamed attempt at a model: its text read to the end (or until it
+/// cannot stand), then judged whole.
+struct StreamCall<'a, B, C> {
+    backend: &'a B,
+    clock: &'a C,
+    policy: &'a CoachPolicy,
+    messages: &'a [Message],
+    judge: &'a Judge<'a>,
+    deadline: u64,
+    /// What the last stream read to its end reported using.
+    usage: Option<Usage>,
+}
+
+impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
+    type Output = Answer;
+
+    /// Starts the stream and reads it to its end, all within `timeout_ms`;
+    /// dropping the upstream when it returns stops the model.
+    async fn call(
+        &mut self,
+        model: &Model,
+        _json_mode: bool,
+        timeout_ms: u64,
+    ) -> Result<Answer, ModelFailure> {
+        let until = self.clock.now_ms() + timeout_ms;
+        let input = input_for(model, self.messages, self.judge.request().options(), false, true);
+        let stream = self.backend.stream(model.id(), &input, timeout_ms).await?;
+        let relay = Relay::new(self.policy.max_words);
+        let mut upstream = Upstream::new(stream, relay, model.provider().protocol());
+        loop {
+            let left = until.saturating_sub(self.clock.now_ms());
+            if left == 0 {
+                return Err(ModelFailure::timeout());
+            }
+            if upstream.read(left).await? {
+                break;
+            }
+        }
+        let reply = upstream.finish();
+        self.usage = reply.usage.clone();
+        let left = self.deadline.saturating_sub(self.clock.now_ms());
+        let moderation_ms = self.policy.model_timeout_ms.min(left);
+        let suggestion = judged(self.judge, self.backend, self.policy, &reply, moderation_ms).await?;
+        Ok(answer_from(suggestion, reply))
+    }
+
+    fn take_usage(&mut self) -> Option<Usage> {
+        self.usage.take()
+    }
+}
+
+fn answer_from(suggestion: crate::core::answer::parse::Suggestion, reply: ModelReply) -> Answer {
     Answer {
         suggestion,
         model: String::new(),
@@ -209,82 +248,13 @@ fn answer_from(suggestion: Suggestion, reply: ModelReply) -> Answer {
     }
 }
 
-/// What one streamed attempt gave: a model speaking, or a whole answer.
-enum Started<S> {
-    Speaking {
-        upstream: Upstream<S>,
-        first: Vec<String>,
-    },
-    Whole(Answer),
-}
-
-struct StreamCall<'a, B, C> {
-    backend: &'a B,
-    clock: &'a C,
-    policy: &'a CoachPolicy,
-    /// Words may go out as they come (see [`CoachCall::streams_live`]).
-    live: bool,
-    messages: &'a [Message],
-    judge: &'a Judge<'a>,
-    deadline: u64,
-    /// What the last stream that ended reported using.
-    usage: Option<Usage>,
-}
-
-impl<B: ModelBackend, C: Clock> Attempt for StreamCall<'_, B, C> {
-    type Output = Started<B::Stream>;
-
-    /// Starts the stream and reads it until the first delta, all within `timeout_ms`.
-    async fn call(
-        &mut self,
-        model: &Model,
-        _json_mode: bool,
-        timeout_ms: u64,
-    ) -> Result<Self::Output, ModelFailure> {
-        let until = self.clock.now_ms() + timeout_ms;
-        let input = input_for(model, self.messages, self.judge.request().options(), false, true);
-        let stream = self.backend.stream(model.id(), &input, timeout_ms).await?;
-        let relay = match self.live {
-            true => Relay::new(self.policy.max_words),
-            false => Relay::holding_all(),
-        };
-        let mut upstream = Upstream::new(stream, relay, model.provider().protocol());
-        loop {
-            let left = until.saturating_sub(self.clock.now_ms());
-            if left == 0 {
-                return Err(ModelFailure::timeout());
-            }
-            let may_say = |t: &str| self.judge.screen().may_say(t, self.judge.request());
-            match upstream.read(left, &may_say).await? {
-                Read::Deltas(deltas) if deltas.is_empty() => continue,
-                Read::Deltas(first) => return Ok(Started::Speaking { upstream, first }),
-                Read::End(_) => {
-                    // Ended before a delta went out: judged whole, and a
-                    // failure still lets the next model answer.
-                    let (reply, _) = upstream.finish(&may_say);
-                    self.usage = reply.usage.clone();
-                    let left = self.deadline.saturating_sub(self.clock.now_ms());
-                    let moderation_ms = self.policy.model_timeout_ms.min(left);
-                    let suggestion =
-                        judged(self.judge, self.backend, self.policy, &reply, moderation_ms).await?;
-                    return Ok(Started::Whole(answer_from(suggestion, reply)));
-                }
-            }
-        }
-    }
-
-    fn take_usage(&mut self) -> Option<Usage> {
-        self.usage.take()
-    }
-}
-
-/// Opens the stream of `POST /api/generate-prompt` with `"stream": true`.
-/// `Err` only when nothing can be streamed (every model failed and the rules
-/// fallback is off): the caller then gets a normal JSON error.
+/// The stream of `POST /api/generate-prompt` with `"stream": true`. `Err`
+/// only when every model failed and the rules fallback is off: the caller
+/// then gets a normal JSON error, not a stream.
 pub async fn open_stream<B: ModelBackend, C: Clock>(
     call: &CoachCall<'_, B, C>,
     failures: &mut Vec<FailedCall>,
-) -> Result<Opened<B::Stream>, ApiError> {
+) -> Result<Opened, ApiError> {
     let Ready {
         backend,
         messages,
@@ -299,154 +269,19 @@ pub async fn open_stream<B: ModelBackend, C: Clock>(
         backend,
         clock,
         policy,
-        live: call.streams_live(),
         messages: &messages,
         judge: &judge,
         deadline,
         usage: None,
     };
     match run_chain(chain, policy, clock, deadline, failures, &mut attempt).await {
-        Some((index, Started::Whole(mut answer))) => {
+        Some((index, mut answer)) => {
             answer.model = chain[index].id().to_string();
             answer.fallback = index > 0;
             Ok(Opened::whole(answer))
         }
-        Some((index, Started::Speaking { upstream, first })) => Ok(Opened {
-            first: first.into_iter().map(StreamEvent::Delta).collect(),
-            rest: Some(LiveStream {
-                upstream: Some(upstream),
-                req: call.req.clone(),
-                screen: judge.into_screen(),
-                max_words: policy.max_words,
-                model: chain[index].id().to_string(),
-                fallback: index > 0,
-                retired_model: None,
-                session_key: None,
-                deadline,
-                failure: None,
-                usage: None,
-            }),
-        }),
         None if policy.rules_fallback => Ok(Opened::whole(rules_answer(&judge, clock, true))),
         None => Err(ApiError::ModelUnavailable),
-    }
-}
-
-/// A model speaking into an open stream. Owns everything it needs, so the
-/// response body can outlive the handler.
-pub struct LiveStream<S> {
-    /// `None` once the stream has ended.
-    upstream: Option<Upstream<S>>,
-    /// What the final judgement needs: the request and the screen built from
-    /// it and the prompt the model saw (screening each word on the way).
-    req: CoachRequest,
-    screen: Screen,
-    max_words: usize,
-    model: String,
-    fallback: bool,
-    retired_model: Option<String>,
-    session_key: Option<Issued>,
-    deadline: u64,
-    /// Why the stream ended without `done`, for the log.
-    failure: Option<FailedCall>,
-    /// The tokens the model reported, once `done` went out.
-    usage: Option<Usage>,
-}
-
-impl<S: ModelStream> LiveStream<S> {
-    /// The next events; `None` once the stream has ended. Never waits past
-    /// the deadline.
-    pub async fn next<C: Clock>(&mut self, clock: &C) -> Option<Vec<StreamEvent>> {
-        let upstream = self.upstream.as_mut()?;
-        let left = self.deadline.saturating_sub(clock.now_ms());
-        let (screen, req) = (&self.screen, &self.req);
-        let may_say = |t: &str| screen.may_say(t, req);
-        let read = if left == 0 {
-            Err(ModelFailure::timeout())
-        } else {
-            upstream.read(left, &may_say).await
-        };
-        match read {
-            Ok(Read::Deltas(deltas)) => Some(deltas.into_iter().map(StreamEvent::Delta).collect()),
-            Ok(Read::End(deltas)) => {
-                let upstream = self.upstream.take()?;
-                let mut said = upstream.relay.sent().to_string();
-                let (reply, last) = upstream.finish(&may_say);
-                said.extend(last.clone());
-                let screen = std::mem::take(&mut self.screen);
-                let judge = Judge::with_screen(&self.req, screen, self.max_words);
-                let verdict = judge.answer(&reply.response, reply.finish_reason.as_deref());
-                // Paid for whether it is spoken or withdrawn.
-                self.usage = reply.usage.clone();
-                // The words of this last read go out only with the `done` they
-                // lead to: a rejected answer loses them, and what was already
-                // spoken is withdrawn.
-                let mut events: Vec<StreamEvent> = Vec::new();
-                match verdict {
-                    // `done` must say what the deltas said; if the whole answer
-                    // reads otherwise, what was spoken is withdrawn.
-                    Ok(suggestion) if !suggestion.content().starts_with(said.as_str()) => {
-                        events.push(self.fail(ModelFailure::unusable(), ApiError::SuggestionWithdrawn));
-                    }
-                    Ok(suggestion) => {
-                        events.extend(deltas.into_iter().map(StreamEvent::Delta));
-                        events.extend(last.map(StreamEvent::Delta));
-                        // Words the cleaning completed (a final stop) go out too.
-                        let rest = &suggestion.content()[said.len()..];
-                        if !rest.is_empty() {
-                            events.push(StreamEvent::Delta(rest.to_string()));
-                        }
-                        events.push(self.done(suggestion, reply));
-                    }
-                    Err(quality) => events.push(self.fail(quality.into(), ApiError::SuggestionWithdrawn)),
-                }
-                Some(events)
-            }
-            Err(failure) => {
-                // Dropping the upstream stops reading it.
-                self.upstream = None;
-                let error = match failure.kind {
-                    FailureKind::TimedOut => ApiError::DeadlineExceeded,
-                    _ => ApiError::StreamBroken,
-                };
-                Some(vec![self.fail(failure, error)])
-            }
-        }
-    }
-
-    /// The `done` event of an accepted answer, with what the request adds to it.
-    fn done(&mut self, suggestion: Suggestion, reply: ModelReply) -> StreamEvent {
-        let mut answer = answer_from(suggestion, reply);
-        answer.model = self.model.clone();
-        answer.fallback = self.fallback;
-        answer.retired_model = self.retired_model.clone();
-        answer.session_key = self.session_key.clone();
-        self.usage = answer.usage.clone();
-        StreamEvent::Done(answer)
-    }
-
-    fn fail(&mut self, failure: ModelFailure, error: ApiError) -> StreamEvent {
-        self.failure = Some(FailedCall {
-            model: self.model.clone(),
-            failure,
-            usage: self.usage.clone(),
-        });
-        StreamEvent::Error(error)
-    }
-
-    /// Why the stream ended without `done`, once it has.
-    pub fn failure(&self) -> Option<&FailedCall> {
-        self.failure.as_ref()
-    }
-
-    /// The tokens the model reported, once `done` went out.
-    /// The model this stream is reading.
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
-    pub fn usage(&self) -> Option<&Usage> {
-        self.usage.as_ref()
     }
 }
 
@@ -459,6 +294,7 @@ mod tests {
     use crate::core::config::Config;
     use crate::core::llm::failure::classify_error;
     use crate::core::llm::ModelReply;
+    use crate::core::request::CoachRequest;
     use serde_json::Value;
     use std::cell::RefCell;
     use std::collections::{HashMap, VecDeque};
@@ -561,11 +397,9 @@ mod tests {
     struct Run {
         opened: Result<Vec<StreamEvent>, ApiError>,
         model: Option<(String, bool)>,
-        /// Events sent before the model finished: the first batch.
-        first: usize,
         inputs: Vec<(String, Value)>,
         ended_at: u64,
-        failure: Option<FailedCall>,
+        failures: Vec<FailedCall>,
     }
 
     fn stream_with(scripts: Vec<(&str, Vec<Step>)>, vars: &[(&str, &str)]) -> Run {
@@ -615,32 +449,17 @@ mod tests {
             },
             &mut failures,
         ));
-        let mut run = Run {
-            opened: Err(ApiError::Internal("test".to_string())),
-            model: None,
-            first: 0,
-            inputs: Vec::new(),
-            ended_at: 0,
-            failure: None,
-        };
-        match opened {
-            Err(e) => run.opened = Err(e),
-            Ok(mut opened) => {
-                run.model = opened.model().map(|(m, f)| (m.to_string(), f));
-                run.first = opened.first.len();
-                let mut events = std::mem::take(&mut opened.first);
-                if let Some(live) = &mut opened.rest {
-                    while let Some(more) = block_on(live.next(&clock)) {
-                        events.extend(more);
-                    }
-                    run.failure = live.failure().cloned();
-                }
-                run.opened = Ok(events);
-            }
+        Run {
+            model: opened
+                .as_ref()
+                .ok()
+                .and_then(|o| o.model())
+                .map(|(m, f)| (m.to_string(), f)),
+            opened: opened.map(|o| o.events),
+            inputs: fakes.inputs.into_inner(),
+            ended_at: clock.now_ms(),
+            failures,
         }
-        run.inputs = fakes.inputs.into_inner();
-        run.ended_at = clock.now_ms();
-        run
     }
 
     fn deltas(events: &[StreamEvent]) -> Vec<&str> {
@@ -660,23 +479,25 @@ mod tests {
         }
     }
 
+    fn refused_as(failures: &[FailedCall]) -> Vec<&'static str> {
+        failures.iter().map(|f| f.failure.label).collect()
+    }
+
     #[test]
-    fn deltas_in_order_then_done_with_what_they_said() {
+    fn the_whole_line_in_one_delta_then_done() {
         let words = [
             "Thanks", " Max", " for", " the", " 40", " tokens,", " you", " rock!",
         ];
         let run = stream_with(vec![(PRIMARY, vec![Step::Stream(tokens(&words, 100))])], &[]);
         let events = run.opened.unwrap();
-        let d = deltas(&events);
-        assert!(d.len() >= 3, "words flow in several deltas: {d:?}");
         let answer = done(&events);
-        assert_eq!(d.concat(), answer.suggestion.content());
+        assert_eq!(deltas(&events), [answer.suggestion.content()]);
         assert_eq!(
             answer.suggestion.content(),
             "Thanks Max for the 40 tokens, you rock!"
         );
         assert_eq!((answer.model.as_str(), answer.fallback), (PRIMARY, false));
-        assert_eq!(run.first, 1, "the first delta is sent before the model finishes");
+        assert_eq!(events.len(), 2);
         let input = &run.inputs[0].1;
         assert_eq!(input["stream"], json!(true));
         assert!(input.get("response_format").is_none());
@@ -707,33 +528,36 @@ mod tests {
     }
 
     #[test]
-    fn a_stream_that_breaks_after_two_chunks_ends_with_an_error_event() {
+    fn a_stream_that_breaks_sends_nothing_of_it_and_the_chain_goes_on() {
         let mut pieces = tokens(&["Thanks Max for", " the tip", " and"], 50);
         pieces.truncate(2);
         pieces.push(Piece::Fail("3040: Capacity temporarily exceeded"));
-        let run = stream_with(vec![(PRIMARY, vec![Step::Stream(pieces)])], &[]);
+        let run = stream_with(
+            vec![
+                (PRIMARY, vec![Step::Stream(pieces)]),
+                (BACKUP, vec![Step::Stream(tokens(&["Wave at Max!"], 10))]),
+            ],
+            &[],
+        );
         let events = run.opened.unwrap();
-        assert_eq!(deltas(&events).concat(), "Thanks Max for the");
-        assert_eq!(events.last(), Some(&StreamEvent::Error(ApiError::StreamBroken)));
-        assert_eq!(run.failure.unwrap().failure.code, Some(3040));
+        assert_eq!(deltas(&events), ["Wave at Max!"]);
+        assert_eq!(run.failures[0].failure.code, Some(3040));
     }
 
     #[test]
-    fn a_stream_that_stalls_ends_by_the_deadline() {
+    fn a_stream_that_stalls_is_answered_within_the_deadline() {
         let mut pieces = tokens(&["Thanks Max for", " the tip"], 50);
         pieces.truncate(2);
         pieces.push(Piece::Stall);
         let run = stream_with(vec![(PRIMARY, vec![Step::Stream(pieces)])], &[]);
         let events = run.opened.unwrap();
-        assert_eq!(
-            events.last(),
-            Some(&StreamEvent::Error(ApiError::DeadlineExceeded))
-        );
+        assert_eq!(done(&events).model, "rules");
+        assert!(!deltas(&events).concat().contains("Thanks Max for the"));
         assert!(run.ended_at <= NOW + 4_000, "{}", run.ended_at - NOW);
     }
 
     #[test]
-    fn a_model_silent_past_its_timeout_before_the_first_delta_moves_on() {
+    fn a_model_silent_past_its_timeout_moves_on() {
         let run = stream_with(
             vec![
                 (PRIMARY, vec![Step::Stream(vec![Piece::Stall])]),
@@ -746,27 +570,43 @@ mod tests {
     }
 
     #[test]
+    fn reading_stops_as_soon_as_the_answer_cannot_stand() {
+        // A good first line, then the model runs on: a second line is never
+        // waited for to the end (the stall after it is never reached).
+        let mut pieces = tokens(&["Thanks Max", " for the tip!", "\nMax", " tipped"], 20);
+        pieces.pop();
+        pieces.push(Piece::Stall);
+        let run = stream_with(
+            vec![(PRIMARY, vec![Step::Stream(pieces.clone()), Step::Stream(pieces)])],
+            &[],
+        );
+        let events = run.opened.as_ref().unwrap();
+        assert_eq!(done(events).model, "rules");
+        assert_eq!(refused_as(&run.failures), ["needed a piece cut out"; 2]);
+        assert!(run.ended_at < NOW + 1_000, "{}", run.ended_at - NOW);
+    }
+
+    #[test]
     fn utf8_split_inside_characters_arrives_whole() {
-        let text = "Caf\u{e9} no\u{eb}l \u{1F600} Max, merci!";
+        let text = "Caf\u{e9} no\u{eb}l \u{20BB7}, Max, merci!";
         let data = format!("data: {}\n\ndata: [DONE]\n\n", json!({ "response": text }));
         let bytes = data.as_bytes();
         let e_acute = data.find('\u{e9}').unwrap() + 1; // inside the two bytes of U+00E9
-        let emoji = data.find('\u{1F600}').unwrap() + 2; // inside the four bytes of the emoji
+        let four = data.find('\u{20BB7}').unwrap() + 2; // inside the four bytes of U+20BB7
         let pieces = vec![
             Piece::Bytes(bytes[..e_acute].to_vec(), 10),
-            Piece::Bytes(bytes[e_acute..emoji].to_vec(), 10),
-            Piece::Bytes(bytes[emoji..].to_vec(), 10),
+            Piece::Bytes(bytes[e_acute..four].to_vec(), 10),
+            Piece::Bytes(bytes[four..].to_vec(), 10),
         ];
         let run = stream_with(vec![(PRIMARY, vec![Step::Stream(pieces)])], &[]);
         let events = run.opened.unwrap();
         let content = done(&events).suggestion.content().to_string();
-        assert!(content.contains("Caf\u{e9} no\u{eb}l"), "{content}");
-        assert!(!content.contains('\u{fffd}'), "{content}");
+        assert_eq!(content, text);
         assert_eq!(deltas(&events).concat(), content);
     }
 
     #[test]
-    fn json_is_never_sent_as_deltas() {
+    fn json_is_read_whole_and_only_its_content_sent() {
         let json_tokens = [
             "{\"action\":",
             " \"say\",",
@@ -776,10 +616,8 @@ mod tests {
         ];
         let run = stream_with(vec![(PRIMARY, vec![Step::Stream(tokens(&json_tokens, 30))])], &[]);
         let events = run.opened.unwrap();
-        let d = deltas(&events);
-        assert!(d.iter().all(|d| !d.contains('{') && !d.contains('"')), "{d:?}");
+        assert_eq!(deltas(&events), ["Thanks Max for the tip!"]);
         assert_eq!(done(&events).suggestion.content(), "Thanks Max for the tip!");
-        assert_eq!(d.concat(), "Thanks Max for the tip!");
     }
 
     #[test]
@@ -806,7 +644,7 @@ mod tests {
         );
         let events = run.opened.unwrap();
         assert_eq!(done(&events).suggestion.action(), Action::Do);
-        assert_eq!(deltas(&events).concat(), "Wave at the camera");
+        assert_eq!(deltas(&events), ["Wave at the camera"]);
     }
 
     #[test]
@@ -824,44 +662,29 @@ mod tests {
     }
 
     #[test]
-    fn a_stranger_named_before_any_delta_moves_on() {
-        let run = stream_with(
-            vec![
-                (PRIMARY, vec![Step::Stream(tokens(&["Thank @Ghost99!"], 10))]),
-                (
-                    BACKUP,
-                    vec![Step::Stream(tokens(&["Thank Max", " for the", " tip!"], 10))],
-                ),
-            ],
-            &[],
-        );
-        assert_eq!(run.model, Some((BACKUP.to_string(), true)));
-        let events = run.opened.unwrap();
-        assert!(deltas(&events).iter().all(|d| !d.contains("Ghost")));
+    fn a_stranger_named_anywhere_in_the_line_sends_nothing_of_it() {
+        for words in [
+            vec!["Thank @Ghost99!"],
+            vec!["Thank Max for", " the tip", " and @Ghost99", " too"],
+        ] {
+            let run = stream_with(
+                vec![
+                    (PRIMARY, vec![Step::Stream(tokens(&words, 10))]),
+                    (
+                        BACKUP,
+                        vec![Step::Stream(tokens(&["Thank Max", " for the", " tip!"], 10))],
+                    ),
+                ],
+                &[],
+            );
+            assert_eq!(run.model, Some((BACKUP.to_string(), true)), "{words:?}");
+            let events = run.opened.unwrap();
+            assert_eq!(deltas(&events), ["Thank Max for the tip!"], "{words:?}");
+        }
     }
 
     #[test]
-    fn a_stranger_named_after_deltas_went_out_withdraws_the_suggestion() {
-        let run = stream_with(
-            vec![(
-                PRIMARY,
-                vec![Step::Stream(tokens(
-                    &["Thank Max for", " the tip", " and @Ghost99", " too"],
-                    10,
-                ))],
-            )],
-            &[],
-        );
-        let events = run.opened.unwrap();
-        assert_eq!(
-            events.last(),
-            Some(&StreamEvent::Error(ApiError::SuggestionWithdrawn))
-        );
-    }
-
-    #[test]
-    fn done_never_says_other_than_the_deltas() {
-        // Words went out, then the line turned into JSON the final parse reads otherwise.
+    fn a_line_that_turns_into_json_at_its_end_is_refused_whole() {
         let run = stream_with(
             vec![(
                 PRIMARY,
@@ -876,43 +699,29 @@ mod tests {
             )],
             &[],
         );
-        let events = run.opened.unwrap();
-        assert_eq!(deltas(&events).concat(), "Thanks Max for the");
-        assert_eq!(
-            events.last(),
-            Some(&StreamEvent::Error(ApiError::SuggestionWithdrawn))
-        );
+        let events = run.opened.as_ref().unwrap();
+        assert_eq!(done(events).model, "rules");
+        assert_eq!(refused_as(&run.failures)[0], "needed a piece cut out");
     }
 
     #[test]
-    fn words_the_checks_refuse_are_never_relayed() {
+    fn words_the_checks_refuse_are_never_sent() {
         // The broadcaster's limits: what they rule out is not spoken, even halfway.
-        let prefs = "Never mention politics.";
         let run = stream_with_prefs(
             vec![(
                 PRIMARY,
                 vec![Step::Stream(tokens(
-                    &[
-                        "Ask chat",
-                        " what they",
-                        " think about",
-                        " politics",
-                        " and",
-                        " voting",
-                    ],
+                    &["Ask chat", " what they", " think about", " politics"],
                     10,
                 ))],
             )],
-            prefs,
+            "Never mention politics.",
         );
         let events = run.opened.unwrap();
         let said = deltas(&events).concat();
         assert!(!said.to_lowercase().contains("politic"), "{said:?}");
-        assert_eq!(
-            events.last(),
-            Some(&StreamEvent::Error(ApiError::SuggestionWithdrawn))
-        );
-        // A URL halfway through: the words before it may go, the URL never does.
+        assert!(!said.contains("Ask chat what they"), "{said:?}");
+        // A URL halfway through: none of the line goes.
         let run = stream_with_prefs(
             vec![(
                 PRIMARY,
@@ -924,7 +733,7 @@ mod tests {
             "",
         );
         let said = deltas(&run.opened.unwrap()).concat();
-        assert!(!said.contains("scam"), "{said:?}");
+        assert!(!said.contains("scam") && !said.contains("visit"), "{said:?}");
     }
 
     #[test]
@@ -947,11 +756,6 @@ mod tests {
         assert_eq!(
             StreamEvent::Delta("Hi \"Max\"".into()).to_sse(),
             "event: delta\ndata: {\"text\":\"Hi \\\"Max\\\"\"}\n\n"
-        );
-        let e = StreamEvent::Error(ApiError::DeadlineExceeded).to_sse();
-        assert!(
-            e.starts_with("event: error\ndata: {\"code\":\"deadline_exceeded\",\"error\":"),
-            "{e}"
         );
     }
 }

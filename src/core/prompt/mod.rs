@@ -529,7 +529,8 @@ fn json_user_message(req: &CoachRequest, lines: &[Line], recent: &[String]) -> S
 }
 
 /// What each format tells the model to do now (`Thank Max for the tip.`):
-/// an answer may use its words (it should do what they say), but not copy it.
+/// an answer does what it says, naming its people, but plays none of its
+/// other words back.
 pub fn steer_lines(req: &CoachRequest) -> Vec<String> {
     std::iter::once(plain_steer(req)).chain(steer(req)).collect()
 }
