@@ -16,7 +16,7 @@ use serde_json::Value;
 
 /// The share of fit answers the judge accepts, at least, in percent
 /// (tests/fixtures/labelled-answers.md gives the figure).
-const FIT_ACCEPTED_PERCENT_AT_LEAST: usize = 0;
+const FIT_ACCEPTED_PERCENT_AT_LEAST: usize = 100;
 
 #[test]
 fn the_judge_accepts_no_answer_labelled_unfit() {

@@ -297,7 +297,7 @@ impl<'a> Judge<'a> {
         if names_a_stranger(content, self.req) {
             return Err(Quality::UnknownName);
         }
-        if self.people.greets_no_one(content) {
+        if self.people.greets_no_one(content) || self.people.takes_a_name_for_words(content) {
             return Err(Quality::UnknownName);
         }
         let off_focus = match self.req.focus() {
@@ -656,6 +656,17 @@ mod tests {
         assert!(verdict("Welcome in, Nico, make yourself at home!").is_ok());
         assert!(verdict("Welcome back, everyone!").is_ok());
         assert_eq!(verdict("Greet My hair."), Err(Quality::UnknownName));
+        let spender = request(json!({"broadcaster": "Jade", "reason": "inactivity",
+            "context": [{"text": "BigSpender2000 tipped 100 tokens", "type": "tip"}]}));
+        let judge = Judge::new(&spender, "", 15);
+        assert_eq!(
+            judge.answer(
+                &json!("You want to know how much money a big spender paid a small spender?"),
+                None
+            ),
+            Err(Quality::UnknownName)
+        );
+        assert!(judge.answer(&json!("Big Spender, you are a star!"), None).is_ok());
         for narration in [
             "The next day, Nico is the one to thank.",
             "Max and Mia Rose, both are happy to share tips with Mia Rose.",
