@@ -70,6 +70,8 @@ pub enum Quality {
     Fragment,
     /// Narration about the room (`Zoe smiles and waves`, `The chat is quiet`).
     Narration,
+    /// A question about something no one has named ("What's that in the corner?").
+    Unfounded,
     /// A viewer's message repeated at length.
     QuotesViewer,
     /// A URL, email address or phone number.
@@ -107,6 +109,7 @@ impl Quality {
                 | Quality::Fragment
                 | Quality::SpeakerLabel
                 | Quality::Narration
+                | Quality::Unfounded
                 | Quality::EchoesPrompt
                 | Quality::Truncated
                 | Quality::NotWhole
@@ -129,6 +132,7 @@ impl Quality {
             Quality::SpeakerLabel => "a speaker label",
             Quality::Fragment => "not a whole sentence",
             Quality::Narration => "narration about the room",
+            Quality::Unfounded => "asked about something no one named",
             Quality::QuotesViewer => "quoted a viewer",
             Quality::ContactInfo => "carried a URL, email or phone number",
             Quality::AgainstPreferences => "against the broadcaster's preferences",
@@ -284,6 +288,9 @@ impl<'a> Judge<'a> {
         }
         if voice::narrates(content, &self.people, action == Action::Say) {
             return Err(Quality::Narration);
+        }
+        if voice::points_at_nothing(content) {
+            return Err(Quality::Unfounded);
         }
         if form::is_fragment(content) {
             return Err(Quality::Fragment);
@@ -674,6 +681,8 @@ mod tests {
             assert_eq!(verdict(narration), Err(Quality::Narration), "{narration}");
         }
         // The broadcaster speaking, asking, exclaiming, or calling a viewer by name.
+        assert_eq!(verdict("What's that in the corner?"), Err(Quality::Unfounded));
+        assert_eq!(verdict("Nico, who is that with you?"), Err(Quality::Unfounded));
         for spoken in [
             "I love having you all here tonight.",
             "Who wants a song next?",
