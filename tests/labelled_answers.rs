@@ -16,7 +16,7 @@ use serde_json::Value;
 
 /// The share of fit answers the judge accepts, at least, in percent
 /// (tests/fixtures/labelled-answers.md gives the figure).
-const FIT_ACCEPTED_PERCENT_AT_LEAST: usize = 0;
+const FIT_ACCEPTED_PERCENT_AT_LEAST: usize = 100;
 
 #[test]
 fn the_judge_accepts_no_answer_labelled_unfit() {
@@ -26,6 +26,8 @@ fn the_judge_accepts_no_answer_labelled_unfit() {
     assert!(answers.len() >= 150, "{} answers", answers.len());
     let (mut fit, mut fit_accepted) = (0, 0);
     let mut unfit_accepted = Vec::new();
+    // What the judge refused the unfit answers as, for docs/evaluation.md.
+    let mut refused_as: std::collections::BTreeMap<&str, usize> = Default::default();
     for a in answers {
         let id = a["id"].as_str().unwrap_or("?");
         let req = CoachRequest::from_json(a["request"].to_string().as_bytes())
@@ -47,7 +49,7 @@ fn the_judge_accepts_no_answer_labelled_unfit() {
             (Some("unfit"), Ok(s)) => {
                 unfit_accepted.push(format!("{id}: {:?} as {:?}", a["raw"], s.content()))
             }
-            (Some("unfit"), Err(_)) => {}
+            (Some("unfit"), Err(q)) => *refused_as.entry(q.label()).or_default() += 1,
             (other, _) => panic!("{id}: label {other:?}"),
         }
     }
@@ -56,6 +58,9 @@ fn the_judge_accepts_no_answer_labelled_unfit() {
         answers.len(),
         answers.len() - fit
     );
+    for (label, n) in &refused_as {
+        println!("  unfit, refused as {label}: {n}");
+    }
     assert!(
         unfit_accepted.is_empty(),
         "unfit answers accepted:\n{}",

@@ -234,7 +234,9 @@ function isEventLine(line, room) {
     room.body.context.some((e) => {
       const message = e.text.includes(": ") ? e.text.slice(e.text.indexOf(": ") + 2) : e.text;
       return message.length > 3 && line.includes(message.slice(0, 40));
-    }) || viewers.some((n) => line.includes(n) || line.includes(speakable(n)))
+    }) ||
+    // The plain prompt names viewers as a person says them ("Ana Banana" for ana.banana): any case.
+    viewers.some((n) => line.toLowerCase().includes(n.toLowerCase()) || line.toLowerCase().includes(speakable(n).toLowerCase()))
   );
 }
 
@@ -579,6 +581,8 @@ export function judge(result, labels) {
     withdrawn: result.withdrawn,
   });
   result.label = null;
+  // A line of the model whose answer the record lost (a call that failed on the server) cannot be shown fit.
+  if (ownLine(result) && !call) result.kinds.push("no raw answer on record");
   if (call) {
     result.raw = call.text;
     result.finish = call.finish;

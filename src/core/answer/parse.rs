@@ -416,6 +416,13 @@ mod tests {
     }
 
     #[test]
+    fn the_default_max_tokens_leaves_room_for_a_whole_answer() {
+        use crate::core::request::options::DEFAULT_MAX_TOKENS;
+        // Two tokens a word at most for English, and the JSON envelope's 16.
+        assert!(DEFAULT_MAX_TOKENS as usize >= 2 * HARD_MAX_WORDS + 16);
+    }
+
+    #[test]
     fn a_suggestion_is_cleaned_and_capped_at_the_hard_limit() {
         let long = "word ".repeat(60);
         let s = Suggestion::new(Action::Say, &long).unwrap();

@@ -22,7 +22,10 @@ pub trait OptionSchema {
     fn option_range(&self, key: &str) -> Option<&OptionRange>;
 }
 
-/// Coaching defaults: a suggestion is one short sentence, so few tokens.
+/// Coaching defaults. A suggestion is one or two short sentences, so few
+/// tokens, but room enough for a whole one of the longest `MAX_WORDS` (40
+/// words at about two tokens a word, and the JSON envelope): an answer the
+/// token limit cuts off is refused, never shortened.
 pub const DEFAULT_TEMPERATURE: f64 = 0.6;
 pub const DEFAULT_MAX_TOKENS: u32 = 96;
 /// The product's own ceiling on `max_tokens`: a suggestion never needs more.

@@ -70,6 +70,8 @@ pub enum Quality {
     Fragment,
     /// Narration about the room (`Zoe smiles and waves`, `The chat is quiet`).
     Narration,
+    /// A question about something no one has named ("What's that in the corner?").
+    Unfounded,
     /// A viewer's message repeated at length.
     QuotesViewer,
     /// A URL, email address or phone number.
@@ -92,7 +94,7 @@ pub enum Quality {
 
 impl Quality {
     /// Every verdict, so a failed call can be told for one by its label.
-    pub const ALL: [Quality; 21] = [
+    pub const ALL: [Quality; 22] = [
         Quality::Unusable,
         Quality::Truncated,
         Quality::NotWhole,
@@ -113,6 +115,7 @@ impl Quality {
         Quality::RepeatsAct,
         Quality::OffFocus,
         Quality::Silent,
+        Quality::Unfounded,
         Quality::Unsafe,
     ];
 
@@ -143,6 +146,7 @@ impl Quality {
                 | Quality::Fragment
                 | Quality::SpeakerLabel
                 | Quality::Narration
+                | Quality::Unfounded
                 | Quality::EchoesPrompt
                 | Quality::Truncated
                 | Quality::NotWhole
@@ -165,6 +169,7 @@ impl Quality {
             Quality::SpeakerLabel => "a speaker label",
             Quality::Fragment => "not a whole sentence",
             Quality::Narration => "narration about the room",
+            Quality::Unfounded => "asked about something no one named",
             Quality::QuotesViewer => "quoted a viewer",
             Quality::ContactInfo => "carried a URL, email or phone number",
             Quality::AgainstPreferences => "against the broadcaster's preferences",
@@ -321,6 +326,9 @@ impl<'a> Judge<'a> {
         if voice::narrates(content, &self.people, action == Action::Say) {
             return Err(Quality::Narration);
         }
+        if voice::points_at_nothing(content) {
+            return Err(Quality::Unfounded);
+        }
         if form::is_fragment(content) {
             return Err(Quality::Fragment);
         }
@@ -333,7 +341,7 @@ impl<'a> Judge<'a> {
         if names_a_stranger(content, self.req) {
             return Err(Quality::UnknownName);
         }
-        if self.people.greets_no_one(content) {
+        if self.people.greets_no_one(content) || self.people.takes_a_name_for_words(content) {
             return Err(Quality::UnknownName);
         }
         let off_focus = match self.req.focus() {
@@ -388,6 +396,7 @@ mod tests {
                 | Quality::RepeatsAct
                 | Quality::OffFocus
                 | Quality::Silent
+                | Quality::Unfounded
                 | Quality::Unsafe => {}
             }
             assert_eq!(Quality::of_failure(&q.into()), Some(q), "{q:?}");
@@ -728,6 +737,17 @@ mod tests {
         assert!(verdict("Welcome in, Nico, make yourself at home!").is_ok());
         assert!(verdict("Welcome back, everyone!").is_ok());
         assert_eq!(verdict("Greet My hair."), Err(Quality::UnknownName));
+        let spender = request(json!({"broadcaster": "Jade", "reason": "inactivity",
+            "context": [{"text": "BigSpender2000 tipped 100 tokens", "type": "tip"}]}));
+        let judge = Judge::new(&spender, "", 15);
+        assert_eq!(
+            judge.answer(
+                &json!("You want to know how much money a big spender paid a small spender?"),
+                None
+            ),
+            Err(Quality::UnknownName)
+        );
+        assert!(judge.answer(&json!("Big Spender, you are a star!"), None).is_ok());
         for narration in [
             "The next day, Nico is the one to thank.",
             "Max and Mia Rose, both are happy to share tips with Mia Rose.",
@@ -735,6 +755,8 @@ mod tests {
             assert_eq!(verdict(narration), Err(Quality::Narration), "{narration}");
         }
         // The broadcaster speaking, asking, exclaiming, or calling a viewer by name.
+        assert_eq!(verdict("What's that in the corner?"), Err(Quality::Unfounded));
+        assert_eq!(verdict("Nico, who is that with you?"), Err(Quality::Unfounded));
         for spoken in [
             "I love having you all here tonight.",
             "Who wants a song next?",

@@ -2,8 +2,9 @@
 //! - a word that can only be a username (`@Ghost`, `cool_guy`, `User789`)
 //!   when nobody in the room is called so: a suggestion about a made-up
 //!   viewer is worse than none;
-//! - a greeting that greets no one ("Greet My hair."): a small model takes
-//!   a viewer's words for a name;
+//! - a greeting that greets no one ("Greet My hair."), and a viewer's name
+//!   after "a" ("a big spender paid a small spender"): a small model takes a
+//!   viewer's words for a name, and a name for words;
 //! - a line that names people of the room but not the one the request was
 //!   for (a newcomer, the latest tipper or chatter), when the pacing chose
 //!   no one: "Dance with Max." for Mister South's entrance.
@@ -155,6 +156,20 @@ impl People {
                 && called
                     .iter()
                     .all(|w| self.name_words.contains(w) && !self.broadcaster.contains(w))
+        })
+    }
+
+    /// A viewer's name taken for words: a name of two words or more after
+    /// "a" or "an" ("how much money a big spender paid" with Big Spender in
+    /// the room). A name takes no article; the line means no one by it.
+    pub(super) fn takes_a_name_for_words(&self, content: &str) -> bool {
+        let said = words(content);
+        self.names.iter().skip(1).any(|(_, spoken)| {
+            let name = words(spoken);
+            name.len() >= 2
+                && said
+                    .windows(name.len() + 1)
+                    .any(|w| matches!(w[0].as_str(), "a" | "an") && w[1..] == name[..])
         })
     }
 

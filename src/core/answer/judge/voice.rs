@@ -7,7 +7,9 @@
 //! - reasoning text ("Okay, so the user wants…"), and `null`-like words;
 //! - narration about the room ("Zoe smiles and waves", "Max tipped 50
 //!   tokens.", "The chat is quiet"): it tells what happened and says
-//!   nothing to anyone.
+//!   nothing to anyone;
+//! - a question about "that" or "this" ("What's that in the corner?"): it
+//!   points at something neither the room nor the coach has seen.
 
 use super::names::People;
 use super::words::{words, WordList};
@@ -298,4 +300,21 @@ pub(super) fn narrates(content: &str, people: &People, to_say: bool) -> bool {
         WordList::new("i i'm i've i'll i'd me my mine we we're we'll us our let's");
     let first_person = said.iter().any(|w| FIRST_PERSON.has(w));
     to_say && !(first_person || content.contains(['?', '!']) || people.calls_a_viewer(content))
+}
+
+/// A question pointing at something unseen: a clause opening "What's
+/// that", "Who is this", "What was that": the broadcaster would be asking
+/// her viewers about a thing no one in the room has named.
+pub(super) fn points_at_nothing(content: &str) -> bool {
+    content.split(['.', '!', '?', ',', ';', ':']).any(|sentence| {
+        let said = words(sentence);
+        let asks = |w: &str| matches!(w, "what" | "who" | "what's" | "who's" | "whats" | "whos");
+        match said.as_slice() {
+            [q, this, ..] if q.ends_with("'s") && asks(q) => matches!(this.as_str(), "that" | "this"),
+            [q, is, this, ..] if asks(q) => {
+                matches!(is.as_str(), "is" | "was") && matches!(this.as_str(), "that" | "this")
+            }
+            _ => false,
+        }
+    })
 }
