@@ -50,16 +50,20 @@ pub async fn generate_prompt(
         .map_err(|r| trace.rejected(r))?;
     trace.admitted(&admitted);
     let reserved_here = admitted.budget == Some(DeploymentBudget::Within);
+    // The caller's allowance set the estimate aside only when it let the request through.
+    let allowance_here = config.spending.caller_allowance.is_some() && admitted.within_allowance;
     // Refused after its worst case was set aside: that is given back.
     let refuse = |e: ApiError| {
-        if reserved_here || config.spending.caller_allowance.is_some() {
+        if reserved_here || allowance_here {
             let caller = admitted.caller.id.as_str().to_string();
             ctx.wait_until(ledger::release(
                 env.clone(),
                 caller,
                 now_ms,
-                estimate,
-                reserved_here,
+                (
+                    if allowance_here { estimate } else { 0.0 },
+                    if reserved_here { estimate } else { 0.0 },
+                ),
             ));
         }
         e
@@ -71,7 +75,7 @@ pub async fn generate_prompt(
             .map_err(|p| refuse(ApiError::Unauthorized(p.message())))?;
     }
     plan.request.remember(&admitted.said);
-    plan.over_budget = spent_budget(admitted.within_allowance, admitted.budget, config)?;
+    plan.over_budget = spent_budget(admitted.within_allowance, admitted.budget, config).map_err(&refuse)?;
     trace.over_budget = plan.over_budget;
     let renewal = admitted
         .session
@@ -84,7 +88,7 @@ pub async fn generate_prompt(
         &admitted.caller,
         &plan.chain,
         (plan.estimate, plan.call_estimate),
-        reserved_here,
+        (allowance_here, reserved_here),
     );
     match admitted.paced {
         Some(Paced {

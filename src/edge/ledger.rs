@@ -47,7 +47,7 @@ impl Ledger {
         caller: &Caller,
         plan_chain: &[&Model],
         (estimate, call_estimate): (f64, f64),
-        reserved: bool,
+        (allowance_reserved, reserved): (bool, bool),
     ) -> Ledger {
         Ledger {
             env: env.clone(),
@@ -60,11 +60,7 @@ impl Ledger {
                 })
                 .collect(),
             call_estimate,
-            caller_estimate: if config.spending.caller_allowance.is_some() {
-                estimate
-            } else {
-                0.0
-            },
+            caller_estimate: if allowance_reserved { estimate } else { 0.0 },
             lease_estimate: if reserved { estimate } else { 0.0 },
             failed_calls: Vec::new(),
             counted: config.spending.store == CallerStore::DurableObject,
@@ -179,18 +175,18 @@ impl Ledger {
     }
 }
 
-/// Gives back what a request refused after its admission set aside: its
-/// estimate against the caller's allowance, and from its slice when
-/// `from_slice`. Errors are logged: the refusal has gone out.
-pub async fn release(env: Env, caller: String, now_ms: u64, estimate: f64, from_slice: bool) {
+/// Gives back what a request refused after its admission set aside: neurons
+/// against the caller's allowance, and from its slice of the deployment's
+/// budget. Errors are logged: the refusal has gone out.
+pub async fn release(env: Env, caller: String, now_ms: u64, (from_allowance, from_slice): (f64, f64)) {
     let record = Record {
         now_ms,
         spent: Spent {
             day: day_name(now_ms),
             ..Spent::default()
         },
-        estimate,
-        lease_estimate: if from_slice { estimate } else { 0.0 },
+        estimate: from_allowance,
+        lease_estimate: from_slice,
         said: None,
         pace: None,
         report_after_ms: 0,

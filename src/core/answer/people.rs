@@ -130,7 +130,7 @@ fn reports_on_subject(next: &str) -> bool {
             | "joined"
             | "left"
             | "came"
-    ) || (w.len() > 3 && w.ends_with("ed"))
+    )
 }
 
 /// Whether `line` uses as a name a word that nobody in `req`'s room has: a

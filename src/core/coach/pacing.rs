@@ -18,7 +18,8 @@
 //!   up to [`MAX_FOCUS_PEOPLE`] people, and a moment is said once.
 //!
 //! A request that is not paced (asked on purpose) always gets a line, about
-//! the most pressing moment when there is one. Everything is arithmetic on
+//! whatever fits (the rules coach thanks, answers and welcomes in its own
+//! order); the acts of that line, once recorded, settle the moments it spoke to. Everything is arithmetic on
 //! the given time, tested on a fake clock.
 
 use crate::core::order::sort_by_key;
@@ -30,8 +31,9 @@ pub const SPEECH_MS_PER_WORD: u64 = 400;
 /// Longest wait for the earpiece to be free that a pressing moment is held for.
 pub const HOLD_MAX_MS: u64 = 3_000;
 /// While a chosen line is being made (the model is asked), the earpiece
-/// counts as taken for this long; the answer's record then sets the truth.
-pub const CLAIM_MS: u64 = 10_000;
+/// counts as taken for this long, past the longest request deadline (14 s)
+/// and a long line's words; the answer's record then sets the truth.
+pub const CLAIM_MS: u64 = 20_000;
 /// Moments remembered per caller, and acts.
 pub const MAX_TRACKED: usize = 64;
 /// How long an act is remembered: the same thank-you or welcome to the same

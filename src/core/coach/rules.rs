@@ -267,7 +267,9 @@ fn focus_line(focus: &Focus, req: &CoachRequest) -> Option<Suggestion> {
 fn thanks_line(tips: &[Moment], names: &[String], said: &Recent) -> Option<String> {
     let who = listed(names);
     let single = names.len() == 1;
-    let total: Option<u64> = tips.iter().map(|t| t.amount).sum();
+    let total: Option<u64> = tips
+        .iter()
+        .try_fold(0u64, |sum, t| t.amount.and_then(|n| sum.checked_add(n)));
     match total {
         Some(n) if single => vary(
             &[
